@@ -72,10 +72,12 @@ def title_tokens(text: str) -> list[str]:
 def is_noun(token: str) -> bool:
     """Whether `token` (as it appears in the title) counts as NOUN/PROPN."""
     low = token.lower()
-    if _NUMBER.match(low) or low in FUNCTION_WORDS or len(low) < 2 and not low.isalpha():
+    if _NUMBER.match(low) or low in FUNCTION_WORDS:
         return False
     if token[0].isupper():
         return True
+    if len(low) < 2:  # "x" in "12 x 16" is a symbol, not a noun
+        return False
     if low in TITLE_ADJECTIVES:
         return False
     if low.endswith(("ly", "ed")) and len(low) > 4:

@@ -1,0 +1,145 @@
+"""The `webshop-rl` command: catalog building, model-free rollouts, playing by hand.
+
+Subcommands added by later parts of the project (train, eval, serve, ...) hang
+off the same parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from envs import Catalog, WebShopEnv
+from envs.agents import make_agent
+from envs.generate import GeneratorConfig, default_catalog, write_catalog
+from envs.rollout import run_episode, summarize
+
+
+def add_catalog_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("catalog (default: the generated 1k-product catalog)")
+    g.add_argument("--catalog", type=Path, help="directory with WebShop-format files")
+    g.add_argument("--products", type=Path, help="items_shuffle*.json")
+    g.add_argument("--attributes", type=Path, help="items_ins_v2*.json")
+    g.add_argument("--human-instructions", type=Path, help="items_human_ins.json")
+    g.add_argument("--catalog-size", type=int, default=1000, help="generated catalog size")
+    g.add_argument("--catalog-seed", type=int, default=0, help="generated catalog seed")
+
+
+def load_catalog(args: argparse.Namespace) -> Catalog:
+    if args.products or args.attributes:
+        if not (args.products and args.attributes):
+            raise SystemExit("error: --products and --attributes go together")
+        return Catalog.from_files(args.products, args.attributes, args.human_instructions)
+    if args.catalog:
+        return Catalog.from_dir(args.catalog)
+    return default_catalog(args.catalog_size, args.catalog_seed)
+
+
+def cmd_catalog_build(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    out = write_catalog(GeneratorConfig(size=args.size, seed=args.seed), args.out)
+    cat = Catalog.from_dir(out)
+    print(f"wrote {len(cat)} products and {len(cat.goals)} goals to {out} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args)
+    env = WebShopEnv(catalog=catalog, max_steps=args.max_steps)
+    ids = list(catalog.goal_ids(args.split))[: args.episodes]
+    if Path(args.policy).exists():
+        from cluster.evaluate import evaluate_checkpoint  # model policies (policies issue)
+
+        summary = evaluate_checkpoint(args.policy, env, ids)
+    else:
+        agent = make_agent(args.policy, seed=args.seed)
+        t0 = time.perf_counter()
+        results = [run_episode(env, agent, g, seed=g) for g in ids]
+        summary = summarize(results)
+        summary["seconds"] = time.perf_counter() - t0
+    summary.update(policy=args.policy, split=args.split, catalog=catalog.source)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for k, v in summary.items():
+            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args)
+    env = WebShopEnv(catalog=catalog, max_steps=args.max_steps, observation_mode=args.mode)
+    goal_id = args.goal_id if args.goal_id is not None else catalog.goal_ids("test")[0]
+    obs, info = env.reset(options={"goal_id": goal_id})
+    steps = [{"observation": obs, "available_actions": info["available_actions"]}]
+    scripted = args.actions is not None
+    reward, done = 0.0, False
+    queue = list(args.actions or [])
+    while not done:
+        if scripted:
+            if not queue:
+                break
+            action = queue.pop(0)
+        else:
+            print("\n" + obs + "\n")
+            print("actions:", ", ".join(info["available_actions"]))
+            try:
+                action = input("> ").strip()
+            except EOFError:
+                break
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        steps.append({"action": action, "observation": obs, "available_actions": info["available_actions"],
+                      "reward": reward, "valid": info["valid"], "reward_info": info.get("reward_info")})
+    result = {"goal_id": goal_id, "instruction": env.session.goal.instruction_text,
+              "reward": reward, "done": done, "steps": steps}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"\nreward: {reward:.3f}" + ("" if done else " (episode not finished)"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webshop-rl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cat = sub.add_parser("catalog", help="build a generated catalog")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
+    build = cat_sub.add_parser("build", help="write a generated catalog in WebShop's file format")
+    build.add_argument("--size", type=int, default=1000)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--out", type=Path, required=True)
+    build.set_defaults(func=cmd_catalog_build)
+
+    ro = sub.add_parser("rollout", help="run a policy on a split and print its scores")
+    ro.add_argument("--policy", default="rule", help="rule | random | expert | checkpoint directory")
+    ro.add_argument("--split", default="test", choices=["train", "eval", "test"])
+    ro.add_argument("--episodes", type=int, default=500)
+    ro.add_argument("--max-steps", type=int, default=15)
+    ro.add_argument("--seed", type=int, default=0)
+    ro.add_argument("--json", action="store_true")
+    add_catalog_args(ro)
+    ro.set_defaults(func=cmd_rollout)
+
+    play = sub.add_parser("play", help="shop by hand, or replay scripted actions")
+    play.add_argument("--goal-id", type=int)
+    play.add_argument("--actions", nargs="*", help="scripted actions; no prompt")
+    play.add_argument("--mode", default="text", choices=["text", "text_rich"])
+    play.add_argument("--max-steps", type=int, default=15)
+    play.add_argument("--json", action="store_true")
+    add_catalog_args(play)
+    play.set_defaults(func=cmd_play)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""A generated WebShop-format catalog, deterministic from a seed.
+
+WebShop's own product files cannot be downloaded here, so this module writes a
+stand-in in exactly their formats (`items_shuffle.json`, `items_ins_v2.json`,
+`items_human_ins.json`, `reviews.json`) and the same loader reads it. Products
+come from the product types of `envs.vocab` across WebShop's five categories;
+each type yields many near-duplicates (same type, other brands, overlapping but
+different attributes, other option values and prices), so that the attributes,
+options and price a shopper asks for decide the reward, not just the type.
+Instructions are phrased like the real human ones (lower case, "i am looking
+for ...", options and a price clause at the end).
+
+The knobs in `GeneratorConfig` were calibrated so that WebShop's rule baseline
+scores close to its published numbers here (see README, "Calibration").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from envs import vocab
+from envs.catalog import Catalog
+
+GENERATOR_VERSION = 1
+SIZES = (1_000, 10_000, 100_000)
+MAX_GOALS = 12_000
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Knobs of the generated catalog."""
+
+    size: int = 1_000
+    """Number of products."""
+    seed: int = 0
+    """Everything is a function of this seed."""
+    goals_per_product: float = 3.0
+    """Instructions per product, capped at MAX_GOALS in all."""
+    attrs_per_product: tuple[int, int] = (4, 7)
+    """Range (inclusive) of how many of its type's attributes a product has."""
+    title_attrs: tuple[int, int] = (1, 3)
+    """Range of how many of those attributes its title spells out."""
+    goal_attrs: tuple[int, int] = (1, 3)
+    """Range of attributes an instruction asks for."""
+    option_weights: tuple[float, ...] = (0.2, 0.4, 0.3, 0.1)
+    """Probability that an instruction asks for 0, 1, 2, 3 options."""
+    values_per_group: tuple[int, int] = (2, 6)
+    """Range of values a product offers per option group."""
+    price_range_prob: float = 0.35
+    """Probability that a product is priced as a range "$a to $b"."""
+
+
+def _asin(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        a = "B0" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(8))
+        if a not in taken:
+            taken.add(a)
+            return a
+
+
+def _title_case(text: str) -> str:
+    return " ".join(w[:1].upper() + w[1:] for w in text.split())
+
+
+def _price(rng: random.Random, low: float, high: float) -> float:
+    """Log-uniform in [low, high], ending in a shop-like number of cents."""
+    dollars = int(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return max(1, dollars) + rng.choice((0.99, 0.95, 0.49, 0.0))
+
+
+def _make_product(rng: random.Random, cfg: GeneratorConfig, ptype: dict, asin: str) -> tuple[dict, list[str]]:
+    """One `items_shuffle` record and its attribute list."""
+    attrs = rng.sample(ptype["attributes"], rng.randint(*cfg.attrs_per_product))
+    brand = rng.choice(vocab.BRANDS[ptype["category"]])
+    noun = rng.choice(ptype["nouns"])
+    use = rng.choice(ptype["uses"])
+    shown = attrs[: rng.randint(*cfg.title_attrs)]
+    title = f"{brand} {_title_case(' '.join(shown))} {noun}"
+    if rng.random() < 0.6:
+        title += f" for {_title_case(use)}"
+    options = {}
+    for group, pool in ptype["options"].items():
+        k = min(len(pool), rng.randint(*cfg.values_per_group))
+        options[_title_case(group)] = [{"value": _title_case(v), "image": None} for v in rng.sample(pool, k)]
+    low, high = ptype["price"]
+    price = _price(rng, low, high)
+    if rng.random() < cfg.price_range_prob:
+        pricing = f"${price:.2f} to ${price * rng.uniform(1.1, 1.6):.2f}"
+    else:
+        pricing = f"${price:.2f}"
+    bullet_attrs = attrs[len(shown):] + shown
+    bullets = [
+        rng.choice(ptype["features"]).format(attr=a, noun=noun.lower()).capitalize()
+        for a in bullet_attrs[: rng.randint(2, 5)]
+    ]
+    other = attrs[1] if len(attrs) > 1 else attrs[0]
+    description = rng.choice(vocab.DESCRIPTION_TEMPLATES).format(
+        brand=brand, noun=noun.lower(), attr=attrs[0], attr2=other, use=use
+    )
+    record = {
+        "asin": asin,
+        "name": title,
+        "full_description": description,
+        "small_description": bullets,
+        "pricing": pricing,
+        "customization_options": options or None,
+        "category": ptype["category"],
+        "query": ptype["query"],
+        "product_category": " › ".join(ptype["breadcrumb"]),
+        "images": [""],
+        "brand": brand,
+    }
+    return record, attrs
+
+
+def _join_attrs(attrs: list[str]) -> str:
+    if len(attrs) <= 2:
+        return " and ".join(attrs)
+    return ", ".join(attrs[:-1]) + " and " + attrs[-1]
+
+
+def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict, rec: dict, attrs: list[str]) -> dict:
+    goal_attrs = rng.sample(attrs, min(len(attrs), rng.randint(*cfg.goal_attrs)))
+    groups = list((rec["customization_options"] or {}).items())
+    n_opts = rng.choices(range(len(cfg.option_weights)), weights=cfg.option_weights)[0]
+    chosen = rng.sample(groups, min(n_opts, len(groups)))
+    values, phrases = [], []
+    for group, contents in chosen:
+        value = rng.choice(contents)["value"].lower()
+        values.append(value)
+        phrase_pool = vocab.OPTION_PHRASES.get(group.lower(), ("{value}",))
+        phrases.append(rng.choice(phrase_pool).format(value=value))
+    noun = rng.choice([ptype["query"], rng.choice(ptype["nouns"]).lower()])
+    options_text = (", " if rng.random() < 0.5 else " ") + " and ".join(phrases) if phrases else ""
+    text = rng.choice(vocab.INSTRUCTION_TEMPLATES).format(
+        noun=noun, attrs=_join_attrs(goal_attrs), options=options_text
+    )
+    return {
+        "asin": rec["asin"],
+        "instruction": " ".join(text.split()),
+        "instruction_attributes": goal_attrs,
+        "instruction_options": values,
+    }
+
+
+def _make_reviews(rng: random.Random, rec: dict, noun: str) -> dict:
+    reviews = []
+    for _ in range(rng.randint(0, 4)):
+        score = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 6])[0]
+        reviews.append({
+            "title": rng.choice(vocab.REVIEW_TITLES),
+            "score": score,
+            "body": rng.choice(vocab.REVIEW_BODIES).format(noun=noun),
+        })
+    avg = round(sum(r["score"] for r in reviews) / len(reviews), 1) if reviews else None
+    return {"asin": rec["asin"], "average_rating": avg, "reviews": reviews}
+
+
+def generate(cfg: GeneratorConfig) -> dict[str, object]:
+    """The four files' contents: products, attributes, human instructions, reviews."""
+    rng = random.Random(cfg.seed)
+    types = list(vocab.PRODUCT_TYPES)
+    taken: set[str] = set()
+    products, attributes, reviews = [], {}, []
+    for _ in range(cfg.size):
+        ptype = rng.choice(types)
+        rec, attrs = _make_product(rng, cfg, ptype, _asin(rng, taken))
+        products.append(rec)
+        attributes[rec["asin"]] = {"attributes": attrs, "_type": ptype["query"]}
+        reviews.append(_make_reviews(rng, rec, ptype["nouns"][0].lower()))
+    n_goals = min(MAX_GOALS, int(cfg.size * cfg.goals_per_product))
+    by_query = {t["query"]: t for t in types}
+    human: dict[str, list[dict]] = {}
+    for _ in range(n_goals):
+        rec = rng.choice(products)
+        entry = attributes[rec["asin"]]
+        ins = _make_instruction(rng, cfg, by_query[entry["_type"]], rec, entry["attributes"])
+        human.setdefault(rec["asin"], []).append(ins)
+    for asin, entry in attributes.items():
+        ptype = by_query[entry.pop("_type")]
+        first = human.get(asin, [None])[0]
+        if first is not None:  # WebShop's synthetic-goal fields, for `goals="synthetic"` users
+            entry["instruction"] = first["instruction"]
+            entry["instruction_attributes"] = first["instruction_attributes"]
+    return {
+        "items_shuffle.json": products,
+        "items_ins_v2.json": attributes,
+        "items_human_ins.json": human,
+        "reviews.json": reviews,
+    }
+
+
+def write_catalog(cfg: GeneratorConfig, out: str | Path) -> Path:
+    """Write the generated catalog in WebShop's file format to `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in generate(cfg).items():
+        tmp = out / (name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(content, f, ensure_ascii=False)
+        tmp.replace(out / name)
+    meta = {"generator_version": GENERATOR_VERSION, **asdict(cfg)}
+    (out / "catalog_meta.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def default_catalog_dir(size: int = 1_000, seed: int = 0) -> Path:
+    """Where the generated catalog of (size, seed) is cached, written on first use."""
+    from envs.search import cache_root
+
+    d = cache_root() / "catalogs" / f"gen-v{GENERATOR_VERSION}-n{size}-s{seed}"
+    if not (d / "catalog_meta.json").exists():
+        write_catalog(GeneratorConfig(size=size, seed=seed), d)
+    return d
+
+
+_DEFAULT: dict[tuple[int, int], Catalog] = {}
+
+
+def default_catalog(size: int = 1_000, seed: int = 0) -> Catalog:
+    """The generated catalog, loaded once per process."""
+    key = (size, seed)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = Catalog.from_dir(default_catalog_dir(size, seed))
+    return _DEFAULT[key]
