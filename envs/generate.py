@@ -25,7 +25,7 @@ from pathlib import Path
 from envs import vocab
 from envs.catalog import Catalog
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SIZES = (1_000, 10_000, 100_000)
 MAX_GOALS = 12_000
 
@@ -40,13 +40,17 @@ class GeneratorConfig:
     """Everything is a function of this seed."""
     goals_per_product: float = 3.0
     """Instructions per product, capped at MAX_GOALS in all."""
-    attrs_per_product: tuple[int, int] = (4, 7)
+    attrs_per_product: tuple[int, int] = (3, 6)
     """Range (inclusive) of how many of its type's attributes a product has."""
     title_attrs: tuple[int, int] = (1, 3)
     """Range of how many of those attributes its title spells out."""
     goal_attrs: tuple[int, int] = (1, 3)
     """Range of attributes an instruction asks for."""
-    option_weights: tuple[float, ...] = (0.2, 0.4, 0.3, 0.1)
+    extra_attrs: tuple[int, int] = (2, 5)
+    """Range of further type attributes an instruction mentions that the goal does
+    not require (people describe more than the annotated attributes; the product
+    may lack them), which pulls a keyword search towards near-duplicates."""
+    option_weights: tuple[float, ...] = (0.05, 0.2, 0.4, 0.35)
     """Probability that an instruction asks for 0, 1, 2, 3 options."""
     values_per_group: tuple[int, int] = (2, 6)
     """Range of values a product offers per option group."""
@@ -93,10 +97,8 @@ def _make_product(rng: random.Random, cfg: GeneratorConfig, ptype: dict, asin: s
     else:
         pricing = f"${price:.2f}"
     bullet_attrs = attrs[len(shown):] + shown
-    bullets = [
-        rng.choice(ptype["features"]).format(attr=a, noun=noun.lower()).capitalize()
-        for a in bullet_attrs[: rng.randint(2, 5)]
-    ]
+    templates = rng.sample(ptype["features"], min(len(ptype["features"]), rng.randint(2, 5)))
+    bullets = [t.format(attr=a, noun=noun.lower()).capitalize() for t, a in zip(templates, bullet_attrs * 2)]
     other = attrs[1] if len(attrs) > 1 else attrs[0]
     description = rng.choice(vocab.DESCRIPTION_TEMPLATES).format(
         brand=brand, noun=noun.lower(), attr=attrs[0], attr2=other, use=use
@@ -125,6 +127,9 @@ def _join_attrs(attrs: list[str]) -> str:
 
 def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict, rec: dict, attrs: list[str]) -> dict:
     goal_attrs = rng.sample(attrs, min(len(attrs), rng.randint(*cfg.goal_attrs)))
+    others = [a for a in ptype["attributes"] if a not in goal_attrs]
+    mentioned = goal_attrs + rng.sample(others, min(len(others), rng.randint(*cfg.extra_attrs)))
+    rng.shuffle(mentioned)
     groups = list((rec["customization_options"] or {}).items())
     n_opts = rng.choices(range(len(cfg.option_weights)), weights=cfg.option_weights)[0]
     chosen = rng.sample(groups, min(n_opts, len(groups)))
@@ -137,7 +142,7 @@ def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict, rec
     noun = rng.choice([ptype["query"], rng.choice(ptype["nouns"]).lower()])
     options_text = (", " if rng.random() < 0.5 else " ") + " and ".join(phrases) if phrases else ""
     text = rng.choice(vocab.INSTRUCTION_TEMPLATES).format(
-        noun=noun, attrs=_join_attrs(goal_attrs), options=options_text
+        noun=noun, attrs=_join_attrs(mentioned), options=options_text
     )
     return {
         "asin": rec["asin"],
