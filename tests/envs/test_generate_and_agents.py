@@ -1,0 +1,85 @@
+import json
+from dataclasses import replace
+
+import pytest
+
+from cluster.cli import main as cli
+from envs import Catalog, WebShopEnv
+from envs import vocab
+from envs.agents import make_agent, shopper_query, strip_price_clause
+from envs.generate import GeneratorConfig, generate, write_catalog
+from envs.rollout import run_episode, summarize
+from envs.search import SearchIndex
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    d = write_catalog(GeneratorConfig(size=400, seed=3), tmp_path_factory.mktemp("cat"))
+    cat = Catalog.from_dir(d)
+    return d, cat, SearchIndex(cat)
+
+
+def test_vocab_is_valid():
+    vocab.validate()
+    assert {t["category"] for t in vocab.PRODUCT_TYPES} == set(vocab.CATEGORIES)
+
+
+def test_generation_is_deterministic_and_seeded():
+    a = generate(GeneratorConfig(size=50, seed=1))
+    b = generate(GeneratorConfig(size=50, seed=1))
+    c = generate(GeneratorConfig(size=50, seed=2))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["items_shuffle.json"] != c["items_shuffle.json"]
+
+
+def test_generated_catalog_is_webshop_format(small):
+    d, cat, _ = small
+    assert len(cat) == 400 and len(cat.goals) == 1200
+    assert {p.category for p in cat.products} == set(vocab.CATEGORIES)
+    for g in cat.goals[:200]:
+        product = cat.by_asin[g.asin]
+        assert set(g.attributes) <= set(product.attributes)
+        values = {v for vs in product.options.values() for v in vs}
+        assert set(g.goal_options) <= values
+        assert product.price < g.price_upper
+        assert g.instruction_text == g.instruction_text.lower()
+    # near-duplicates: every product type has many products
+    by_query = {}
+    for p in cat.products:
+        by_query.setdefault(p.query, []).append(p)
+    sizes = sorted(len(v) for v in by_query.values())
+    assert sizes[len(sizes) // 2] >= 4  # a typical type has several near-duplicates
+
+
+def test_expert_rule_random_on_generated(small):
+    _, cat, idx = small
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    ids = list(cat.goal_ids("test"))
+    expert = summarize([run_episode(env, make_agent("expert"), g) for g in ids])
+    rule = summarize([run_episode(env, make_agent("rule"), g) for g in ids])
+    rand = summarize([run_episode(env, make_agent("random", seed=0), g) for g in ids])
+    assert expert["success_rate"] >= 0.95
+    assert rule["mean_r_option"] == 0.0 and rule["mean_steps"] == 3.0
+    assert rand["score"] < rule["score"] < expert["score"]
+
+
+def test_query_helpers():
+    ins = "i am looking for sulfate free shampoo for damaged hair, and price lower than 40.00 dollars"
+    assert strip_price_clause(ins) == "i am looking for sulfate free shampoo for damaged hair"
+    assert shopper_query(ins) == "sulfate free shampoo for damaged hair"
+
+
+def test_cli_build_rollout_play(tmp_path, capsys):
+    out = tmp_path / "cat"
+    assert cli(["catalog", "build", "--size", "120", "--seed", "5", "--out", str(out)]) == 0
+    assert (out / "items_shuffle.json").exists() and (out / "items_human_ins.json").exists()
+    capsys.readouterr()
+    assert cli(["rollout", "--policy", "expert", "--catalog", str(out), "--episodes", "10", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["episodes"] == 10 and summary["success_rate"] == 1.0 and summary["mean_r_option"] in (1.0, None)
+    assert cli(["play", "--catalog", str(out), "--goal-id", "0", "--json",
+                "--actions", "search[anything at all]", "click[back to search]"]) == 0
+    played = json.loads(capsys.readouterr().out)
+    assert played["goal_id"] == 0 and len(played["steps"]) == 3
+    assert played["steps"][1]["action"] == "search[anything at all]"
+    assert played["steps"][2]["available_actions"] == ["search[...]"] and played["done"] is False
