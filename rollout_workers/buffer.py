@@ -1,0 +1,178 @@
+"""The Arrow buffer: trajectories and preference pairs, in memory and on disk.
+
+Workers append record batches (schema in `rollout_workers.schema`); each append is
+written as a Parquet segment (temp file, fsync, atomic rename) before it is
+acknowledged, so a restart of the buffer, the driver or the job loses nothing that
+was acknowledged. In memory the buffer keeps the newest `capacity` rows of each
+kind and evicts the oldest first; the segments stay on disk as the run's data,
+readable with `pyarrow.parquet.read_table(run_dir / "buffer" / "trajectories")`
+or `ray.data.read_parquet(...)`. Appends are idempotent by id (a retried call after
+an actor restart adds nothing twice).
+
+This is a plain class; `cluster.actors` makes it a Ray actor (num_cpus=0: it mostly
+waits).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA
+
+KINDS = {"trajectories": (TRAJECTORY_SCHEMA, "traj_id"), "pairs": (PAIR_SCHEMA, "pair_id")}
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """Sizes of the in-memory part of the buffer."""
+
+    capacity_trajectories: int = 20_000
+    """Newest trajectories kept in memory for sampling."""
+    capacity_pairs: int = 10_000
+    """Newest pairs kept in memory for sampling."""
+
+
+class _Store:
+    """One kind of row: newest-first eviction in memory, Parquet segments on disk."""
+
+    def __init__(self, directory: Path, schema: pa.Schema, id_field: str, capacity: int):
+        self.dir, self.schema, self.id_field, self.capacity = directory, schema, id_field, capacity
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.batches: list[pa.RecordBatch] = []
+        self.ids: set[str] = set()
+        self.rows = 0
+        self.acknowledged = 0
+        self.next_segment = 0
+        self._table: pa.Table | None = None
+        self._reload()
+
+    def _reload(self) -> None:
+        segments = sorted(self.dir.glob("seg-*.parquet"))
+        for path in segments:
+            table = pq.read_table(path, schema=self.schema)
+            self.ids.update(table.column(self.id_field).to_pylist())
+            self.acknowledged += table.num_rows
+            self._keep(table.to_batches())
+        if segments:
+            self.next_segment = int(segments[-1].stem.split("-")[1]) + 1
+
+    def _keep(self, batches: list[pa.RecordBatch]) -> None:
+        for b in batches:
+            if b.num_rows:
+                self.batches.append(b)
+                self.rows += b.num_rows
+        while self.batches and self.rows - self.batches[0].num_rows >= self.capacity:
+            self.rows -= self.batches.pop(0).num_rows
+        if self.rows > self.capacity:  # trim inside the oldest batch
+            drop = self.rows - self.capacity
+            self.batches[0] = self.batches[0].slice(drop)
+            self.rows -= drop
+        self._table = None
+
+    def append(self, batch: pa.RecordBatch | pa.Table) -> int:
+        if not batch.schema.equals(self.schema, check_metadata=False):
+            raise ValueError(f"{self.dir.name}: batch schema differs from the buffer's:\n{batch.schema}")
+        ids = batch.column(self.id_field).to_pylist()
+        fresh = np.array([i not in self.ids for i in ids], dtype=bool)
+        if not fresh.any():
+            return 0
+        if not fresh.all():
+            batch = batch.filter(pa.array(fresh))
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        path = self.dir / f"seg-{self.next_segment:08d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.rename(path)
+        self.next_segment += 1
+        self.ids.update(table.column(self.id_field).to_pylist())
+        self.acknowledged += table.num_rows
+        self._keep(table.to_batches())
+        return table.num_rows
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = pa.Table.from_batches(self.batches, schema=self.schema)
+        return self._table
+
+
+class ArrowBuffer:
+    """Trajectories and pairs for the learner.
+
+    Args:
+        directory: where Parquet segments live (created; existing segments reloaded).
+        config: in-memory capacities.
+        seed: seed of the sampling generator.
+    """
+
+    def __init__(self, directory: str | Path, config: BufferConfig = BufferConfig(), seed: int = 0):
+        root = Path(directory)
+        self.stores = {
+            "trajectories": _Store(root / "trajectories", TRAJECTORY_SCHEMA, "traj_id", config.capacity_trajectories),
+            "pairs": _Store(root / "pairs", PAIR_SCHEMA, "pair_id", config.capacity_pairs),
+        }
+        self.rng = np.random.default_rng(seed)
+
+    def add_trajectories(self, batch: pa.RecordBatch | pa.Table) -> int:
+        """Append; returns how many rows were new. On disk before it returns."""
+        return self.stores["trajectories"].append(batch)
+
+    def add_pairs(self, batch: pa.RecordBatch | pa.Table) -> int:
+        return self.stores["pairs"].append(batch)
+
+    def sample(
+        self, kind: str, n: int, min_version: int | None = None, recency: float = 0.0
+    ) -> pa.Table:
+        """Up to `n` rows without replacement.
+
+        Args:
+            kind: "trajectories" or "pairs".
+            min_version: keep rows whose policy version (both halves, for pairs) is at
+                least this.
+            recency: 0 samples uniformly; r > 0 weights row i (0 = oldest) by
+                exp(r * i / rows), favouring fresh data.
+        """
+        table = self.stores[kind].table
+        if min_version is not None and table.num_rows:
+            table = table.filter(self._version_mask(kind, table, min_version))
+        rows = table.num_rows
+        if rows == 0:
+            return table
+        k = min(n, rows)
+        if recency > 0:
+            w = np.exp(recency * np.arange(rows) / rows)
+            idx = self.rng.choice(rows, size=k, replace=False, p=w / w.sum())
+        else:
+            idx = self.rng.choice(rows, size=k, replace=False)
+        return table.take(pa.array(np.sort(idx)))
+
+    @staticmethod
+    def _version_mask(kind: str, table: pa.Table, min_version: int) -> pa.Array:
+        if kind == "trajectories":
+            return pc.greater_equal(table.column("policy_version"), min_version)
+        chosen = pc.struct_field(table.column("chosen"), "policy_version")
+        rejected = pc.struct_field(table.column("rejected"), "policy_version")
+        return pc.and_(pc.greater_equal(chosen, min_version), pc.greater_equal(rejected, min_version))
+
+    def newest(self, kind: str, n: int) -> pa.Table:
+        """The newest `n` rows in arrival order."""
+        table = self.stores[kind].table
+        return table.slice(max(0, table.num_rows - n))
+
+    def stats(self) -> dict[str, int]:
+        """In-memory and acknowledged (on-disk) row counts per kind."""
+        out = {}
+        for kind, store in self.stores.items():
+            out[f"{kind}_in_memory"] = store.rows
+            out[f"{kind}_acknowledged"] = store.acknowledged
+        return out
