@@ -8,7 +8,7 @@ from rollout_workers.schema import Trajectory, batch_to_trajectories, pairs_to_b
 def traj(goal, version=0, score=0.5, steps=2, source="policy"):
     return Trajectory(
         goal_id=goal, source=source, states=[f"s{i}" for i in range(steps)],
-        candidates=[["a", "b", "c"]] * steps, chosen=[1] * steps, logp=[-1.25] * steps  # exact in float32 (the schema stores float32),
+        candidates=[["a", "b", "c"]] * steps, chosen=[1] * steps, logp=[-1.25] * steps,  # exact in float32 (the schema stores float32)
         rewards=[0.0] * (steps - 1) + [score], terminated=True, score=score, policy_version=version,
         reward_info={"r_type": 1.0, "r_att": 0.5, "r_option": None, "r_price": 1.0},
     )
