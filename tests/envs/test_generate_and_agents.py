@@ -83,3 +83,15 @@ def test_cli_build_rollout_play(tmp_path, capsys):
     assert played["goal_id"] == 0 and len(played["steps"]) == 3
     assert played["steps"][1]["action"] == "search[anything at all]"
     assert played["steps"][2]["available_actions"] == ["search[...]"] and played["done"] is False
+
+
+def test_play_interactive_reads_actions_from_the_prompt(tmp_path, monkeypatch, capsys, fixture_catalog):
+    from tests.conftest import FIXTURES
+
+    answers = iter(["search[sulfate free shampoo]", "click[b09qkp7xql]", "click[buy now]"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    goal = next(g.goal_id for g in fixture_catalog.goals if g.asin == "B09QKP7XQL")
+    assert cli(["play", "--catalog", str(FIXTURES), "--goal-id", str(goal)]) == 0
+    out = capsys.readouterr().out
+    assert "WebShop [SEP] Instruction: [SEP] i need a sulfate free shampoo" in out
+    assert "actions: search[...]" in out and "reward: 1.000" in out
