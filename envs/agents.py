@@ -9,7 +9,7 @@ is the generator of "preferred" trajectories, not a fair competitor.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -79,7 +79,17 @@ class RandomAgent:
 class ExpertAgent:
     """Oracle: searches with a query from the goal, pages to the goal product
     (or, if it is not among the hits, the hit whose best purchase scores highest),
-    picks the goal's options and buys."""
+    picks the goal's options and buys.
+
+    Args:
+        query_variants: optional function instruction -> queries a policy would be
+            offered; the expert prefers the first of them that shows the goal
+            product on the first results page, so its demonstrations use queries a
+            policy can choose too.
+    """
+
+    def __init__(self, query_variants: Callable[[str], list[str]] | None = None):
+        self.query_variants = query_variants
 
     def reset(self, env: WebShopEnv) -> None:
         self.env = env
@@ -95,9 +105,12 @@ class ExpertAgent:
             " ".join([*goal.attributes, goal.query]),
             product.title.lower(),
         ]
-        for q in candidates:
-            hits = index.search(q)
-            if goal.asin in hits:
+        variants = list(self.query_variants(goal.instruction_text)) if self.query_variants else []
+        for q in variants:
+            if goal.asin in index.search(q)[:PRODUCT_WINDOW]:
+                return q, goal.asin
+        for q in variants + candidates:
+            if goal.asin in index.search(q):
                 return q, goal.asin
         hits = index.search(candidates[0])
         best = max(hits, key=lambda a: self._best_score(catalog.by_asin[a]), default=goal.asin)
@@ -117,7 +130,8 @@ class ExpertAgent:
             best, best_score = None, -1
             for group, values in product.options.items():
                 for v in values:
-                    score = token_set_score(normalize_color(v), normalize_color(wanted))
+                    # WebShop's fuzzy match accepts "x-large" for "large"; prefer the exact value
+                    score = 101 if v == wanted else token_set_score(normalize_color(v), normalize_color(wanted))
                     if score > best_score:
                         best, best_score = (group, v), score
             if best is not None and best_score > 85:

@@ -1,0 +1,56 @@
+"""What the policy chooses from: the env's actions turned into candidate texts.
+
+The env lists `search[...]` (free text) and `click[...]` actions. The policy needs
+a finite list of texts it can read:
+
+- `search[...]` becomes one `search[<query>]` per query variant of the instruction
+  (`policies.search_queries`);
+- a product link `click[b07zjhq3yt]` becomes `click[item - <title>]`, as in
+  WebShop's IL model (`click_item_name`), because an asin says nothing to a reader;
+- every other click is kept as it is.
+
+`Candidates.texts` is what the policy scores and what trajectories store;
+`Candidates.actions` is the env action for each text, same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envs.env import SEARCH_ACTION, WebShopEnv
+from policies.search_queries import search_queries
+
+ITEM_PREFIX = "item - "
+
+
+@dataclass(frozen=True)
+class Candidates:
+    texts: list[str]  # (K,) what the policy reads
+    actions: list[str]  # (K,) what the env receives
+
+    def index_of_action(self, action: str) -> int | None:
+        """Index of an env action (case-insensitive), if offered."""
+        low = action.lower()
+        for i, a in enumerate(self.actions):
+            if a.lower() == low:
+                return i
+        return None
+
+
+def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tuple[str, ...] = ()) -> Candidates:
+    """Candidate texts and env actions for the env's current page."""
+    texts: list[str] = []
+    actions: list[str] = []
+    if SEARCH_ACTION in available:
+        queries = search_queries(env.session.goal.instruction_text)
+        for q in [*queries, *(e for e in extra_searches if e not in queries)]:
+            texts.append(f"search[{q}]")
+            actions.append(f"search[{q}]")
+    for a in available:
+        if a == SEARCH_ACTION:
+            continue
+        arg = a[len("click["):-1]
+        product = env.catalog.by_asin.get(arg.upper()) if env.session.page == "results" else None
+        texts.append(f"click[{ITEM_PREFIX}{product.title.lower()}]" if product is not None else a)
+        actions.append(a)
+    return Candidates(texts, actions)

@@ -1,0 +1,57 @@
+"""Recording model-free agents' episodes as trajectories (expert demonstrations).
+
+`record_episode(env, agent, goal_id)` runs one episode and returns a `Trajectory`
+whose candidates are exactly what a policy would have been offered on each page
+(`rollout_workers.candidates`), with the agent's choice among them. An expert
+search query that is not among the policy's query variants is appended as one
+more candidate on that step, so the demonstration stays faithful.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow.parquet as pq
+
+from envs.agents import Agent
+from envs.env import WebShopEnv
+from rollout_workers.candidates import build_candidates
+from rollout_workers.schema import Trajectory, trajectories_to_batch
+
+
+def record_episode(env: WebShopEnv, agent: Agent, goal_id: int, source: str = "expert",
+                   seed: int | None = None) -> Trajectory:
+    obs, info = env.reset(seed=seed, options={"goal_id": goal_id})
+    agent.reset(env)
+    traj = Trajectory(goal_id=goal_id, source=source, seed=seed, instruction=env.session.goal.instruction_text)
+    done = False
+    while not done:
+        action = agent.act(obs, info)
+        extra = (action[len("search["):-1],) if action.startswith("search[") else ()
+        cands = build_candidates(env, info["available_actions"], extra_searches=extra)
+        idx = cands.index_of_action(action)
+        traj.states.append(obs)
+        if idx is None:  # an invalid action: keep it as an extra candidate (a no-op step)
+            cands.texts.append(action)
+            cands.actions.append(action)
+            idx = len(cands.texts) - 1
+        traj.candidates.append(list(cands.texts))
+        traj.chosen.append(idx)
+        traj.logp.append(0.0)
+        obs, reward, terminated, truncated, info = env.step(action)
+        traj.rewards.append(float(reward))
+        done = terminated or truncated
+        traj.terminated, traj.truncated = terminated, truncated
+    traj.score = float(traj.rewards[-1]) if traj.terminated else 0.0
+    traj.reward_info = info.get("reward_info")
+    return traj
+
+
+def write_trajectories(trajs: Iterable[Trajectory], path: str | Path) -> Path:
+    """Write trajectories to one Parquet file with the project's schema."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = trajectories_to_batch(list(trajs))
+    pq.write_table(__import__("pyarrow").Table.from_batches([batch]), path)
+    return path

@@ -1,0 +1,220 @@
+"""`RolloutWorker`: many env copies, one batched policy call per step, trajectories out.
+
+A plain class (Ray makes it an actor in `cluster.actors`; `--num-workers 0` runs it
+in the driver). Each `sample(n)` call steps its env copies until `n` episodes have
+finished, gathering every env that needs an action into one `Policy.act` call, and
+returns the finished trajectories plus the preference pairs it could build:
+
+- `expert` mode: the oracle expert's trajectory for the goal is `chosen`, the
+  policy's trajectory `rejected`, when the expert scored at least `pair_margin` more
+  (the seed's "generated preferred trajectories");
+- `self` mode: each goal is given to `samples_per_goal` env copies; once all have
+  finished, best vs worst when their score gap is at least `pair_margin` and their
+  policy versions differ by at most `max_version_gap` (online pair mining);
+- `mix`: both.
+
+Weights arrive through `set_weights(version, weights)` between calls; the worker
+never waits for the learner.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from envs.agents import ExpertAgent
+from envs.catalog import Catalog
+from envs.env import WebShopEnv
+from envs.search import SearchIndex
+from policies.policy import Policy
+from policies.search_queries import search_queries
+from rollout_workers.candidates import Candidates, build_candidates
+from rollout_workers.recording import record_episode
+from rollout_workers.schema import Trajectory
+
+PAIR_MODES = ("none", "expert", "self", "mix")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker acts and mines pairs."""
+
+    num_envs: int = 8
+    """Env copies stepped together (one batched policy call per step)."""
+    max_steps: int = 15
+    """Actions before an episode is truncated."""
+    split: str = "train"
+    """Goals are drawn from this split."""
+    greedy: bool = False
+    """Argmax actions instead of sampling (evaluation)."""
+    pair_mode: str = "expert"
+    """none | expert | self | mix (see module doc)."""
+    samples_per_goal: int = 1
+    """Env copies given the same goal in a row (K of `self` mode)."""
+    pair_margin: float = 0.1
+    """Minimum score gap between the chosen and the rejected trajectory."""
+    max_version_gap: int = 2
+    """Staleness bound S between the two halves of a self pair."""
+
+    def __post_init__(self) -> None:
+        if self.pair_mode not in PAIR_MODES:
+            raise ValueError(f"pair_mode must be one of {PAIR_MODES}, got {self.pair_mode!r}")
+        if self.pair_mode in ("self", "mix") and self.samples_per_goal < 2:
+            raise ValueError("pair_mode 'self' needs samples_per_goal >= 2")
+
+
+@dataclass
+class RolloutBatch:
+    """What one `sample` call produced."""
+
+    trajectories: list[Trajectory]
+    pairs: list[tuple[Trajectory, Trajectory, str]]
+    env_steps: int
+    seconds: float
+    policy_version: int
+
+
+@dataclass
+class _Slot:
+    env: WebShopEnv
+    traj: Trajectory | None = None
+    obs: str = ""
+    info: dict = field(default_factory=dict)
+    cands: Candidates | None = None
+
+
+class RolloutWorker:
+    """Steps `config.num_envs` env copies with one policy.
+
+    Args:
+        worker_id: recorded on every trajectory.
+        catalog: shared read-only catalog.
+        policy: the acting policy (its weights are replaced by `set_weights`).
+        config: see `WorkerConfig`.
+        seed: goal order and action sampling.
+        goal_ids: goals to cycle through instead of the split's (shuffled) goals.
+        search_index: an index to share instead of the process-wide one.
+    """
+
+    def __init__(self, worker_id: int, catalog: Catalog, policy: Policy, config: WorkerConfig = WorkerConfig(),
+                 seed: int = 0, goal_ids: list[int] | None = None, search_index: SearchIndex | None = None):
+        self.worker_id, self.catalog, self.policy, self.config = worker_id, catalog, policy, config
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        kw = dict(catalog=catalog, max_steps=config.max_steps, split=config.split, search_index=search_index)
+        self.slots = [_Slot(WebShopEnv(**kw)) for _ in range(config.num_envs)]
+        self.expert_env = WebShopEnv(**kw)
+        ids = list(goal_ids) if goal_ids is not None else list(catalog.goal_ids(config.split))
+        self.goal_order = ids if goal_ids is not None else list(self.rng.permutation(ids))
+        self.goal_cursor = 0
+        self._pending_goal: list[int] = []
+        self._groups: dict[int, list[Trajectory]] = {}
+        self.total_steps = 0
+        self.total_episodes = 0
+
+    # -- weights --------------------------------------------------------------------
+    def set_weights(self, version: int, weights: dict[str, np.ndarray]) -> None:
+        """Load published weights (between episodes: `sample` is not running)."""
+        self.policy.set_weights(weights, version=version)
+
+    @property
+    def version(self) -> int:
+        return self.policy.version
+
+    def state(self) -> dict:
+        """What `--resume` needs to continue the goal order exactly."""
+        return {"goal_cursor": self.goal_cursor, "total_steps": self.total_steps,
+                "total_episodes": self.total_episodes}
+
+    def load_state(self, state: dict) -> None:
+        self.goal_cursor = int(state["goal_cursor"])
+        self.total_steps = int(state.get("total_steps", 0))
+        self.total_episodes = int(state.get("total_episodes", 0))
+
+    # -- acting ---------------------------------------------------------------------
+    def _next_goal(self) -> int:
+        if not self._pending_goal:
+            goal = int(self.goal_order[self.goal_cursor % len(self.goal_order)])
+            self.goal_cursor += 1
+            self._pending_goal = [goal] * self.config.samples_per_goal
+        return self._pending_goal.pop()
+
+    def _start(self, slot: _Slot) -> None:
+        goal = self._next_goal()
+        seed = int(self.rng.integers(2**31))
+        slot.obs, slot.info = slot.env.reset(seed=seed, options={"goal_id": goal})
+        slot.traj = Trajectory(goal_id=goal, source="policy", seed=seed, policy_version=self.version,
+                               worker_id=self.worker_id, instruction=slot.env.session.goal.instruction_text,
+                               values=[])
+
+    def sample(self, num_episodes: int) -> RolloutBatch:
+        """Step all env copies until `num_episodes` episodes have finished."""
+        t0, steps = time.perf_counter(), 0
+        finished: list[Trajectory] = []
+        pairs: list[tuple[Trajectory, Trajectory, str]] = []
+        started = 0
+        for slot in self.slots:
+            slot.traj = None
+        while len(finished) < num_episodes:
+            for slot in self.slots:
+                if slot.traj is None and started < num_episodes:
+                    self._start(slot)
+                    started += 1
+            live = [s for s in self.slots if s.traj is not None]
+            for s in live:
+                s.cands = build_candidates(s.env, s.info["available_actions"])
+            outs = self.policy.act([s.obs for s in live], [s.cands.texts for s in live],
+                                   greedy=self.config.greedy, generator=self.generator)
+            for s, out in zip(live, outs):
+                done = self._step(s, out)
+                steps += 1
+                if done:
+                    finished.append(s.traj)
+                    pairs += self._pairs_for(s.traj)
+                    s.traj = None
+        self.total_steps += steps
+        self.total_episodes += len(finished)
+        return RolloutBatch(finished, pairs, steps, time.perf_counter() - t0, self.version)
+
+    def _step(self, s: _Slot, out) -> bool:
+        t = s.traj
+        t.states.append(s.obs)
+        t.candidates.append(list(s.cands.texts))
+        t.chosen.append(out.index)
+        t.logp.append(out.logp)
+        t.values.append(out.value)
+        s.obs, reward, terminated, truncated, s.info = s.env.step(s.cands.actions[out.index])
+        t.rewards.append(float(reward))
+        if terminated or truncated:
+            t.terminated, t.truncated = terminated, truncated
+            t.score = float(reward) if terminated else 0.0
+            t.reward_info = s.info.get("reward_info")
+            return True
+        return False
+
+    # -- pairs ----------------------------------------------------------------------
+    def expert_trajectory(self, goal_id: int, version: int) -> Trajectory:
+        traj = record_episode(self.expert_env, ExpertAgent(search_queries), goal_id, source="expert")
+        traj.policy_version, traj.worker_id = version, self.worker_id
+        return traj
+
+    def _pairs_for(self, traj: Trajectory) -> list[tuple[Trajectory, Trajectory, str]]:
+        cfg, out = self.config, []
+        if cfg.pair_mode in ("expert", "mix"):
+            expert = self.expert_trajectory(traj.goal_id, traj.policy_version)
+            if expert.score - traj.score >= cfg.pair_margin:
+                out.append((expert, traj, "expert"))
+        if cfg.pair_mode in ("self", "mix"):
+            group = self._groups.setdefault(traj.goal_id, [])
+            group.append(traj)
+            if len(group) >= cfg.samples_per_goal:
+                del self._groups[traj.goal_id]
+                best = max(group, key=lambda t: t.score)
+                worst = min(group, key=lambda t: t.score)
+                gap_ok = abs(best.policy_version - worst.policy_version) <= cfg.max_version_gap
+                if best.score - worst.score >= cfg.pair_margin and gap_ok:
+                    out.append((best, worst, "self"))
+        return out
