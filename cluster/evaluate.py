@@ -1,0 +1,36 @@
+"""Evaluating a policy (object or checkpoint) on a split with batched acting."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from envs.catalog import Catalog
+from envs.env import WebShopEnv
+from envs.rollout import EpisodeResult, summarize
+from policies.policy import Policy
+from rollout_workers.worker import RolloutWorker, WorkerConfig
+
+
+def evaluate_policy(policy: Policy, catalog: Catalog, goal_ids: list[int], num_envs: int = 16,
+                    greedy: bool = True, max_steps: int = 15, seed: int = 0) -> dict:
+    """Success, score and reward components of `policy` on `goal_ids` (one episode each)."""
+    cfg = WorkerConfig(num_envs=num_envs, max_steps=max_steps, greedy=greedy, pair_mode="none")
+    worker = RolloutWorker(-1, catalog, policy, cfg, seed=seed, goal_ids=goal_ids)
+    t0 = time.perf_counter()
+    batch = worker.sample(len(goal_ids))
+    results = [EpisodeResult(t.goal_id, t.score, t.num_steps, t.terminated, [], t.reward_info or {})
+               for t in batch.trajectories]
+    out = summarize(results)
+    out.update(seconds=time.perf_counter() - t0, env_steps=batch.env_steps, greedy=greedy,
+               policy_version=policy.version)
+    return out
+
+
+def evaluate_checkpoint(path: str | Path, env: WebShopEnv, goal_ids: list[int], greedy: bool = True) -> dict:
+    from policies.checkpoint import load_checkpoint
+
+    policy = load_checkpoint(path)
+    out = evaluate_policy(policy, env.catalog, list(goal_ids), greedy=greedy, max_steps=env.max_steps)
+    out["checkpoint"] = str(path)
+    return out
