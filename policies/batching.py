@@ -1,0 +1,143 @@
+"""Batching helpers of the policy: deduplication, length bucketing, the action cache.
+
+Texts are tokenized without padding; sequences are sorted by length and encoded
+in chunks padded only to the chunk's own longest sequence (no padding to a fixed
+512), each chunk holding at most `max_chunk_tokens` padded tokens. Identical
+strings in a batch (the same "click[buy now]" in 8 envs) are encoded once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+EncodeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # ids, mask (N, T) -> (N, T, D)
+
+
+def unique_index(items: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Distinct items in first-seen order, and each item's position among them."""
+    positions: dict[str, int] = {}
+    index = [positions.setdefault(s, len(positions)) for s in items]
+    return list(positions), index
+
+
+def index_candidates(candidates: Sequence[Sequence[str]]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Distinct action strings of a batch and where each candidate slot points.
+
+    Returns:
+        unique: the distinct strings (U of them);
+        index: (B, K) long, slot -> position in `unique` (0 in padded slots);
+        cand_mask: (B, K) bool, True for real candidates. K = the largest count.
+    """
+    flat = [a for cands in candidates for a in cands]
+    unique, flat_index = unique_index(flat)
+    num_cands = max(len(c) for c in candidates)
+    index = torch.zeros(len(candidates), num_cands, dtype=torch.long)
+    cand_mask = torch.zeros(len(candidates), num_cands, dtype=torch.bool)
+    start = 0
+    for row, cands in enumerate(candidates):
+        n = len(cands)
+        index[row, :n] = torch.tensor(flat_index[start : start + n], dtype=torch.long)
+        cand_mask[row, :n] = True
+        start += n
+    return unique, index, cand_mask
+
+
+def length_chunks(lengths: Sequence[int], max_chunk_tokens: int) -> list[list[int]]:
+    """Indices sorted by length, grouped so that each padded chunk stays in budget.
+
+    A chunk of n sequences padded to its longest one, L, holds n * L <= budget
+    tokens (a single sequence longer than the budget gets a chunk of its own).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    chunks: list[list[int]] = []
+    for i in order:
+        # Sorted ascending, so the newest member is the chunk's longest.
+        if chunks and (len(chunks[-1]) + 1) * lengths[i] <= max_chunk_tokens:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
+def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists to their longest: ids (N, T) long, mask (N, T) long."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(seqs), width, dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[row, : len(s)] = 1
+    return ids, mask
+
+
+def encode_sequences(
+    encode: EncodeFn,
+    seqs: Sequence[Sequence[int]],
+    pad_id: int,
+    max_chunk_tokens: int,
+    device: torch.device | str = "cpu",
+) -> list[torch.Tensor]:
+    """Encode token id lists in length-sorted chunks; returns one (T_i, D) per input."""
+    out: list[torch.Tensor | None] = [None] * len(seqs)
+    for chunk in length_chunks([len(s) for s in seqs], max_chunk_tokens):
+        ids, mask = pad_ids([seqs[i] for i in chunk], pad_id)
+        hidden = encode(ids.to(device), mask.to(device))  # (n, T, D)
+        for row, i in enumerate(chunk):
+            out[i] = hidden[row, : len(seqs[i])]
+    return out  # type: ignore[return-value]
+
+
+def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack (T_i, D) token states: hidden (N, T, D) zero-padded, mask (N, T) bool."""
+    hidden = pad_sequence(list(tokens), batch_first=True)  # (N, T, D)
+    lengths = torch.tensor([t.shape[0] for t in tokens], device=hidden.device)
+    mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]
+    return hidden, mask
+
+
+class ActionCache:
+    """LRU cache: action string -> its token states (T, D) under one set of weights.
+
+    `sync(version)` empties the cache when the action-side weights it was filled
+    under (`version`) have changed, so a stale encoding is never served.
+    """
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self.version: int | None = None
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def sync(self, version: int) -> None:
+        """Drop every entry if they were computed under other weights."""
+        if version != self.version:
+            self.clear()
+            self.version = version
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def get(self, key: str) -> torch.Tensor | None:
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: torch.Tensor) -> None:
+        if self.max_entries <= 0:
+            return
+        self._entries[key] = value.detach().clone()  # not a view that pins its whole chunk
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

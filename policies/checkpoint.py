@@ -1,0 +1,145 @@
+"""Policy checkpoints: a directory of safetensors + JSON + tokenizer files, never pickle.
+
+    <dir>/model.safetensors   every tensor of the ActionScorer state dict
+    <dir>/config.json         {"format": 1, "policy": PolicyConfig, "encoder": HF config}
+    <dir>/metadata.json       policy version, steps, metrics, training config
+    <dir>/tokenizer files     as the tokenizer's save_pretrained writes them
+
+Loading rebuilds the encoder from the saved HF config (no hub, no download), loads
+the tensors with safetensors and refuses any directory holding a pickle-based file
+(.bin, .pt, .pth, .pkl, .pickle, .ckpt): such files can run code when loaded.
+A round trip is bit-exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from policies import encoder as enc
+from policies.model import ActionScorer
+from policies.policy import Policy, PolicyConfig
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that would need unpickling to load; names the file."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that is incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class CheckpointMetadata:
+    """What a checkpoint says about its training."""
+
+    version: int = 0  # policy version (weight updates published)
+    steps: int = 0  # learner / IL optimizer steps
+    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. success, score, loss
+    train_config: dict[str, Any] = field(default_factory=dict)  # the TrainConfig as a dict
+
+
+def _refuse_pickles(path: Path) -> None:
+    candidates = [path] if path.is_file() else sorted(path.rglob("*"))
+    for f in candidates:
+        if f.suffix.lower() in PICKLE_SUFFIXES:
+            raise UnsafeCheckpointError(
+                f"{f}: refusing to load a pickle-based file ({f.suffix}); checkpoints are "
+                f"safetensors + JSON only. Convert it with a trusted tool, then save with "
+                f"policies.checkpoint.save_checkpoint"
+            )
+
+
+def save_checkpoint(policy: Policy, directory: str | Path, metadata: CheckpointMetadata | None = None) -> Path:
+    """Write `policy` (weights, configs, tokenizer) and `metadata` to `directory`."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    _refuse_pickles(out)  # never mix a pickle into a directory we vouch for
+    tensors = {k: v.detach().cpu().contiguous() for k, v in policy.model.state_dict().items()}
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": str(FORMAT_VERSION)})
+    config = {
+        "format": FORMAT_VERSION,
+        "policy": dataclasses.asdict(policy.config),
+        "encoder": policy.model.encoder.config.to_diff_dict(),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    meta = dataclasses.asdict(metadata or CheckpointMetadata(version=policy.version))
+    (out / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    policy.tokenizer.save_pretrained(str(out))
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (not a policy checkpoint directory?)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: not valid JSON: {e}") from e
+
+
+def read_metadata(directory: str | Path) -> CheckpointMetadata:
+    """The metadata of a checkpoint directory."""
+    raw = _read_json(Path(directory) / METADATA_FILE)
+    known = {f.name for f in dataclasses.fields(CheckpointMetadata)}
+    return CheckpointMetadata(**{k: v for k, v in raw.items() if k in known})
+
+
+def _load_tensors(path: Path, model: ActionScorer) -> dict[str, torch.Tensor]:
+    tensors = load_file(str(path))
+    expected = set(model.state_dict())
+    if model.frozen_action_side and not any(k.startswith("action_encoder.") for k in tensors):
+        # A checkpoint trained with a shared encoder: the frozen action side starts from it.
+        tensors.update({"action_encoder." + k[len("encoder."):]: v
+                        for k, v in tensors.items() if k.startswith("encoder.")})
+    if not model.frozen_action_side:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("action_encoder.")}
+    missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: tensors do not match the model: missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}")
+    return tensors
+
+
+def load_checkpoint(directory: str | Path, **overrides: Any) -> Policy:
+    """Load a policy saved by `save_checkpoint`; `overrides` change PolicyConfig fields
+    (e.g. device, int8_acting, trainable_top_layers).
+
+    Raises:
+        UnsafeCheckpointError: the path is, or the directory holds, a pickle file.
+        CheckpointError: files missing or not matching each other.
+    """
+    path = Path(directory)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint directory")
+    _refuse_pickles(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: a checkpoint is a directory ({WEIGHTS_FILE} + JSON)")
+    raw = _read_json(path / CONFIG_FILE)
+    if raw.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path / CONFIG_FILE}: format {raw.get('format')!r}, expected {FORMAT_VERSION}")
+    fields = {f.name for f in dataclasses.fields(PolicyConfig)}
+    config = PolicyConfig(**{**{k: v for k, v in raw["policy"].items() if k in fields}, **overrides})
+    if not (path / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{path / WEIGHTS_FILE}: missing")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    encoder = enc.model_from_config(raw["encoder"], dropout=config.dropout)
+    model = ActionScorer(encoder, config.trainable_top_layers, config.freeze_action_side)
+    model.load_state_dict(_load_tensors(path / WEIGHTS_FILE, model), strict=True)
+    policy = Policy(config, model, tokenizer)
+    policy.version = read_metadata(path).version
+    return policy

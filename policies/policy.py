@@ -1,0 +1,340 @@
+"""`Policy`: scores candidate actions for a batch of envs; acting and learning paths.
+
+- `act(states, candidates)` runs under `torch.inference_mode()` (workers, Serve):
+  per env the chosen index, its log-probability, the entropy, the state value.
+- `evaluate(states, candidates, actions)` returns log-probs (and entropy, value) of
+  given actions with gradients (the learner).
+
+Both run the same `_forward`, so on the same weights they agree to float
+rounding. Action strings repeat a lot ("click[buy now]", "click[< prev]"), so
+their encodings are cached (LRU) on the acting path, and on the learning path
+too when the action side is frozen; the cache is emptied whenever the weights
+that produced it change. Within a batch, duplicate strings are encoded once.
+
+Int8 acting (`PolicyConfig.int8_acting`) runs a dynamically quantised copy of the
+encoders (`torch.ao.quantization.quantize_dynamic` on Linear layers). It is
+lossy: encodings differ from fp32 (cosine ~0.92-0.96 on MiniLM), so behaviour
+log-probs from an int8 actor are NOT the learner's policy; PPO ratios must be
+computed against log-probs re-evaluated in fp32 (or accept the bias).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from policies import encoder as enc
+from policies.batching import ActionCache, encode_sequences, index_candidates, pad_tokens, unique_index
+from policies.model import ActionScorer
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Everything that defines a policy's architecture and how it runs."""
+
+    model: str = enc.DEFAULT_MODEL
+    """Encoder: "default" (shipped all-MiniLM-L6-v2), "tiny" (random 2-layer BERT for
+    tests), a local directory or a Hugging Face name already in the local cache."""
+    max_state_tokens: int = 256
+    """State text is cut to this many tokens; envs put the instruction first, so the
+    cut drops the end of the page, never the instruction."""
+    max_action_tokens: int = 32
+    """Each candidate action string is cut to this many tokens."""
+    trainable_top_layers: int | None = None
+    """How many top encoder layers train; None = all layers and the embeddings. The
+    frozen lower layers run without autograd (the CPU preset's main saving)."""
+    freeze_action_side: bool = False
+    """Encode actions with a frozen copy of the initial encoder: their encodings never
+    change in training, so they are cached across updates, learner included."""
+    int8_acting: bool = False
+    """Act with an int8 dynamically quantised copy of the encoders (lossy; see module doc)."""
+    action_cache_size: int = 4096
+    """Entries of the LRU cache of action encodings (0 disables it)."""
+    max_chunk_tokens: int = 4096
+    """Padded tokens per encoder call; sequences are length-sorted into such chunks."""
+    precision: str = "fp32"
+    """"fp32"; "bf16" (encoders and head under torch.autocast(bfloat16) in act AND
+    evaluate, so the two stay consistent; ~3x faster on CPUs with AMX-BF16 and on
+    GPUs, encodings within cosine 0.9999 of fp32); or "auto" (bf16 where the
+    hardware multiplies bf16 natively, else fp32). Int8 acting ignores it."""
+    dropout: float = 0.0
+    """Encoder dropout; 0 keeps act and evaluate log-probs identical (RL ratios)."""
+    device: str = "cpu"
+    """Torch device of the model ("cpu", "cuda", "cuda:1")."""
+    seed: int = 0
+    """Seed of the head initialisation (and of the tiny encoder's weights)."""
+
+
+# What each preset trains, and why (figures: bench/policy_*.py on the 2-core CPU,
+# see policies/README.md). Both use bf16 autocast where the hardware has native
+# bf16 (AMX CPUs, GPUs) and fp32 elsewhere.
+PRESETS: dict[str, dict[str, Any]] = {
+    # CPU: a design for 2 cores, not a tweak. States cut to 128 tokens (instruction
+    # first: search and item pages survive whole or nearly - 100% / 99% of tokens -
+    # but a results page keeps ~37% of its tokens, ~2 of its 10 products); the 5
+    # lower MiniLM layers frozen and run under inference_mode; only the top layer,
+    # the bi-attention head and the value head train; actions are encoded by a
+    # frozen copy of the encoder and cached, so the learner never re-encodes a
+    # known action string.
+    "cpu": {"max_state_tokens": 128, "trainable_top_layers": 1, "freeze_action_side": True,
+            "precision": "auto"},
+    # Full fine-tuning of every layer on both sides at 256 tokens: the GPU default.
+    "full": {"max_state_tokens": 256, "trainable_top_layers": None, "freeze_action_side": False,
+             "precision": "auto"},
+}
+
+
+def bf16_native(device: str | torch.device) -> bool:
+    """Whether `device` multiplies bf16 in hardware (CUDA bf16, or AMX / AVX512-BF16 CPUs)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def preset_config(name: str, **overrides: Any) -> PolicyConfig:
+    """A `PolicyConfig` from a preset ("cpu" or "full"), with field overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown policy preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PolicyConfig(**{**PRESETS[name], **overrides})
+
+
+@dataclass(frozen=True)
+class ActOutput:
+    """One env's decision."""
+
+    index: int  # chosen candidate
+    logp: float  # its log-probability under the acting model
+    entropy: float  # of the distribution over this env's candidates
+    value: float  # state value estimate
+    probs: list[float] = field(repr=False)  # (K_env,) probabilities over the candidates
+
+
+@dataclass(frozen=True)
+class EvalOutput:
+    """Learning-path outputs for a batch of B steps (tensors with gradients)."""
+
+    logp: torch.Tensor  # (B,) log-probability of the given action
+    entropy: torch.Tensor  # (B,)
+    value: torch.Tensor  # (B,)
+    logp_all: torch.Tensor  # (B, K) log-probs of every slot; padded slots ~ -3.4e38
+
+
+def _check_batch(states: Sequence[str], candidates: Sequence[Sequence[str]]) -> None:
+    if len(states) != len(candidates):
+        raise ValueError(f"{len(states)} states but {len(candidates)} candidate lists")
+    if not states:
+        raise ValueError("empty batch")
+    for i, cands in enumerate(candidates):
+        if not cands:
+            raise ValueError(f"env {i} has no candidate actions")
+
+
+class Policy:
+    """A BERT-class action-scoring policy (see module doc)."""
+
+    def __init__(self, config: PolicyConfig, model: ActionScorer | None = None, tokenizer: Any = None):
+        if (model is None) != (tokenizer is None):
+            raise ValueError("pass both model and tokenizer, or neither")
+        if model is None:
+            encoder, tokenizer = self._load_encoder(config)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                model = ActionScorer(encoder, config.trainable_top_layers, config.freeze_action_side)
+        if config.int8_acting and torch.device(config.device).type != "cpu":
+            raise ValueError("int8_acting runs on the CPU only (dynamic quantisation); set device='cpu'")
+        if config.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {config.precision!r}")
+        self.config = config
+        self.device = torch.device(config.device)
+        self.bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_native(self.device))
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.version = 0
+        self._action_side_version = 0
+        self._int8: tuple[int, ActionScorer] | None = None
+        self._caches = {kind: ActionCache(config.action_cache_size) for kind in ("fp32", "int8")}
+
+    @staticmethod
+    def _load_encoder(config: PolicyConfig) -> tuple[nn.Module, Any]:
+        if config.model == enc.TINY_MODEL:
+            return enc.tiny_encoder(seed=config.seed)
+        return enc.load_pretrained(config.model, dropout=config.dropout)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    # ----------------------------------------------------------------- acting
+    @torch.inference_mode()
+    def act(
+        self,
+        states: Sequence[str],
+        candidates: Sequence[Sequence[str]],
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> list[ActOutput]:
+        """Choose one candidate per env (sampled, or the argmax when `greedy`)."""
+        _check_batch(states, candidates)
+        kind = "int8" if self.config.int8_acting else "fp32"
+        model = self._int8_model() if kind == "int8" else self.model
+        with self._autocast(enabled=kind == "fp32"):
+            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind])
+        logits, values = logits.float(), values.float()
+        logp = F.log_softmax(logits, dim=-1)  # (B, K)
+        probs = logp.exp()
+        entropy = -torch.where(cand_mask, probs * logp, 0.0).sum(-1)  # (B,)
+        if greedy:
+            index = logits.argmax(dim=-1)
+        else:
+            index = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1)
+        chosen = logp.gather(1, index.to(logp.device)[:, None]).squeeze(1)  # (B,)
+        rows = zip(index.tolist(), chosen.tolist(), entropy.tolist(), values.tolist(), probs.tolist())
+        return [
+            ActOutput(i, lp, h, v, p[: len(c)]) for (i, lp, h, v, p), c in zip(rows, candidates)
+        ]
+
+    # --------------------------------------------------------------- learning
+    def evaluate(
+        self, states: Sequence[str], candidates: Sequence[Sequence[str]], actions: Sequence[int]
+    ) -> EvalOutput:
+        """Log-probs, entropies and values of the given actions, with gradients."""
+        _check_batch(states, candidates)
+        if len(actions) != len(states):
+            raise ValueError(f"{len(actions)} actions for {len(states)} states")
+        for i, (a, c) in enumerate(zip(actions, candidates)):
+            if not 0 <= a < len(c):
+                raise ValueError(f"step {i}: action index {a} outside its {len(c)} candidates")
+        self.model.train(self.config.dropout > 0)
+        cache = self._caches["fp32"] if self.model.frozen_action_side else None
+        with self._autocast():
+            logits, cand_mask, values = self._forward(self.model, states, candidates, cache)
+        self.model.eval()
+        logits, values = logits.float(), values.float()
+        logp_all = F.log_softmax(logits, dim=-1)  # (B, K)
+        index = torch.as_tensor(list(actions), dtype=torch.long, device=logits.device)
+        logp = logp_all.gather(1, index[:, None]).squeeze(1)  # (B,)
+        entropy = -torch.where(cand_mask, logp_all.exp() * logp_all, 0.0).sum(-1)  # (B,)
+        return EvalOutput(logp=logp, entropy=entropy, value=values, logp_all=logp_all)
+
+    # ---------------------------------------------------------------- forward
+    def _autocast(self, enabled: bool = True) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16 and enabled)
+
+    def _tokenize(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
+        return self.tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+
+    def _forward(
+        self,
+        model: ActionScorer,
+        states: Sequence[str],
+        candidates: Sequence[Sequence[str]],
+        cache: ActionCache | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits (B, K), candidate mask (B, K) bool, values (B,)."""
+        unique_states, state_index = unique_index(states)
+        state_tokens = self._encode(model.encode_states, unique_states, self.config.max_state_tokens)
+        state_h, state_mask = pad_tokens(state_tokens)  # (S, Ts, D), (S, Ts)
+        rows = torch.as_tensor(state_index, device=self.device)
+        state_h, state_mask = state_h[rows], state_mask[rows]  # (B, Ts, D), (B, Ts)
+
+        unique_actions, act_index, cand_mask = index_candidates(candidates)
+        act_tokens = self._action_tokens(model, unique_actions, cache)
+        act_h, act_mask = pad_tokens(act_tokens)  # (U, Ta, D), (U, Ta)
+        act_index, cand_mask = act_index.to(self.device), cand_mask.to(self.device)
+        act_h = act_h[act_index]  # (B, K, Ta, D)
+        act_mask = act_mask[act_index] & cand_mask[..., None]  # (B, K, Ta)
+        logits, values = model.score(act_h, act_mask, cand_mask, state_h, state_mask)
+        return logits, cand_mask, values
+
+    def _encode(self, encode, texts: Sequence[str], max_tokens: int) -> list[torch.Tensor]:
+        ids = self._tokenize(texts, max_tokens)
+        pad_id = self.tokenizer.pad_token_id or 0
+        return encode_sequences(encode, ids, pad_id, self.config.max_chunk_tokens, self.device)
+
+    def _action_tokens(
+        self, model: ActionScorer, actions: list[str], cache: ActionCache | None
+    ) -> list[torch.Tensor]:
+        """Token states (T_i, D) of each distinct action, from the cache where possible."""
+        max_tokens = self.config.max_action_tokens
+        if cache is None:
+            return self._encode(model.encode_actions, actions, max_tokens)
+        cache.sync(self._action_side_version)
+        found = {a: t for a in actions if (t := cache.get(a)) is not None}
+        missing = [a for a in actions if a not in found]
+        if missing:
+            for a, t in zip(missing, self._encode(model.encode_actions, missing, max_tokens)):
+                cache.put(a, t)
+                found[a] = t
+        return [found[a] for a in actions]
+
+    def _int8_model(self) -> ActionScorer:
+        """The int8 acting copy for the current weights (rebuilt after each change)."""
+        if self._int8 is None or self._int8[0] != self.version:
+            from torch.ao.quantization import quantize_dynamic
+
+            quantized = copy.deepcopy(self.model).cpu().eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notices
+                quantized.encoder = quantize_dynamic(quantized.encoder, {nn.Linear}, dtype=torch.qint8)
+                if quantized.action_encoder is not None:
+                    quantized.action_encoder = quantize_dynamic(
+                        quantized.action_encoder, {nn.Linear}, dtype=torch.qint8
+                    )
+            self._int8 = (self.version, quantized)
+        return self._int8[1]
+
+    # ---------------------------------------------------------------- weights
+    def mark_updated(self) -> None:
+        """Call after an optimizer step: bumps `version`, drops stale caches/copies."""
+        self.version += 1
+        if not self.model.frozen_action_side:
+            self._action_side_version += 1
+
+    def get_weights(self, trainable_only: bool = False) -> dict[str, np.ndarray]:
+        """Flat {name: array} copy of the state dict (e.g. for a Ray object-store push).
+
+        `trainable_only` keeps the parameters that train (the CPU preset's top
+        layer and heads: a small fraction of the model)."""
+        names = {n for n, p in self.model.named_parameters() if p.requires_grad} if trainable_only else None
+        return {
+            k: v.detach().cpu().numpy().copy()
+            for k, v in self.model.state_dict().items()
+            if names is None or k in names
+        }
+
+    def set_weights(self, weights: dict[str, np.ndarray], version: int | None = None) -> None:
+        """Load (a subset of) the state dict from arrays; `version` defaults to +1."""
+        state = self.model.state_dict()
+        unknown = sorted(set(weights) - set(state))
+        if unknown:
+            raise KeyError(f"unknown weight names: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+        with torch.no_grad():
+            for name, array in weights.items():
+                if tuple(array.shape) != tuple(state[name].shape):
+                    raise ValueError(f"{name}: shape {tuple(array.shape)} != {tuple(state[name].shape)}")
+                state[name].copy_(torch.from_numpy(np.asarray(array)))
+        self.version = self.version + 1 if version is None else version
+        side = "action_encoder." if self.model.frozen_action_side else "encoder."
+        if any(name.startswith(side) for name in weights):
+            self._action_side_version += 1
+
+    def with_config(self, **changes: Any) -> "Policy":
+        """A policy sharing this one's weights, with run-time fields changed
+        (int8_acting, action_cache_size, max_chunk_tokens, device, precision)."""
+        allowed = {"int8_acting", "action_cache_size", "max_chunk_tokens", "device", "precision"}
+        if set(changes) - allowed:
+            raise ValueError(f"only {sorted(allowed)} can change on a built policy")
+        return Policy(dataclasses.replace(self.config, **changes), self.model, self.tokenizer)

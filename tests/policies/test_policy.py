@@ -1,0 +1,184 @@
+"""Acting and learning paths of `Policy`: probabilities, agreement, masking, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from policies.policy import Policy, PolicyConfig, bf16_native, preset_config
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+def test_probs_sum_to_one_and_cover_own_candidates(name, request, batch):
+    states, candidates = batch
+    policy = request.getfixturevalue(name)
+    for out, cands in zip(policy.act(states, candidates), candidates):
+        assert len(out.probs) == len(cands)
+        assert sum(out.probs) == pytest.approx(1.0, abs=1e-6)
+        assert 0 <= out.index < len(cands)
+        assert out.logp == pytest.approx(np.log(out.probs[out.index]), abs=1e-5)
+        assert 0.0 <= out.entropy <= np.log(len(cands)) + 1e-5
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+def test_act_and_evaluate_agree(name, request, batch):
+    states, candidates = batch
+    policy = request.getfixturevalue(name)
+    acted = policy.act(states, candidates, generator=torch.Generator().manual_seed(0))
+    out = policy.evaluate(states, candidates, [a.index for a in acted])
+    np.testing.assert_allclose(out.logp.detach().numpy(), [a.logp for a in acted], atol=1e-5)
+    np.testing.assert_allclose(out.value.detach().numpy(), [a.value for a in acted], atol=1e-5)
+    np.testing.assert_allclose(out.entropy.detach().numpy(), [a.entropy for a in acted], atol=1e-5)
+
+
+def test_greedy_picks_argmax(full_policy, batch):
+    states, candidates = batch
+    for out in full_policy.act(states, candidates, greedy=True):
+        assert out.index == int(np.argmax(out.probs))
+
+
+def test_sampling_is_reproducible_with_a_generator(full_policy, batch):
+    states, candidates = batch
+    first = full_policy.act(states * 4, candidates * 4, generator=torch.Generator().manual_seed(7))
+    again = full_policy.act(states * 4, candidates * 4, generator=torch.Generator().manual_seed(7))
+    assert [o.index for o in first] == [o.index for o in again]
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+def test_padded_candidates_are_masked(name, request, batch):
+    states, candidates = batch
+    """An env's distribution does not depend on the other envs' candidate counts."""
+    policy = request.getfixturevalue(name)
+    batched = policy.evaluate(states, candidates, [0, 0, 0])
+    for i, (state, cands) in enumerate(zip(states, candidates)):
+        alone = policy.evaluate([state], [cands], [0])
+        k = len(cands)
+        torch.testing.assert_close(batched.logp_all[i, :k], alone.logp_all[0], atol=1e-5, rtol=0)
+        assert torch.exp(batched.logp_all[i, k:]).sum().item() == 0.0
+    torch.testing.assert_close(batched.logp_all.exp().sum(-1), torch.ones(3))
+
+
+def test_cached_and_uncached_action_encodings_give_identical_logits(full_policy, batch):
+    states, candidates = batch
+    uncached = full_policy.with_config(action_cache_size=0)
+    cold = full_policy.act(states, candidates, greedy=True)
+    cache = full_policy._caches["fp32"]
+    assert len(cache) == len({a for c in candidates for a in c})
+    warm = full_policy.act(states, candidates, greedy=True)
+    assert cache.hits >= len(cache)
+    none = uncached.act(states, candidates, greedy=True)
+    assert [o.probs for o in cold] == [o.probs for o in warm] == [o.probs for o in none]
+
+
+def test_cache_is_invalidated_when_weights_change(full_policy, batch):
+    states, candidates = batch
+    before = full_policy.act(states, candidates, greedy=True)
+    weights = full_policy.get_weights()
+    weights = {k: (v * 1.5 if k.startswith("encoder.encoder.layer.1.") else v) for k, v in weights.items()}
+    full_policy.set_weights(weights, version=5)
+    assert full_policy.version == 5
+    after = full_policy.act(states, candidates, greedy=True)
+    fresh = full_policy.with_config(action_cache_size=0).act(states, candidates, greedy=True)
+    assert [o.probs for o in after] == [o.probs for o in fresh]
+    assert [o.probs for o in after] != [o.probs for o in before]
+
+
+def test_frozen_action_side_cache_survives_trainable_updates(cpu_policy, batch):
+    states, candidates = batch
+    cpu_policy.act(states, candidates)
+    size = len(cpu_policy._caches["fp32"])
+    trainable = cpu_policy.get_weights(trainable_only=True)
+    assert trainable and not any(k.startswith("action_encoder.") for k in trainable)
+    assert all(not k.startswith("encoder.encoder.layer.0.") for k in trainable)
+    cpu_policy.set_weights({k: v + 0.01 for k, v in trainable.items()})
+    cpu_policy.act(states, candidates)
+    assert len(cpu_policy._caches["fp32"]) == size and cpu_policy._caches["fp32"].hits >= size
+
+
+def test_duplicate_actions_and_states_in_one_batch(full_policy, batch):
+    states, candidates = batch
+    states, cands = [states[2], states[2]], [candidates[2], candidates[2][::-1]]
+    out = full_policy.evaluate(states, cands, [0, 2])
+    torch.testing.assert_close(out.logp[0], out.logp[1])  # the same action, listed in another slot
+
+
+def test_only_trainable_parameters_get_gradients(cpu_policy, batch):
+    states, candidates = batch
+    cpu_policy.act(states, candidates)  # the learner then reads encodings cached in inference mode
+    out = cpu_policy.evaluate(states, candidates, [1, 2, 0])
+    (out.logp.sum() + out.value.sum()).backward()
+    for name, p in cpu_policy.model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, name
+        else:
+            assert p.grad is None, name
+    trained = [n for n, p in cpu_policy.model.named_parameters() if p.requires_grad]
+    assert not [n for n in trained if n.startswith(("action_encoder.", "encoder.embeddings.", "encoder.encoder.layer.0."))]
+    assert any(n.startswith("encoder.encoder.layer.1.") for n in trained)
+
+
+def test_int8_acting_is_close_but_not_exact(batch):
+    states, candidates = batch
+    policy = Policy(PolicyConfig(model="tiny", int8_acting=True))
+    fp32 = policy.with_config(int8_acting=False)
+    q = policy.act(states, candidates, greedy=True)
+    f = fp32.act(states, candidates, greedy=True)
+    for a, b in zip(q, f):
+        assert sum(a.probs) == pytest.approx(1.0, abs=1e-6)
+        np.testing.assert_allclose(a.probs, b.probs, atol=0.05)
+    assert any(a.probs != b.probs for a, b in zip(q, f))  # lossy: not the fp32 policy
+
+
+def test_weights_round_trip_through_numpy(full_policy):
+    other = Policy(PolicyConfig(model="tiny", seed=1))
+    assert not np.array_equal(other.get_weights()["head.mix.weight"], full_policy.get_weights()["head.mix.weight"])
+    other.set_weights(full_policy.get_weights(), version=3)
+    for k, v in full_policy.get_weights().items():
+        np.testing.assert_array_equal(other.get_weights()[k], v)
+    with pytest.raises(KeyError, match="unknown weight"):
+        other.set_weights({"nope": np.zeros(1)})
+    with pytest.raises(ValueError, match="shape"):
+        other.set_weights({"head.out.bias": np.zeros(3, dtype=np.float32)})
+
+
+def test_bad_batches_are_refused(full_policy):
+    with pytest.raises(ValueError, match="no candidate"):
+        full_policy.act(["x"], [[]])
+    with pytest.raises(ValueError, match="outside"):
+        full_policy.evaluate(["x"], [["click[a]"]], [1])
+    with pytest.raises(ValueError, match="2 states but 1"):
+        full_policy.act(["x", "y"], [["click[a]"]])
+
+
+def test_long_states_are_cut_to_max_tokens(full_policy, batch):
+    states, candidates = batch
+    long_state = states[1] + " [SEP] red shirt" * 400
+    ids = full_policy._tokenize([long_state], full_policy.config.max_state_tokens)[0]
+    assert len(ids) == full_policy.config.max_state_tokens
+    assert full_policy.act([long_state], [candidates[1]])[0].probs
+
+
+def test_bf16_act_and_evaluate_agree(batch):
+    states, candidates = batch
+    policy = Policy(PolicyConfig(model="tiny", precision="bf16", trainable_top_layers=1, freeze_action_side=True))
+    fp32 = policy.with_config(precision="fp32")
+    acted = policy.act(states, candidates, greedy=True)
+    out = policy.evaluate(states, candidates, [a.index for a in acted])
+    assert out.logp.dtype == torch.float32
+    np.testing.assert_allclose(out.logp.detach().numpy(), [a.logp for a in acted], atol=1e-5)
+    for a, b in zip(acted, fp32.act(states, candidates, greedy=True)):  # bf16 ~ fp32, not equal
+        np.testing.assert_allclose(a.probs, b.probs, atol=0.02)
+    with pytest.raises(ValueError, match="precision"):
+        Policy(PolicyConfig(model="tiny", precision="fp16"))
+
+
+def test_presets():
+    cpu, full = preset_config("cpu"), preset_config("full", device="cpu")
+    assert (cpu.max_state_tokens, cpu.trainable_top_layers, cpu.freeze_action_side) == (128, 1, True)
+    assert (full.max_state_tokens, full.trainable_top_layers, full.freeze_action_side) == (256, None, False)
+    assert cpu.precision == full.precision == "auto" and isinstance(bf16_native("cpu"), bool)
+    with pytest.raises(ValueError, match="unknown policy preset"):
+        preset_config("gpu")
+    with pytest.raises(ValueError, match="trainable_top_layers"):
+        Policy(PolicyConfig(model="tiny", trainable_top_layers=5))

@@ -1,0 +1,49 @@
+"""Encoders: the shipped MiniLM path, offline loading, the layer-split forward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from policies import encoder as enc
+
+
+def test_default_model_path_has_model_files():
+    path = Path(enc.default_model_path())
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        assert (path / name).is_file(), name
+
+
+def test_missing_path_gives_a_clear_error(tmp_path):
+    with pytest.raises(enc.EncoderNotFoundError, match="does not exist"):
+        enc.load_pretrained(str(tmp_path / "no_such_model"))
+    with pytest.raises(enc.EncoderNotFoundError, match="not available offline"):
+        enc.load_pretrained("some-org/model-that-is-not-cached")
+
+
+def test_split_forward_matches_the_hf_forward():
+    model, tokenizer = enc.tiny_encoder(seed=3, num_layers=3)
+    model.eval()
+    batch = tokenizer(["click[buy now]", "i need a red shirt, size large"], padding=True, return_tensors="pt")
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        reference = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        low = enc.run_layers(model, ids, mask, 0, 1)
+        split = enc.run_layers(model, low, mask, 1, 3)
+    real = mask.bool()
+    torch.testing.assert_close(split[real], reference[real], atol=1e-5, rtol=1e-5)
+
+
+def test_tiny_tokenizer_knows_shop_words():
+    tokenizer = enc.tiny_tokenizer()
+    tokens = tokenizer.tokenize("click[buy now] red shirt")
+    assert "[UNK]" not in tokens and "click" in tokens and "shirt" in tokens
+
+
+def test_default_minilm_loads_offline():
+    model, tokenizer = enc.load_pretrained("default")
+    assert enc.num_layers(model) == 6 and model.config.hidden_size == 384
+    assert model.config.hidden_dropout_prob == 0.0
+    assert tokenizer("click[buy now]")["input_ids"][0] == tokenizer.cls_token_id
