@@ -103,6 +103,43 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from cluster.imitation import generate_demos
+    from rollout_workers.recording import write_trajectories
+
+    catalog = load_catalog(args)
+    t0 = time.perf_counter()
+    trajs = generate_demos(catalog, args.policy, args.episodes, split=args.split, seed=args.seed)
+    path = write_trajectories(trajs, args.out)
+    ok = sum(t.score >= 1.0 for t in trajs)
+    print(f"wrote {len(trajs)} {args.policy} trajectories ({ok} successful, "
+          f"{sum(t.num_steps for t in trajs)} steps) to {path} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from cluster.evaluate import evaluate_policy
+    from policies.checkpoint import load_checkpoint
+
+    catalog = load_catalog(args)
+    policy = load_checkpoint(args.checkpoint)
+    ids = list(catalog.goal_ids(args.split))[: args.episodes]
+    summary = evaluate_policy(policy, catalog, ids, greedy=not args.sampled, max_steps=args.max_steps)
+    summary.update(checkpoint=str(args.checkpoint), split=args.split)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for k, v in summary.items():
+            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cluster.train import main as train_main
+
+    return train_main(args.train_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webshop-rl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--json", action="store_true")
     add_catalog_args(play)
     play.set_defaults(func=cmd_play)
+    gen = sub.add_parser("generate", help="write demonstrations (trajectory Parquet)")
+    gen.add_argument("--policy", default="expert", choices=["expert", "rule", "random"])
+    gen.add_argument("--episodes", type=int, default=1000)
+    gen.add_argument("--split", default="train", choices=["train", "eval", "test"])
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", type=Path, required=True)
+    add_catalog_args(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint")
+    ev.add_argument("--checkpoint", type=Path, required=True)
+    ev.add_argument("--split", default="test", choices=["train", "eval", "test"])
+    ev.add_argument("--episodes", type=int, default=500)
+    ev.add_argument("--sampled", action="store_true", help="sample actions instead of greedy")
+    ev.add_argument("--max-steps", type=int, default=15)
+    ev.add_argument("--json", action="store_true")
+    add_catalog_args(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("train", help="IL, then DPO or PPO (see `webshop-rl train --help`)", add_help=False)
+    tr.add_argument("train_args", nargs=argparse.REMAINDER)
+    tr.set_defaults(func=cmd_train)
     return parser
 
 

@@ -325,7 +325,9 @@ class Policy:
             for name, array in weights.items():
                 if tuple(array.shape) != tuple(state[name].shape):
                     raise ValueError(f"{name}: shape {tuple(array.shape)} != {tuple(state[name].shape)}")
-                state[name].copy_(torch.from_numpy(np.asarray(array)))
+                with warnings.catch_warnings():  # read-only arrays (zero-copy from Ray) are only read
+                    warnings.simplefilter("ignore", UserWarning)
+                    state[name].copy_(torch.from_numpy(np.asarray(array)))
         self.version = self.version + 1 if version is None else version
         side = "action_encoder." if self.model.frozen_action_side else "encoder."
         if any(name.startswith(side) for name in weights):

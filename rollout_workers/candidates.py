@@ -11,6 +11,12 @@ a finite list of texts it can read:
 
 `Candidates.texts` is what the policy scores and what trajectories store;
 `Candidates.actions` is the env action for each text, same order.
+
+`policy_state` is what the policy reads as the state: the observation, prefixed on
+product pages by "You have clicked <option>." for each chosen option, as WebShop's
+`text_rich` mode does. WebShop's `text` mode does not show chosen options, so
+without this a policy cannot tell an item page before choosing a size from the
+same page after it, and never learns when to buy.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ class Candidates:
             if a.lower() == low:
                 return i
         return None
+
+
+def policy_state(env: WebShopEnv, observation: str) -> str:
+    """The observation with the chosen options stated first (see module doc)."""
+    s = env.session
+    if s.page not in ("item", "sub") or not s.options:
+        return observation
+    clicked = " ".join(f"You have clicked {v}." for v in s.options.values())
+    return f"{clicked} [SEP] {observation}"
 
 
 def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tuple[str, ...] = ()) -> Candidates:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from envs.agents import Agent
 from envs.env import WebShopEnv
-from rollout_workers.candidates import build_candidates
+from rollout_workers.candidates import build_candidates, policy_state
 from rollout_workers.schema import Trajectory, trajectories_to_batch
 
 
@@ -31,7 +31,7 @@ def record_episode(env: WebShopEnv, agent: Agent, goal_id: int, source: str = "e
         extra = (action[len("search["):-1],) if action.startswith("search[") else ()
         cands = build_candidates(env, info["available_actions"], extra_searches=extra)
         idx = cands.index_of_action(action)
-        traj.states.append(obs)
+        traj.states.append(policy_state(env, obs))
         if idx is None:  # an invalid action: keep it as an extra candidate (a no-op step)
             cands.texts.append(action)
             cands.actions.append(action)

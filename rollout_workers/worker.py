@@ -31,7 +31,7 @@ from envs.env import WebShopEnv
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
-from rollout_workers.candidates import Candidates, build_candidates
+from rollout_workers.candidates import Candidates, build_candidates, policy_state
 from rollout_workers.recording import record_episode
 from rollout_workers.schema import Trajectory
 
@@ -166,7 +166,7 @@ class RolloutWorker:
             live = [s for s in self.slots if s.traj is not None]
             for s in live:
                 s.cands = build_candidates(s.env, s.info["available_actions"])
-            outs = self.policy.act([s.obs for s in live], [s.cands.texts for s in live],
+            outs = self.policy.act([policy_state(s.env, s.obs) for s in live], [s.cands.texts for s in live],
                                    greedy=self.config.greedy, generator=self.generator)
             for s, out in zip(live, outs):
                 done = self._step(s, out)
@@ -181,7 +181,7 @@ class RolloutWorker:
 
     def _step(self, s: _Slot, out) -> bool:
         t = s.traj
-        t.states.append(s.obs)
+        t.states.append(policy_state(s.env, s.obs))
         t.candidates.append(list(s.cands.texts))
         t.chosen.append(out.index)
         t.logp.append(out.logp)

@@ -15,3 +15,14 @@ def fixture_catalog():
     from envs import Catalog
 
     return Catalog.from_dir(FIXTURES)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance shared by the Ray tests of a session."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

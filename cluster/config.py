@@ -1,0 +1,175 @@
+"""The training configuration: typed frozen sections composed into `TrainConfig`.
+
+Values come from, in order: the dataclass defaults, a YAML file
+(`cluster/configs/*.yaml`, sections named like the fields below), then CLI flags.
+Unknown sections or keys are errors that name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rollout_workers.buffer import BufferConfig
+from rollout_workers.worker import WorkerConfig
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from "90", "90s", "30m", "1.5h"."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    m = re.fullmatch(r"\s*([\d.]+)\s*([smh]?)\s*", str(text))
+    if not m:
+        raise ValueError(f"cannot read a duration from {text!r}; use e.g. 90s, 30m, 1h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Which catalog to shop in."""
+
+    dir: str | None = None
+    """A WebShop-format catalog directory; None = the generated catalog."""
+    size: int = 1000
+    """Generated catalog size."""
+    seed: int = 0
+    """Generated catalog seed."""
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    """The policy model."""
+
+    preset: str = "cpu"
+    """cpu (top layer + head trained, 128-token states) or full (every layer, 256)."""
+    model: str | None = None
+    """Encoder name or local path; None = the bundled MiniLM-L6."""
+    device: str = "auto"
+    """auto = cuda when the learner has a GPU, else cpu."""
+    int8_acting: bool = False
+    """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
+    threads_per_worker: int = 1
+    """torch threads in each rollout worker process."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run as a whole."""
+
+    algo: str = "dpo"
+    """il | dpo | ppo."""
+    out: str = "runs/latest"
+    """Run directory (checkpoints, metrics.jsonl, TensorBoard, buffer)."""
+    num_workers: int = 1
+    """Rollout worker actors; 0 = everything in this process (debugging)."""
+    time_budget_s: float = 600.0
+    """Training stops after this many seconds (after IL)."""
+    updates: int | None = None
+    """Stop after this many learner updates instead (whichever comes first)."""
+    sync_interval_s: float = 5.0
+    """The learner publishes weights this often."""
+    episodes_per_round: int = 8
+    """Episodes a worker collects between weight checks."""
+    eval_interval_s: float = 120.0
+    """Evaluation on the eval split this often."""
+    eval_episodes: int = 100
+    """Goals of the eval split per periodic evaluation."""
+    final_eval_episodes: int = 500
+    """Goals of the test split in the final evaluation (before/after table)."""
+    checkpoint_interval_s: float = 180.0
+    """Checkpoint this often."""
+    il_checkpoint: str | None = None
+    """Start from this IL checkpoint; None trains one from generated expert demos."""
+    il_demos: int = 1000
+    """Expert demonstrations generated when no IL checkpoint or demo file is given."""
+    il_demos_path: str | None = None
+    """IL demonstrations to train on (trajectory Parquet or WebShop's IL jsonl)."""
+    il_epochs: int = 3
+    il_time_budget_s: float = 1200.0
+    seed: int = 0
+    address: str | None = None
+    """Ray cluster address; None = RAY_ADDRESS or a local instance."""
+    resume: str | None = None
+    """Continue the run in this directory exactly."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run: RunConfig = field(default_factory=RunConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    policy: PolicySection = field(default_factory=PolicySection)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    learner: dict = field(default_factory=dict)
+    """LearnerConfig fields (learner.learner.LearnerConfig), e.g. {"beta": 0.1}."""
+    buffer: BufferConfig = field(default_factory=BufferConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: dict, where: str):
+    if cls is dict:
+        return dict(values)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+    kwargs = {}
+    for k, v in values.items():
+        t = hints[k]
+        if dataclasses.is_dataclass(t) or t is dict:
+            if not isinstance(v, dict):
+                raise ValueError(f"{where}.{k}: expected a mapping, got {type(v).__name__}")
+            kwargs[k] = _build(t, v, f"{where}.{k}")
+        elif k.endswith("_s") and isinstance(v, str):
+            kwargs[k] = parse_duration(v)
+        elif isinstance(v, list):
+            kwargs[k] = tuple(v)
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
+    """TrainConfig from defaults, then the YAML file, then `overrides` (nested dict)."""
+    values: dict = {}
+    where = "config"
+    if path is not None:
+        where = str(path)
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of sections")
+        values = raw
+    values = merge(values, overrides or {})
+    return _build(TrainConfig, values, where)
+
+
+def parse_set(items: list[str]) -> dict:
+    """`--set worker.num_envs=16 learner.beta=0.2` -> nested dict (YAML-typed values)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out

@@ -1,0 +1,159 @@
+"""`webshop-rl generate` and `webshop-rl train --algo il`: demonstrations and IL.
+
+Demonstrations are trajectory Parquet files (the project's schema, e.g. written by
+`webshop-rl generate --policy expert`) or WebShop's human IL file
+(`il_trajs_finalized_images.jsonl`). IL trains the policy with cross-entropy over
+each step's candidates and writes a checkpoint; it stops at `num_epochs` or at the
+time budget, whichever comes first, and evaluates on a split at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+
+from envs import WebShopEnv
+from envs.agents import ExpertAgent, make_agent
+from envs.catalog import Catalog
+from policies.checkpoint import CheckpointMetadata, save_checkpoint
+from policies.il import ILConfig, ILStep, ILTrainer, choice_accuracy, read_webshop_il
+from policies.policy import Policy, preset_config
+from policies.search_queries import search_queries
+from rollout_workers.recording import record_episode, write_trajectories
+from rollout_workers.schema import TRAJECTORY_SCHEMA, Trajectory
+
+
+def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str = "train", seed: int = 0,
+                   max_steps: int = 15) -> list[Trajectory]:
+    """Record `num_episodes` episodes of a model-free agent on the split's first goals."""
+    env = WebShopEnv(catalog=catalog, max_steps=max_steps)
+    agent = ExpertAgent(search_queries) if policy == "expert" else make_agent(policy, seed=seed)
+    ids = list(catalog.goal_ids(split))
+    source = "expert" if policy == "expert" else "demo"
+    return [record_episode(env, agent, ids[i % len(ids)], source=source, seed=seed + i)
+            for i in range(num_episodes)]
+
+
+def trajectory_steps(trajs: list[Trajectory] | None = None, table=None, min_score: float = 0.0) -> list[ILStep]:
+    """Every decision of every trajectory scoring at least `min_score`."""
+    rows = table.to_pylist() if table is not None else [asdict(t) for t in trajs]
+    steps = []
+    for r in rows:
+        if r["score"] < min_score:
+            continue
+        for state, cands, chosen in zip(r["states"], r["candidates"], r["chosen"]):
+            if len(cands) > 1:  # a single candidate teaches nothing
+                steps.append(ILStep(state, tuple(cands), int(chosen)))
+    return steps
+
+
+def load_demo_steps(path: str | Path, min_score: float = 0.0) -> list[ILStep]:
+    """IL steps from a trajectory Parquet file/folder or WebShop's IL jsonl."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return list(read_webshop_il(path))
+    table = pq.read_table(path, schema=TRAJECTORY_SCHEMA)
+    return trajectory_steps(table=table, min_score=min_score)
+
+
+@dataclass(frozen=True)
+class ILRunConfig:
+    """One imitation-learning run."""
+
+    out: str = "runs/il"
+    """Run directory; the checkpoint goes to `<out>/checkpoint`."""
+    demos: str | None = None
+    """Demonstration file; None generates `num_demos` expert trajectories."""
+    num_demos: int = 1000
+    """Expert demonstrations to generate when `demos` is None."""
+    preset: str = "cpu"
+    """Policy preset: cpu (top layer + head, 128 tokens) or full."""
+    model: str | None = None
+    """Encoder name or path; None = the bundled MiniLM-L6."""
+    num_epochs: int = 3
+    batch_size: int = 16
+    lr: float = 3e-4
+    time_budget_s: float = 20 * 60
+    """Training stops after this many seconds (checked between batches)."""
+    eval_split: str = "test"
+    eval_episodes: int = 500
+    seed: int = 0
+    threads: int = 0
+    """torch threads (0 = leave torch's default)."""
+
+
+def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
+    """Train by imitation, evaluate, save; returns the run's metrics."""
+    from cluster.evaluate import evaluate_policy
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if cfg.demos:
+        steps = load_demo_steps(cfg.demos)
+    else:
+        trajs = generate_demos(catalog, "expert", cfg.num_demos, seed=cfg.seed)
+        write_trajectories(trajs, out / "demos.parquet")
+        steps = trajectory_steps(trajs, min_score=1.0)
+    log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")
+    overrides = {"model": cfg.model} if cfg.model else {}
+    policy = Policy(preset_config(cfg.preset, seed=cfg.seed, **overrides))
+    trainer = ILTrainer(policy, ILConfig(num_epochs=cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                                         seed=cfg.seed))
+    history = _train(trainer, steps, cfg, log)
+    train_s = sum(h["seconds"] for h in history)
+    metrics = {"train_seconds": train_s, "decisions": len(steps), "epochs": history}
+    if cfg.eval_episodes:
+        ids = list(catalog.goal_ids(cfg.eval_split))[: cfg.eval_episodes]
+        ev = evaluate_policy(policy, catalog, ids)
+        metrics["eval"] = ev
+        log(f"IL eval on {cfg.eval_split} ({len(ids)} goals): success {100 * ev['success_rate']:.1f}% "
+            f"score {ev['score']:.1f} ({ev['seconds']:.0f}s)")
+    ckpt = save_checkpoint(policy, out / "checkpoint", CheckpointMetadata(
+        version=policy.version, steps=trainer.num_updates, metrics=_jsonable(metrics), train_config=asdict(cfg)))
+    metrics["checkpoint"] = str(ckpt)
+    (out / "il_metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
+    return metrics
+
+
+def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log) -> list[dict]:
+    import random
+
+    rng = random.Random(cfg.seed)
+    order = list(range(len(steps)))
+    start, history = time.perf_counter(), []
+    for epoch in range(cfg.num_epochs):
+        rng.shuffle(order)
+        e0, losses, accs = time.perf_counter(), [], []
+        for i in range(0, len(order), cfg.batch_size):
+            if time.perf_counter() - start > cfg.time_budget_s:
+                break
+            m = trainer.train_batch([steps[j] for j in order[i:i + cfg.batch_size]])
+            losses.append(m["loss"])
+            accs.append(m["accuracy"])
+        if not losses:
+            break
+        history.append({"epoch": epoch, "loss": sum(losses) / len(losses), "accuracy": sum(accs) / len(accs),
+                        "batches": len(losses), "seconds": time.perf_counter() - e0})
+        log(f"IL epoch {epoch}: loss {history[-1]['loss']:.3f} acc {history[-1]['accuracy']:.3f} "
+            f"({history[-1]['seconds']:.0f}s, {len(losses)} batches)")
+        if time.perf_counter() - start > cfg.time_budget_s:
+            log("IL: time budget reached")
+            break
+    return history
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x if isinstance(x, (int, float, str, bool)) or x is None else str(x)

@@ -1,0 +1,179 @@
+"""The Ray side of `RayLoop`: actors, rounds, weight pushes, restarts.
+
+The driver keeps one `rollout` call in flight per worker and one `train_for` call on
+the learner. A worker that dies is restarted by Ray (`max_restarts=-1`); its call
+fails with an actor error, the driver logs it and submits the next round, which
+runs on the restarted actor (it reloads the catalog and policy, pulls the newest
+weights and continues its goal order from the driver's last record).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import ray
+
+from cluster.actors import BufferActor, RemoteWorker, WeightStore
+from cluster.train_helpers import learner_config, load_policy
+from learner.learner import Learner
+
+
+class _BufferProxy:
+    """The `ArrowBuffer` surface the learner uses, over the buffer actor."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def sample(self, kind, n, min_version=None, recency=0.0):
+        return ray.get(self.actor.sample.remote(kind, n, min_version, recency))
+
+    def newest(self, kind, n):
+        return ray.get(self.actor.newest.remote(kind, n))
+
+
+class LearnerShell:
+    """The learner as an actor: updates from the buffer actor, publishes on a timer."""
+
+    def __init__(self, cfg, il_path: str, device: str, buffer, store, state_dir: str | None, threads: int):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        policy = load_policy(il_path, device)
+        self.learner = Learner(policy, load_policy(il_path, device), learner_config(cfg))
+        if state_dir and os.path.exists(os.path.join(state_dir, "learner.json")):
+            self.learner.load(state_dir)
+        self.buffer, self.store = _BufferProxy(buffer), store
+        self.sync_interval = cfg.run.sync_interval_s
+        self.publish_seconds: list[float] = []
+        self.publish()
+
+    def publish(self) -> int:
+        t0 = time.perf_counter()
+        version, weights = self.learner.publish()
+        ref = ray.put(weights)
+        ray.get(self.store.publish.remote(version, [ref]))
+        self.publish_seconds.append(time.perf_counter() - t0)
+        self._last_publish = time.perf_counter()
+        return version
+
+    def train_for(self, seconds: float, max_updates: int | None) -> list[dict]:
+        """Update until `seconds` pass (or `max_updates`); publish every sync interval."""
+        end, out = time.perf_counter() + seconds, []
+        while time.perf_counter() < end and (max_updates is None or len(out) < max_updates):
+            m = self.learner.update(self.buffer)
+            if m is None:
+                time.sleep(0.2)  # not enough fresh data yet
+            else:
+                out.append(m)
+            if time.perf_counter() - self._last_publish >= self.sync_interval:
+                self.publish()
+        return out
+
+    def version(self) -> int:
+        return self.learner.version
+
+    def num_updates(self) -> int:
+        return self.learner.num_updates
+
+    def weights(self):
+        return self.learner.publish()
+
+    def save(self, directory: str) -> None:
+        self.learner.save(directory)
+
+    def publish_stats(self) -> list[float]:
+        return list(self.publish_seconds)
+
+
+def _resources(cfg) -> tuple[float, float, int]:
+    """(worker CPUs, learner CPUs, learner GPUs) for this cluster."""
+    total = ray.cluster_resources()
+    gpus = int(total.get("GPU", 0) >= 1)
+    cpus = total.get("CPU", 1)
+    n = cfg.run.num_workers
+    if cpus >= n + 1:
+        return 1.0, 1.0, gpus
+    share = cpus / (n + 1)  # a small machine: split what there is, or nothing starts
+    return share, share, gpus
+
+
+def start_actors(loop) -> None:
+    cfg = loop.cfg
+    if not ray.is_initialized():
+        ray.init(address=cfg.run.address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
+                 ignore_reinit_error=True, log_to_driver=True)
+    w_cpu, l_cpu, l_gpu = _resources(cfg)
+    loop.store = WeightStore.remote()
+    loop.buffer_actor = BufferActor.remote(str(loop.out / "buffer"), cfg.buffer, cfg.run.seed)
+    device = "cuda" if l_gpu else "cpu"
+    threads = max(1, (os.cpu_count() or 2) - cfg.run.num_workers) if not l_gpu else 4
+    learner_cls = ray.remote(num_cpus=l_cpu, num_gpus=l_gpu, max_restarts=0)(LearnerShell)
+    loop.learner = learner_cls.remote(cfg, loop.il_path, device, loop.buffer_actor, loop.store,
+                                      str(loop.out / "learner"), threads)
+    loop.workers = {}
+    for i in range(cfg.run.num_workers):
+        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, name=None).remote(
+            i, cfg, loop.store, loop.buffer_actor, cfg.run.seed + 1000 * (i + 1))
+        if str(i) in loop.worker_states:
+            loop.workers[i].load_state.remote(loop.worker_states[str(i)])
+    ray.get([w.ping.remote() for w in loop.workers.values()])  # constructed: the budget starts now
+    loop.inflight = {w.rollout.remote(cfg.run.episodes_per_round): i for i, w in loop.workers.items()}
+    loop.counters["updates"] = ray.get(loop.learner.num_updates.remote())
+    loop.learner_call = loop.learner.train_for.remote(5.0, None)
+    loop.worker_errors = 0
+    loop.worker_version = ray.get(loop.store.current_version.remote())
+
+
+def step(loop, timers: dict) -> None:
+    cfg = loop.cfg
+    pending = list(loop.inflight) + ([loop.learner_call] if loop.learner_call is not None else [])
+    ready, _ = ray.wait(pending, num_returns=1, timeout=2.0)
+    for ref in ready:
+        if ref == loop.learner_call:
+            metrics = ray.get(ref)
+            for m in metrics:
+                loop.counters["updates"] += 1
+                loop.log.write("learner", m, step=loop.counters["updates"])
+            left = None if cfg.run.updates is None else max(0, cfg.run.updates - loop.counters["updates"])
+            loop.learner_call = loop.learner.train_for.remote(5.0, left)
+            continue
+        i = loop.inflight.pop(ref)
+        try:
+            r = ray.get(ref)
+            loop._record_round(r)
+            loop.worker_version = r["version"]
+            if r.get("sync_s") is not None:
+                loop.log.write("sync", {"worker_seconds": r["sync_s"], "worker_id": i}, step=loop.counters["updates"])
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
+            loop.worker_errors += 1
+            loop.log.write("fault", {"worker_id": i, "error": type(e).__name__}, step=loop.counters["updates"])
+            if str(i) in loop.worker_states:  # a restarted actor continues the goal order
+                loop.workers[i].load_state.remote(loop.worker_states[str(i)])
+        loop.inflight[loop.workers[i].rollout.remote(cfg.run.episodes_per_round)] = i
+
+
+def versions(loop) -> tuple[int, int]:
+    return ray.get(loop.store.current_version.remote()), loop.worker_version
+
+
+def current_weights(loop):
+    found = ray.get(loop.store.newest.remote(-1))
+    version, ref = found
+    return version, ray.get(ref[0])
+
+
+def drain(loop) -> None:
+    """Let the learner's current call finish and count it (before the last checkpoint)."""
+    if loop.learner_call is None:
+        return
+    for m in ray.get(loop.learner_call):
+        loop.counters["updates"] += 1
+        loop.log.write("learner", m, step=loop.counters["updates"])
+    loop.learner_call = None
+
+
+def shutdown(loop) -> None:
+    for ref in list(getattr(loop, "inflight", {})):
+        ray.cancel(ref, force=True)

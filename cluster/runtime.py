@@ -1,0 +1,30 @@
+"""Building the run's objects from config sections (shared by driver and actors)."""
+
+from __future__ import annotations
+
+from envs.catalog import Catalog
+from envs.generate import default_catalog
+from policies.policy import Policy, preset_config
+
+
+def load_catalog_section(section) -> Catalog:
+    if section.dir:
+        return Catalog.from_dir(section.dir)
+    return default_catalog(section.size, section.seed)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:
+    """A policy of the configured preset (its weights replaced later by a checkpoint or push)."""
+    overrides = {"model": section.model} if section.model else {}
+    dev = resolve_device(device or section.device)
+    cfg = preset_config(section.preset, device=dev, seed=seed,
+                        int8_acting=bool(acting and section.int8_acting), **overrides)
+    return Policy(cfg)

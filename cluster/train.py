@@ -1,0 +1,172 @@
+"""The training driver: `webshop-rl train` and `python -m cluster.train` (the
+`ray job submit` entrypoint).
+
+IL first (from a given checkpoint, or trained on generated expert demonstrations),
+then DPO or PPO: rollout workers fill the Arrow buffer, the learner updates from it
+and publishes `(version, weights)` every `sync_interval_s`, workers pick the newest
+version up between rounds. `--num-workers 0` runs all of it in this process.
+The driver evaluates on the eval split periodically and on the test split at the
+end, checkpoints every few minutes, logs `metrics.jsonl` and TensorBoard scalars,
+and prints a before/after table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from cluster.config import CONFIG_DIR, TrainConfig, load_config, parse_duration, parse_set
+from cluster.evaluate import evaluate_policy
+from cluster.imitation import ILRunConfig, run_il
+from cluster.metrics import MetricsLog
+from cluster.runtime import load_catalog_section, resolve_device
+
+RUN_STATE = "run_state.json"
+
+
+def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
+    """The IL checkpoint to start from (trained here when none is given)."""
+    if cfg.run.il_checkpoint:
+        return cfg.run.il_checkpoint, None
+    existing = out / "il" / "checkpoint" / "model.safetensors"
+    if existing.exists():  # resumed run: IL already done
+        return str(existing.parent), None
+    il = ILRunConfig(out=str(out / "il"), demos=cfg.run.il_demos_path, num_demos=cfg.run.il_demos, preset=cfg.policy.preset,
+                     model=cfg.policy.model, num_epochs=cfg.run.il_epochs, time_budget_s=cfg.run.il_time_budget_s,
+                     eval_episodes=cfg.run.final_eval_episodes, seed=cfg.run.seed)
+    metrics = run_il(il, catalog, log=log)
+    return metrics["checkpoint"], metrics.get("eval")
+
+
+def load_policy(path: str, device: str):
+    from policies.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device=device)
+
+
+class Progress:
+    """A one-line live progress display."""
+
+    def __init__(self, budget_s: float, every_s: float = 10.0):
+        self.start, self.budget, self.every, self.last = time.perf_counter(), budget_s, every_s, 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def show(self, s: dict, force: bool = False) -> None:
+        now = self.elapsed()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        print(f"[{now:6.0f}s] steps/s {s['env_steps'] / max(now, 1e-9):6.1f} | pairs/s {s['pairs'] / max(now, 1e-9):5.2f}"
+              f" | updates {s['updates']:5d} | version {s['version']:5d} (worker lag {s['lag']}) | "
+              f"rollout success {100 * s['recent_success']:5.1f}% | eval {s['eval']} | "
+              f"left {max(0.0, self.budget - now):5.0f}s", flush=True)
+
+
+def run_training(cfg: TrainConfig) -> dict:
+    out = Path(cfg.run.resume or cfg.run.out)
+    if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
+        saved = load_config(overrides=json.loads((out / "config.json").read_text()))
+        cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
+                                         time_budget_s=cfg.run.time_budget_s))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    log = MetricsLog(out)
+    catalog = load_catalog_section(cfg.catalog)
+    t_il = time.perf_counter()
+    il_path, il_eval = il_checkpoint(cfg, catalog, out, print)
+    il_seconds = time.perf_counter() - t_il
+    test_ids = list(catalog.goal_ids("test"))[: cfg.run.final_eval_episodes]
+    eval_ids = list(catalog.goal_ids("eval"))[: cfg.run.eval_episodes]
+    if cfg.run.algo == "il":
+        return {"checkpoint": il_path, "before": None, "after": il_eval, "il_seconds": il_seconds}
+    device = resolve_device(cfg.policy.device)
+    evaluator = load_policy(il_path, "cpu")
+    before = il_eval or evaluate_policy(evaluator, catalog, test_ids)
+    log.write("test/il", before, step=0)
+    from cluster.loop import LocalLoop, RayLoop
+
+    loop_cls = LocalLoop if cfg.run.num_workers == 0 else RayLoop
+    loop = loop_cls(cfg, catalog, il_path, device, out, log)
+    try:
+        stats = loop.run(evaluator, eval_ids)
+    finally:
+        loop.close()
+    version, weights = loop.final_weights()
+    evaluator.set_weights(weights, version=version)
+    after = evaluate_policy(evaluator, catalog, test_ids)
+    log.write("test/final", after, step=stats["updates"])
+    ckpt = loop.save_checkpoint(evaluator, final=True, metrics={"test": after, "il_test": before})
+    summary = {"checkpoint": str(ckpt), "before": before, "after": after, **stats}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print_summary(cfg, before, after, stats, ckpt)
+    log.close()
+    return summary
+
+
+def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt) -> None:
+    rows = [("IL checkpoint", before), (f"after {cfg.run.algo.upper()}", after)]
+    print("\n| policy | test success | score | episodes |")
+    print("|---|---|---|---|")
+    for name, m in rows:
+        print(f"| {name} | {100 * m['success_rate']:.1f}% ± {100 * m['success_ci95']:.1f} | "
+              f"{m['score']:.1f} ± {m['score_ci95']:.1f} | {m['episodes']} |")
+    print(f"\nupdates {stats['updates']}, env steps {stats['env_steps']}, pairs {stats['pairs']}, "
+          f"wall {stats['seconds']:.0f}s; checkpoint: {ckpt}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webshop-rl train", description="IL, then DPO or PPO, on Ray")
+    p.add_argument("--config", type=Path, default=CONFIG_DIR / "cpu.yaml", help="YAML preset")
+    p.add_argument("--algo", choices=["il", "dpo", "ppo"])
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--envs-per-worker", type=int)
+    p.add_argument("--time-budget", help="e.g. 30m, 600s")
+    p.add_argument("--updates", type=int)
+    p.add_argument("--sync-interval", help="weight publishing period, e.g. 5s")
+    p.add_argument("--il-checkpoint")
+    p.add_argument("--demos", help="IL demonstrations (trajectory Parquet or WebShop IL jsonl)")
+    p.add_argument("--out")
+    p.add_argument("--resume", help="run directory to continue")
+    p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or local)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    run: dict = {}
+    for flag, key in [("algo", "algo"), ("num_workers", "num_workers"), ("updates", "updates"),
+                      ("il_checkpoint", "il_checkpoint"), ("out", "out"), ("resume", "resume"),
+                      ("address", "address"), ("seed", "seed")]:
+        if getattr(args, flag) is not None:
+            run[key] = getattr(args, flag)
+    if args.time_budget:
+        run["time_budget_s"] = parse_duration(args.time_budget)
+    if args.sync_interval:
+        run["sync_interval_s"] = parse_duration(args.sync_interval)
+    overrides: dict = {"run": run}
+    if args.envs_per_worker:
+        overrides["worker"] = {"num_envs": args.envs_per_worker}
+    from cluster.config import merge
+
+    overrides = merge(overrides, parse_set(args.set))
+    cfg = load_config(args.config, overrides)
+    if args.demos:
+        cfg = replace(cfg, run=replace(cfg.run, il_demos_path=args.demos))
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run_training(config_from_args(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
