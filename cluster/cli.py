@@ -38,6 +38,14 @@ def load_catalog(args: argparse.Namespace) -> Catalog:
     return default_catalog(args.catalog_size, args.catalog_seed)
 
 
+def print_summary(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    for k, v in summary.items():
+        print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+
+
 def cmd_catalog_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = write_catalog(GeneratorConfig(size=args.size, seed=args.seed), args.out)
@@ -61,11 +69,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         summary = summarize(results)
         summary["seconds"] = time.perf_counter() - t0
     summary.update(policy=args.policy, split=args.split, catalog=catalog.source)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for k, v in summary.items():
-            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+    print_summary(summary, args.json)
     return 0
 
 
@@ -126,11 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     summary = evaluate_policy(policy, catalog, ids, greedy=not args.sampled, max_steps=args.max_steps)
     summary.update(checkpoint=str(args.checkpoint), split=args.split)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for k, v in summary.items():
-            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+    print_summary(summary, args.json)
     return 0
 
 
@@ -138,6 +138,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cluster.train import main as train_main
 
     return train_main(args.train_args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ray import serve
+
+    from cluster.serve import ServeArgs, start
+
+    cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
+                    replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
+                    batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, threads=args.threads,
+                    device=args.device, watch_s=args.watch)
+    start(cfg, host=args.host, port=args.port, address=args.address)
+    print(f"serving {cfg.checkpoint} at http://{args.host}:{args.port} (docs: /docs, viewer: /viewer); "
+          f"Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="IL, then DPO or PPO (see `webshop-rl train --help`)", add_help=False)
     tr.add_argument("train_args", nargs=argparse.REMAINDER)
     tr.set_defaults(func=cmd_train)
+
+    sv = sub.add_parser("serve", help="serve a checkpoint with Ray Serve (/act, /episode, /reload, /viewer)")
+    sv.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--replicas", type=int, default=1)
+    sv.add_argument("--max-replicas", type=int, help="autoscale between --replicas and this")
+    sv.add_argument("--max-batch-size", type=int, default=32)
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0)
+    sv.add_argument("--num-cpus", type=float, default=0.0, help="CPUs each replica reserves")
+    sv.add_argument("--threads", type=int, default=0, help="torch threads per replica (0: CPUs / replicas)")
+    sv.add_argument("--device", default="cpu")
+    sv.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
+                    help="re-load the checkpoint when it is saved again, checked this often (0: off)")
+    sv.add_argument("--catalog", type=Path, help="WebShop-format catalog (default: the checkpoint's)")
+    sv.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a new local instance)")
+    sv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -94,6 +94,8 @@ class RunConfig:
     """IL demonstrations to train on (trajectory Parquet or WebShop's IL jsonl)."""
     il_epochs: int = 3
     il_time_budget_s: float = 1200.0
+    chaos_kill_interval_s: float | None = None
+    """Chaos testing: kill a random rollout worker actor this often (Ray restarts it)."""
     seed: int = 0
     address: str | None = None
     """Ray cluster address; None = RAY_ADDRESS or a local instance."""

@@ -126,8 +126,19 @@ def start_actors(loop) -> None:
     loop.worker_version = ray.get(loop.store.current_version.remote())
 
 
+def _chaos(loop, timers: dict) -> None:
+    interval = loop.cfg.run.chaos_kill_interval_s
+    if not interval or time.perf_counter() - timers.setdefault("chaos", time.perf_counter()) < interval:
+        return
+    timers["chaos"] = time.perf_counter()
+    i = int(np.random.default_rng(loop.counters["episodes"]).integers(len(loop.workers)))
+    ray.kill(loop.workers[i], no_restart=False)  # Ray re-creates it; its call in flight fails
+    loop.log.write("chaos", {"killed_worker": i}, step=loop.counters["updates"])
+
+
 def step(loop, timers: dict) -> None:
     cfg = loop.cfg
+    _chaos(loop, timers)
     pending = list(loop.inflight) + ([loop.learner_call] if loop.learner_call is not None else [])
     ready, _ = ray.wait(pending, num_returns=1, timeout=2.0)
     for ref in ready:

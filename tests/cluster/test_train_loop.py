@@ -78,3 +78,22 @@ def test_ray_loop_two_workers(tmp_path, ray_local):
     assert workers == {0, 1} and summary["updates"] >= 3
     # rounds still in flight at the end are acknowledged but not counted by the driver
     assert pq.read_table(run / "buffer" / "trajectories").num_rows >= summary["episodes"]
+
+
+@pytest.mark.ray
+def test_killed_workers_restart_and_nothing_acknowledged_is_lost(tmp_path, ray_local):
+    c = cfg(tmp_path, algo="dpo", num_workers=2, updates=None, time_budget_s=45, chaos_kill_interval_s=10,
+            eval_interval_s=1000, checkpoint_interval_s=1000)
+    summary = run_training(c)
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    kills = [r for r in rows if r["tag"] == "chaos"]
+    faults = [r for r in rows if r["tag"] == "fault"]
+    acked = sum(r["acked"] for r in rows if r["tag"] == "rollout")
+    assert len(kills) >= 2 and faults  # killed workers' calls failed ...
+    for kill in kills[:-1]:  # ... and each killed worker came back and kept working
+        later = [r for r in rows if r["tag"] == "rollout" and r["wall_s"] > kill["wall_s"]]
+        assert kill["killed_worker"] in {r["worker_id"] for r in later}
+    on_disk = pq.read_table(run / "buffer" / "trajectories")
+    assert len(set(on_disk.column("traj_id").to_pylist())) == on_disk.num_rows >= acked
+    assert summary["after"]["episodes"] == 8
