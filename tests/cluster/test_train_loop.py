@@ -41,6 +41,18 @@ def test_local_loop_end_to_end(tmp_path, algo):
     assert summary["after"]["episodes"] == 8
 
 
+def test_checkpoint_evaluates_from_the_cli(tmp_path, capsys):
+    from cluster.cli import main as cli
+
+    run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=1))
+    ckpt = str(tmp_path / "run" / "checkpoint")
+    capsys.readouterr()
+    for argv in (["eval", "--checkpoint", ckpt], ["rollout", "--policy", ckpt]):
+        assert cli([*argv, "--catalog-size", "150", "--catalog-seed", "4", "--episodes", "6", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["episodes"] == 6 and 0.0 <= out["success_rate"] <= 1.0 and out["checkpoint"] == ckpt
+
+
 def test_resume_continues_version_and_steps(tmp_path):
     first = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=2))
     run = tmp_path / "run"
