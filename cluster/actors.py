@@ -99,7 +99,8 @@ class WorkerShell:
                 "pairs": n_p, "env_steps": batch.env_steps, "seconds": batch.seconds,
                 "version": batch.policy_version, "success": sum(t.score >= 1.0 for t in batch.trajectories),
                 "score_sum": sum(t.score for t in batch.trajectories),
-                "sync_s": self.sync_seconds[-1] if self.sync_seconds else None, "state": self.worker.state()}
+                "sync_s": self.sync_seconds[-1] if self.sync_seconds else None, "state": self.worker.state(),
+                "node_id": ray.get_runtime_context().get_node_id()}
 
     def load_state(self, state: dict) -> None:
         self.worker.load_state(state)

@@ -114,7 +114,8 @@ def start_actors(loop) -> None:
                                       str(loop.out / "learner"), threads)
     loop.workers = {}
     for i in range(cfg.run.num_workers):
-        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, name=None).remote(
+        # SPREAD: rollout workers go to different nodes where there are several
+        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, scheduling_strategy="SPREAD").remote(
             i, cfg, loop.store, loop.buffer_actor, cfg.run.seed + 1000 * (i + 1))
         if str(i) in loop.worker_states:
             loop.workers[i].load_state.remote(loop.worker_states[str(i)])

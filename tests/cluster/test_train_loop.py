@@ -109,3 +109,4 @@ def test_killed_workers_restart_and_nothing_acknowledged_is_lost(tmp_path, ray_l
     on_disk = pq.read_table(run / "buffer" / "trajectories")
     assert len(set(on_disk.column("traj_id").to_pylist())) == on_disk.num_rows >= acked
     assert summary["after"]["episodes"] == 8
+
