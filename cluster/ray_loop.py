@@ -102,7 +102,9 @@ def _resources(cfg) -> tuple[float, float, int]:
 def start_actors(loop) -> None:
     cfg = loop.cfg
     if not ray.is_initialized():
-        ray.init(address=cfg.run.address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
+        # "local": a fresh instance, never a stray cluster left on this machine
+        address = cfg.run.address or os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=address, include_dashboard=False,
                  ignore_reinit_error=True, log_to_driver=True)
     w_cpu, l_cpu, l_gpu = _resources(cfg)
     loop.store = WeightStore.remote()
