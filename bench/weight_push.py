@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pushes", type=int, default=15)
     args = ap.parse_args()
-    ray.init(num_cpus=args.workers + 1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.workers + 1, include_dashboard=False, log_to_driver=False)
     from policies.policy import Policy, preset_config
 
     for preset, trainable_only in [("cpu", True), ("full", False)]:
