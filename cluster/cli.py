@@ -141,22 +141,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import ray
     from ray import serve
 
     from cluster.serve import ServeArgs, start
 
     cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
-                    batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, threads=args.threads,
-                    device=args.device, watch_s=args.watch)
+                    batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                    threads=args.threads, device=args.device, watch_s=args.watch)
     start(cfg, host=args.host, port=args.port, address=args.address)
     print(f"serving {cfg.checkpoint} at http://{args.host}:{args.port} (docs: /docs, viewer: /viewer); "
           f"Ctrl-C stops", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        serve.shutdown()
+    stop = threading.Event()  # explicit handlers: a background start inherits SIGINT ignored
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    serve.shutdown()
+    ray.shutdown()
     return 0
 
 
@@ -222,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-batch-size", type=int, default=32)
     sv.add_argument("--batch-wait-ms", type=float, default=5.0)
     sv.add_argument("--num-cpus", type=float, default=0.0, help="CPUs each replica reserves")
-    sv.add_argument("--threads", type=int, default=0, help="torch threads per replica (0: CPUs / replicas)")
-    sv.add_argument("--device", default="cpu")
+    sv.add_argument("--threads", type=int, default=1, help="torch threads per replica")
+    sv.add_argument("--num-gpus", type=float, default=0.0, help="GPUs each replica reserves")
+    sv.add_argument("--device", default="auto", help="auto: cuda where a replica reserved a GPU, else cpu")
     sv.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
                     help="re-load the checkpoint when it is saved again, checked this often (0: off)")
     sv.add_argument("--catalog", type=Path, help="WebShop-format catalog (default: the checkpoint's)")

@@ -190,4 +190,7 @@ def drain(loop) -> None:
 
 def shutdown(loop) -> None:
     for ref in list(getattr(loop, "inflight", {})):
-        ray.cancel(ref, force=True)
+        try:
+            ray.cancel(ref)  # force=True is not allowed for actor tasks
+        except Exception:  # noqa: BLE001 - the task may have finished or its actor died
+            pass
