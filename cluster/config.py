@@ -94,6 +94,9 @@ class RunConfig:
     """IL demonstrations to train on (trajectory Parquet or WebShop's IL jsonl)."""
     il_epochs: int = 3
     il_time_budget_s: float = 1200.0
+    worker_placement: str = "spread"
+    """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
+    SPREAD strategy, reserved before the workers start: a multi-node cluster)."""
     chaos_kill_interval_s: float | None = None
     """Chaos testing: kill a random rollout worker actor this often (Ray restarts it)."""
     seed: int = 0

@@ -99,6 +99,22 @@ def _resources(cfg) -> tuple[float, float, int]:
     return share, share, gpus
 
 
+def _worker_strategies(cfg, cpus: float) -> list:
+    """One scheduling strategy per worker: SPREAD, or a bundle of a placement group."""
+    n = cfg.run.num_workers
+    if cfg.run.worker_placement == "spread":
+        return ["SPREAD"] * n
+    if cfg.run.worker_placement != "placement_group":
+        raise ValueError(f"run.worker_placement must be spread or placement_group, "
+                         f"got {cfg.run.worker_placement!r}")
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pg = placement_group([{"CPU": cpus}] * n, strategy="SPREAD")
+    ray.get(pg.ready(), timeout=600)
+    return [PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=i) for i in range(n)]
+
+
 def start_actors(loop) -> None:
     cfg = loop.cfg
     if not ray.is_initialized():
@@ -115,9 +131,10 @@ def start_actors(loop) -> None:
     loop.learner = learner_cls.remote(cfg, loop.il_path, device, loop.buffer_actor, loop.store,
                                       str(loop.out / "learner"), threads)
     loop.workers = {}
+    strategies = _worker_strategies(cfg, w_cpu)
     for i in range(cfg.run.num_workers):
-        # SPREAD: rollout workers go to different nodes where there are several
-        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, scheduling_strategy="SPREAD").remote(
+        # rollout workers go to different nodes where there are several
+        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, scheduling_strategy=strategies[i]).remote(
             i, cfg, loop.store, loop.buffer_actor, cfg.run.seed + 1000 * (i + 1))
         if str(i) in loop.worker_states:
             loop.workers[i].load_state.remote(loop.worker_states[str(i)])

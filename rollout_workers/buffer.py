@@ -87,7 +87,7 @@ class _Store:
             batch = batch.filter(pa.array(fresh))
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         path = self.dir / f"seg-{self.next_segment:08d}.parquet"
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.tmp")  # hidden: readers of the folder skip it
         with open(tmp, "wb") as f:
             pq.write_table(table, f)
             f.flush()

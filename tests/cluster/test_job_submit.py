@@ -105,6 +105,8 @@ def test_ray_job_submit_trains_and_writes_a_checkpoint(tmp_path):
         assert requests.get(head.dashboard + "/api/version", timeout=10).status_code == 401
         submit = subprocess.run(
             [str(RAY), "job", "submit", "--address", head.dashboard, "--working-dir", str(REPO),
+             # virtual environments and run outputs are not part of the package to ship
+             "--runtime-env-json", json.dumps({"excludes": [".venv*", "runs", ".git", "*.egg-info"]}),
              "--submission-id", submission, "--no-wait", "--", "python", "-m", "cluster.train",
              "--out", str(run_dir), *TRAIN_ARGS],
             cwd=REPO, env=head.env, capture_output=True, text=True, timeout=180)

@@ -83,7 +83,7 @@ def test_config_errors_name_the_key(tmp_path):
 
 @pytest.mark.ray
 def test_ray_loop_two_workers(tmp_path, ray_local):
-    summary = run_training(cfg(tmp_path, algo="dpo", num_workers=2, updates=3))
+    summary = run_training(cfg(tmp_path, algo="dpo", num_workers=2, updates=3, worker_placement="placement_group"))
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     workers = {r["worker_id"] for r in rows if r["tag"] == "rollout"}
