@@ -89,9 +89,9 @@ class LearnerShell:
 
 def _resources(cfg) -> tuple[float, float, int]:
     """(worker CPUs, learner CPUs, learner GPUs) for this cluster."""
-    total = ray.cluster_resources()
-    gpus = int(total.get("GPU", 0) >= 1)
-    cpus = total.get("CPU", 1)
+    free = ray.available_resources()  # not the totals: other apps (e.g. Serve) may hold some
+    gpus = int(free.get("GPU", 0) >= 1)
+    cpus = max(free.get("CPU", 0.0), 0.1)
     n = cfg.run.num_workers
     if cpus >= n + 1:
         return 1.0, 1.0, gpus
@@ -138,7 +138,11 @@ def start_actors(loop) -> None:
             i, cfg, loop.store, loop.buffer_actor, cfg.run.seed + 1000 * (i + 1))
         if str(i) in loop.worker_states:
             loop.workers[i].load_state.remote(loop.worker_states[str(i)])
-    ray.get([w.ping.remote() for w in loop.workers.values()])  # constructed: the budget starts now
+    try:  # constructed: the budget starts now
+        ray.get([w.ping.remote() for w in loop.workers.values()], timeout=600)
+    except ray.exceptions.GetTimeoutError:
+        raise RuntimeError(f"rollout workers not scheduled after 600 s: each asks for {w_cpu:.2f} CPU; "
+                           f"free now: {ray.available_resources()}") from None
     loop.inflight = {w.rollout.remote(cfg.run.episodes_per_round): i for i, w in loop.workers.items()}
     loop.counters["updates"] = ray.get(loop.learner.num_updates.remote())
     loop.learner_call = loop.learner.train_for.remote(5.0, None)
