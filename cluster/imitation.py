@@ -21,7 +21,7 @@ from envs import WebShopEnv
 from envs.agents import ExpertAgent, make_agent
 from envs.catalog import Catalog
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
-from policies.il import ILConfig, ILStep, ILTrainer, choice_accuracy, read_webshop_il
+from policies.il import ILConfig, ILStep, ILTrainer, read_webshop_il
 from policies.policy import Policy, preset_config
 from policies.search_queries import search_queries
 from rollout_workers.recording import record_episode, write_trajectories

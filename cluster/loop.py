@@ -8,7 +8,6 @@ so `--resume` continues exactly), metrics and the progress line.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ class _LoopBase:
         self.counters = {"env_steps": 0, "episodes": 0, "pairs": 0, "updates": 0, "rl_seconds": 0.0,
                          "successes": 0}
         self.worker_states: dict[str, dict] = {}
-        self.recent: list[float] = []
+        self.recent_success: list[float] = []  # success rate of the last 20 rounds
         self.last_eval: dict | None = None
         state_path = out / RUN_STATE
         if state_path.exists():
@@ -49,14 +48,12 @@ class _LoopBase:
         c["episodes"] += r["episodes"]
         c["pairs"] += r["pairs"]
         c["successes"] += r["success"]
-        self.recent = (self.recent + [r["score_sum"] / max(r["episodes"], 1)])[-20:]
-        self.recent_success = (getattr(self, "recent_success_list", []) + [r["success"] / max(r["episodes"], 1)])[-20:]
-        self.recent_success_list = self.recent_success
+        self.recent_success = (self.recent_success + [r["success"] / max(r["episodes"], 1)])[-20:]
         self.worker_states[str(r["worker_id"])] = r["state"]
         self.log.write("rollout", {k: v for k, v in r.items() if k != "state"}, step=c["updates"])
 
     def _progress(self, progress, version: int, worker_version: int) -> None:
-        rs = getattr(self, "recent_success_list", [])
+        rs = self.recent_success
         progress.show({
             "env_steps": self.counters["env_steps"], "pairs": self.counters["pairs"],
             "updates": self.counters["updates"], "version": version, "lag": max(0, version - worker_version),

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from cluster.config import CONFIG_DIR, TrainConfig, load_config, parse_duration, parse_set
@@ -24,9 +24,7 @@ from cluster.evaluate import evaluate_policy
 from cluster.imitation import ILRunConfig, run_il
 from cluster.metrics import MetricsLog
 from cluster.runtime import load_catalog_section, resolve_device
-
-RUN_STATE = "run_state.json"
-
+from cluster.train_helpers import load_policy
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
     """The IL checkpoint to start from (trained here when none is given)."""
@@ -40,12 +38,6 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
                      eval_episodes=cfg.run.final_eval_episodes, seed=cfg.run.seed)
     metrics = run_il(il, catalog, log=log)
     return metrics["checkpoint"], metrics.get("eval")
-
-
-def load_policy(path: str, device: str):
-    from policies.checkpoint import load_checkpoint
-
-    return load_checkpoint(path, device=device)
 
 
 class Progress:
