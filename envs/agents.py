@@ -1,4 +1,5 @@
-"""Policies that need no model: WebShop's rule baseline, random, and an oracle expert.
+"""Policies that need no model: WebShop's rule baseline, random, an oracle expert, and a
+noisy "human-like" demonstrator.
 
 Each agent is a small object with `reset(env)` at the start of an episode and
 `act(observation, info) -> action string`. The expert knows the goal (it reads
@@ -18,6 +19,7 @@ from envs.normalize import normalize_color, token_set_score
 from envs.pages import BUY_NOW, NEXT_PAGE, PRODUCT_WINDOW
 from envs.reward import purchase_reward
 
+SUB_PAGE_NAMES = ("description", "features", "reviews")  # click names of an item's sub-pages
 PRICE_CLAUSE = re.compile(r",? and price lower than [\d.]+ dollars\.?$")
 FILLERS = re.compile(
     r"^(hi,? |hello,? )?(i am|i'm|im|i)? ?(would like|want|need|am looking for|looking for|am searching for|"
@@ -160,14 +162,157 @@ class ExpertAgent:
         return acts[0] if acts else "click[back to search]"
 
 
-AGENTS = {"rule": RuleAgent, "random": RandomAgent, "expert": ExpertAgent}
+class HumanLikeAgent:
+    """A noisy, exploratory shopper: the stand-in for WebShop's human demonstrations
+    (which cannot be downloaded here). It recognises the goal product when it sees
+    it (it reads `env.session.goal`, like the expert), but shops the way people do:
+
+    - its first query is a paraphrase: the instruction's keywords with attributes
+      dropped and/or reordered, or only the product type; when the product is not on
+      the first results pages it goes back and types a fuller query;
+    - it sometimes opens a wrong (plausible-looking) product first and goes back,
+      and sometimes reads a sub-page (Description / Features / Reviews) and returns;
+    - it sometimes skips an option or clicks a wrong value of the option's group;
+    - it sometimes settles for a plausible product that is not the goal.
+
+    The probabilities are calibrated so that its success on the default catalog's
+    test split is near WebShop's human average (about 50%); see the README. Every
+    choice comes from one RNG seeded at construction, so a seed fixes the episodes.
+    """
+
+    def __init__(self, seed: int | None = None, p_type_only: float = 0.2, p_drop_words: float = 0.35,
+                 p_reorder: float = 0.3, p_wrong_first: float = 0.25, p_subpage: float = 0.3,
+                 p_skip_option: float = 0.2, p_wrong_option: float = 0.15, p_settle: float = 0.2,
+                 max_pages: int = 2):
+        self.rng = np.random.default_rng(seed)
+        self.p_type_only, self.p_drop_words, self.p_reorder = p_type_only, p_drop_words, p_reorder
+        self.p_wrong_first, self.p_subpage = p_wrong_first, p_subpage
+        self.p_skip_option, self.p_wrong_option, self.p_settle = p_skip_option, p_wrong_option, p_settle
+        self.max_pages = max_pages
+        self.expert = ExpertAgent()
+
+    def reset(self, env: WebShopEnv) -> None:
+        self.env = env
+        self.goal = env.session.goal
+        self.expert.reset(env)  # the product it would recognise, and the query that finds it
+        self.queries = [self._paraphrase(), shopper_query(self.goal.instruction_text), self.expert.query]
+        self.num_searches = 0
+        self.settle = bool(self.rng.random() < self.p_settle)
+        self.wrong_first = bool(self.rng.random() < self.p_wrong_first)
+        self.purchase: str | None = None  # the asin it decided to buy
+        self.option_plan: dict[str, str] = {}
+        self.read_subpage: set[str] = set()
+
+    # -- planning ---------------------------------------------------------------------
+    def _paraphrase(self) -> str:
+        words = re.sub(r"[,.]", " ", shopper_query(self.goal.instruction_text)).split()
+        type_words = set(self.goal.query.split())
+        if self.rng.random() < self.p_type_only:
+            return self.goal.query
+        if self.rng.random() < self.p_drop_words:
+            kept = [w for w in words if w in type_words or self.rng.random() > 0.4]
+            words = kept or words
+        if self.rng.random() < self.p_reorder:
+            attrs = [w for w in words if w not in type_words]
+            self.rng.shuffle(attrs)
+            words = list(dict.fromkeys(w for w in words if w in type_words)) + attrs
+        return " ".join(words)
+
+    def _noisy_options(self, asin: str) -> dict[str, str]:
+        """The expert's option picks for `asin`, each skipped or replaced by a wrong
+        value of its group now and then."""
+        product = self.env.catalog.by_asin[asin]
+        plan = {}
+        for group, value in self.expert._option_plan(asin).items():
+            r = self.rng.random()
+            others = [v for v in product.options[group] if v != value]
+            if r < self.p_skip_option:
+                continue
+            if r < self.p_skip_option + self.p_wrong_option and others:
+                value = others[int(self.rng.integers(len(others)))]
+            plan[group] = value
+        return plan
+
+    def _plausible(self, asins: list[str]) -> list[str]:
+        """Shown products, most instruction-like title first."""
+        query = shopper_query(self.goal.instruction_text)
+        by_asin = self.env.catalog.by_asin
+        return sorted(asins, key=lambda a: -token_set_score(by_asin[a].title.lower(), query))
+
+    def _steps_left(self) -> int:
+        return self.env.max_steps - self.env.steps
+
+    # -- acting -------------------------------------------------------------------------
+    def act(self, observation: str, info: dict) -> str:
+        acts = info["available_actions"]
+        page = info["page"]
+        if SEARCH_ACTION in acts:
+            q = self.queries[min(self.num_searches, len(self.queries) - 1)]
+            self.num_searches += 1
+            return f"search[{q}]"
+        if page == "results":
+            return self._on_results(acts)
+        if page == "sub":
+            return "click[< prev]"
+        if page == "item":
+            return self._on_item(info)
+        return acts[0] if acts else "click[back to search]"
+
+    def _decide(self, asin: str) -> str:
+        self.purchase = asin
+        self.option_plan = self._noisy_options(asin)
+        return f"click[{asin.lower()}]"
+
+    def _on_results(self, acts: list[str]) -> str:
+        shown = [a[len("click["):-1].upper() for a in acts]
+        shown = [a for a in shown if a in self.env.catalog.by_asin]
+        target, left = self.expert.target, self._steps_left()
+        plausible = self._plausible(shown)
+        if self.purchase in shown:  # back from a product it had chosen
+            return f"click[{self.purchase.lower()}]"
+        wrong = [a for a in plausible if a != target]
+        if self.wrong_first and wrong and left > 6:
+            self.wrong_first = False
+            return f"click[{wrong[0].lower()}]"
+        if self.settle and plausible:  # one of the three best-looking products
+            return self._decide(plausible[int(self.rng.integers(min(3, len(plausible))))])
+        if target in shown:
+            return self._decide(target)
+        page_num = self.env.session.page_num
+        if page_num < self.max_pages and f"click[{NEXT_PAGE}]" in acts and left > 5:
+            return f"click[{NEXT_PAGE}]"
+        if self.num_searches < len(self.queries) and left > 6:
+            return "click[back to search]"
+        if plausible:  # out of patience: the best-looking product here
+            return self._decide(plausible[0])
+        return "click[back to search]"
+
+    def _on_item(self, info: dict) -> str:
+        asin, left = info["asin"], self._steps_left()
+        if asin != self.purchase:  # the wrong product it opened first: a look, then back
+            if asin not in self.read_subpage and self.rng.random() < self.p_subpage and left > 7:
+                self.read_subpage.add(asin)
+                return f"click[{SUB_PAGE_NAMES[int(self.rng.integers(len(SUB_PAGE_NAMES)))]}]"
+            return "click[< prev]"
+        pending = [v for g, v in self.option_plan.items() if info["options"].get(g) != v]
+        if asin not in self.read_subpage and left > len(pending) + 3:
+            self.read_subpage.add(asin)
+            if self.rng.random() < self.p_subpage:
+                return f"click[{SUB_PAGE_NAMES[int(self.rng.integers(len(SUB_PAGE_NAMES)))]}]"
+        if pending and left > 1:
+            return f"click[{pending[0]}]"
+        return f"click[{BUY_NOW}]"
+
+
+AGENTS = {"rule": RuleAgent, "random": RandomAgent, "expert": ExpertAgent, "human-like": HumanLikeAgent}
+SEEDED_AGENTS = ("random", "human-like")
 
 
 def make_agent(name: str, seed: int | None = None) -> Agent:
     if name not in AGENTS:
         raise ValueError(f"unknown agent {name!r}; expected one of {sorted(AGENTS)}")
-    return RandomAgent(seed) if name == "random" else AGENTS[name]()
+    return AGENTS[name](seed) if name in SEEDED_AGENTS else AGENTS[name]()
 
 
-__all__ = ["AGENTS", "ExpertAgent", "RandomAgent", "RuleAgent", "make_agent", "shopper_query",
+__all__ = ["AGENTS", "ExpertAgent", "HumanLikeAgent", "RandomAgent", "RuleAgent", "make_agent", "shopper_query",
            "strip_price_clause", "PRODUCT_WINDOW"]
