@@ -1,4 +1,4 @@
-"""The `webshop-rl` command: catalog building, model-free rollouts, playing by hand.
+"""The `webshop-rl` command: catalogs, rollouts, play, demos, eval, compare, report, train, serve.
 
 Subcommands added by later parts of the project (train, eval, serve, ...) hang
 off the same parser.
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from envs import Catalog, WebShopEnv
-from envs.agents import make_agent
+from envs.agents import AGENTS, make_agent
 from envs.generate import GeneratorConfig, default_catalog, write_catalog
-from envs.rollout import run_episode, summarize
+from envs.rollout import COMPONENTS, run_episode, summarize
 
 
 def add_catalog_args(p: argparse.ArgumentParser) -> None:
@@ -121,16 +121,93 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_eval(summary: dict) -> str:
+    """An evaluation as a small table: each figure with its 95% interval half-width."""
+    rows = [("success %", 100 * summary["success_rate"], 100 * summary["success_ci95"], 1),
+            ("score x100", summary["score"], summary["score_ci95"], 1)]
+    for c in COMPONENTS:
+        if summary.get(f"mean_{c}") is not None:
+            rows.append((f"{c} (bought)", summary[f"mean_{c}"], summary.get(f"mean_{c}_ci95"), 3))
+    rows.append(("steps", summary["mean_steps"], summary.get("mean_steps_ci95"), 2))
+    head = (f"{summary.get('checkpoint', '')}: {summary['episodes']} episodes of the {summary.get('split')} split, "
+            f"{'greedy' if summary.get('greedy', True) else 'sampled'} decoding, catalog {summary.get('catalog')}")
+    lines = [head, "", "| figure | mean | 95% interval |", "|---|---|---|"]
+    for name, mean, half, d in rows:
+        lines.append(f"| {name} | {mean:.{d}f} | " + (f"± {half:.{d}f} |" if half is not None else "- |"))
+    return "\n".join(lines)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from cluster.evaluate import evaluate_policy
     from policies.checkpoint import load_checkpoint
 
     catalog = load_catalog(args)
-    policy = load_checkpoint(args.checkpoint)
+    policy = load_checkpoint(checkpoint_dir(args.checkpoint))
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
-    summary = evaluate_policy(policy, catalog, ids, greedy=not args.sampled, max_steps=args.max_steps)
-    summary.update(checkpoint=str(args.checkpoint), split=args.split)
-    print_summary(summary, args.json)
+    greedy = args.decoding == "greedy" and not args.sampled
+    summary = evaluate_policy(policy, catalog, ids, greedy=greedy, max_steps=args.max_steps, seed=args.seed)
+    summary.update(checkpoint=str(args.checkpoint), split=args.split, catalog=catalog.source)
+    if args.json:
+        print_summary(summary, True)
+    else:
+        print(format_eval(summary))
+    return 0
+
+
+def checkpoint_dir(path: Path) -> Path:
+    """A checkpoint directory, or a run directory holding one in `checkpoint/`."""
+    path = Path(path)
+    return path / "checkpoint" if (path / "checkpoint" / "model.safetensors").exists() else path
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cluster.compare import ThompsonAB, format_table, plot_comparison, run_thompson
+    from policies.checkpoint import load_checkpoint
+    from rollout_workers.worker import RolloutWorker, WorkerConfig
+
+    if len(args.checkpoints) < 2:
+        raise SystemExit("error: compare needs at least two checkpoints")
+    catalog = load_catalog(args)
+    policies = [load_checkpoint(checkpoint_dir(c)) for c in args.checkpoints]
+    goals = [int(g) for g in np.random.default_rng(args.seed).permutation(list(catalog.goal_ids(args.split)))]
+    wcfg = WorkerConfig(num_envs=1, max_steps=args.max_steps, greedy=not args.sampled, pair_mode="none")
+    ab = ThompsonAB([str(c) for c in args.checkpoints], metric=args.metric, threshold=args.threshold,
+                    allocation=args.allocation, seed=args.seed)
+
+    def play(arm: int) -> float:  # the next goal of the split, on the chosen arm
+        goal = goals[ab.rounds % len(goals)]
+        worker = RolloutWorker(-1, catalog, policies[arm], wcfg, seed=args.seed + ab.rounds, goal_ids=[goal])
+        return worker.sample(1).trajectories[0].score
+
+    def show(r: int, arm: int, score: float, pb) -> None:
+        if not args.json and (r + 1) % 10 == 0:
+            print(f"episode {r + 1}: P(best) " + " ".join(f"{p:.3f}" for p in pb), flush=True)
+
+    t0 = time.perf_counter()
+    run = run_thompson(ab, play, args.budget, on_round=show)
+    rows = ab.table(np.array(run.prob_best[-1]) if run.prob_best else None)
+    png = plot_comparison(ab, run, str(args.out)) if args.out else None
+    result = {"episodes": run.episodes, "stopped": run.stopped, "threshold": args.threshold, "metric": args.metric,
+              "allocation": args.allocation, "split": args.split, "seconds": time.perf_counter() - t0,
+              "arms": rows, "png": png}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    best = max(rows, key=lambda r: r["prob_best"])
+    verdict = (f"{best['arm']} is best with P = {best['prob_best']:.3f} after {run.episodes} episodes"
+               if run.stopped else f"no arm reached P(best) >= {args.threshold} within {args.budget} episodes")
+    print(format_table(rows, args.metric) + "\n\n" + verdict + (f"; plot: {png}" if png else ""))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cluster.report import write_report
+
+    out = write_report(args.run_dirs, args.out)
+    print(Path(out["markdown"]).read_text())
+    print(f"wrote {out['markdown']} and {out['png']}")
     return 0
 
 
@@ -178,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_catalog_build)
 
     ro = sub.add_parser("rollout", help="run a policy on a split and print its scores")
-    ro.add_argument("--policy", default="rule", help="rule | random | expert | checkpoint directory")
+    ro.add_argument("--policy", default="rule", help="rule | random | expert | human-like | checkpoint directory")
     ro.add_argument("--split", default="test", choices=["train", "eval", "test"])
     ro.add_argument("--episodes", type=int, default=500)
     ro.add_argument("--max-steps", type=int, default=15)
@@ -196,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_args(play)
     play.set_defaults(func=cmd_play)
     gen = sub.add_parser("generate", help="write demonstrations (trajectory Parquet)")
-    gen.add_argument("--policy", default="expert", choices=["expert", "rule", "random"])
+    gen.add_argument("--policy", default="expert", choices=sorted(AGENTS),
+                     help="expert (oracle), human-like (noisy stand-in for human demonstrations), rule, random")
     gen.add_argument("--episodes", type=int, default=1000)
     gen.add_argument("--split", default="train", choices=["train", "eval", "test"])
     gen.add_argument("--seed", type=int, default=0)
@@ -208,11 +286,35 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", type=Path, required=True)
     ev.add_argument("--split", default="test", choices=["train", "eval", "test"])
     ev.add_argument("--episodes", type=int, default=500)
-    ev.add_argument("--sampled", action="store_true", help="sample actions instead of greedy")
+    ev.add_argument("--decoding", default="greedy", choices=["greedy", "sampled"],
+                    help="argmax actions, or actions sampled from the policy")
+    ev.add_argument("--sampled", action="store_true", help="same as --decoding sampled")
+    ev.add_argument("--seed", type=int, default=0, help="seed of sampled decoding")
     ev.add_argument("--max-steps", type=int, default=15)
     ev.add_argument("--json", action="store_true")
     add_catalog_args(ev)
     ev.set_defaults(func=cmd_eval)
+
+    cmp_ = sub.add_parser("compare", help="A/B-test checkpoints online by Thompson sampling")
+    cmp_.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint (or run) directories")
+    cmp_.add_argument("--budget", type=int, default=1000, help="most episodes in all")
+    cmp_.add_argument("--split", default="test", choices=["train", "eval", "test"])
+    cmp_.add_argument("--seed", type=int, default=0, help="goal order, posterior draws, sampled decoding")
+    cmp_.add_argument("--threshold", type=float, default=0.95, help="stop when P(best) reaches this")
+    cmp_.add_argument("--metric", default="success", choices=["success", "score"],
+                      help="the posterior that allocates and stops (both are reported)")
+    cmp_.add_argument("--allocation", default="thompson", choices=["thompson", "top-two", "equal"])
+    cmp_.add_argument("--sampled", action="store_true", help="sample actions instead of greedy")
+    cmp_.add_argument("--max-steps", type=int, default=15)
+    cmp_.add_argument("--out", type=Path, default=Path("compare.png"), help="PNG of posteriors and allocation")
+    cmp_.add_argument("--json", action="store_true")
+    add_catalog_args(cmp_)
+    cmp_.set_defaults(func=cmd_compare)
+
+    rep = sub.add_parser("report", help="learning curves (PNG) and a markdown summary of run directories")
+    rep.add_argument("run_dirs", nargs="+", type=Path)
+    rep.add_argument("--out", type=Path, default=Path("report"), help="folder for curves.png and summary.md")
+    rep.set_defaults(func=cmd_report)
 
     tr = sub.add_parser("train", help="IL, then DPO or PPO (see `webshop-rl train --help`)", add_help=False)
     tr.add_argument("train_args", nargs=argparse.REMAINDER)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
-from envs.rollout import EpisodeResult, summarize
+from envs.rollout import COMPONENTS, EpisodeResult, summarize
 from policies.policy import Policy
 from rollout_workers.worker import RolloutWorker, WorkerConfig
 
@@ -22,8 +23,25 @@ def evaluate_policy(policy: Policy, catalog: Catalog, goal_ids: list[int], num_e
     results = [EpisodeResult(t.goal_id, t.score, t.num_steps, t.terminated, [], t.reward_info or {})
                for t in batch.trajectories]
     out = summarize(results)
+    out.update(mean_intervals(results))
     out.update(seconds=time.perf_counter() - t0, env_steps=batch.env_steps, greedy=greedy,
                policy_version=policy.version)
+    return out
+
+
+def mean_intervals(results: list[EpisodeResult]) -> dict:
+    """Half-widths of normal 95% intervals of the mean steps and of each reward
+    component (over the episodes that bought, as `summarize` averages them)."""
+    def half(values: list[float]) -> float | None:
+        n = len(values)
+        if n < 2:
+            return None
+        mean = sum(values) / n
+        return 1.96 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+    out = {"mean_steps_ci95": half([float(r.steps) for r in results])}
+    for c in COMPONENTS:
+        out[f"mean_{c}_ci95"] = half([float(r.reward_info[c]) for r in results if r.reward_info.get(c) is not None])
     return out
 
 
