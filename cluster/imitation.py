@@ -10,6 +10,8 @@ time budget, whichever comes first, and evaluates on a split at the end.
 from __future__ import annotations
 
 import json
+import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,6 +82,17 @@ class ILRunConfig:
     lr: float = 3e-4
     time_budget_s: float = 20 * 60
     """Training stops after this many seconds (checked between batches)."""
+    lr_schedule: str = "cosine"
+    """"cosine": linear warm-up over the first 3% then cosine decay to 10% of `lr`,
+    driven by progress = max(batches done / planned, time used / budget), so a run
+    cut by its time budget still ends on a small learning rate; "constant"."""
+    state_cache: bool = True
+    """Cache each state's frozen lower-layer output (the CPU preset freezes 5 of 6
+    layers), so epochs after the first run only the trainable top."""
+    trainable_top_layers: int | None = -1
+    """Override the preset's trainable top layers (-1 = the preset's; None = all)."""
+    max_state_tokens: int = 0
+    """Override the preset's state cut (0 = the preset's)."""
     eval_split: str = "test"
     eval_episodes: int = 500
     seed: int = 0
@@ -104,8 +117,14 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
         write_trajectories(trajs, out / "demos.parquet")
         steps = trajectory_steps(trajs, min_score=1.0)
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")
-    overrides = {"model": cfg.model} if cfg.model else {}
+    overrides: dict = {"model": cfg.model} if cfg.model else {}
+    if cfg.trainable_top_layers != -1:
+        overrides["trainable_top_layers"] = cfg.trainable_top_layers
+    if cfg.max_state_tokens:
+        overrides["max_state_tokens"] = cfg.max_state_tokens
     policy = Policy(preset_config(cfg.preset, seed=cfg.seed, **overrides))
+    if cfg.state_cache:
+        policy.set_state_cache(len({s.state for s in steps}) + 256)
     trainer = ILTrainer(policy, ILConfig(num_epochs=cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                          seed=cfg.seed))
     history = _train(trainer, steps, cfg, log)
@@ -124,18 +143,33 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
     return metrics
 
 
-def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log) -> list[dict]:
-    import random
+def lr_scale(progress: float, schedule: str, warmup: float = 0.03, floor: float = 0.1) -> float:
+    """Learning-rate multiplier at `progress` in [0, 1] (see `ILRunConfig.lr_schedule`)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {schedule!r}")
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup:
+        return progress / warmup
+    decay = (progress - warmup) / (1.0 - warmup)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * decay))
 
+
+def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log) -> list[dict]:
     rng = random.Random(cfg.seed)
     order = list(range(len(steps)))
-    start, history = time.perf_counter(), []
+    planned = cfg.num_epochs * math.ceil(len(order) / cfg.batch_size)
+    start, history, done = time.perf_counter(), [], 0
     for epoch in range(cfg.num_epochs):
         rng.shuffle(order)
         e0, losses, accs = time.perf_counter(), [], []
         for i in range(0, len(order), cfg.batch_size):
-            if time.perf_counter() - start > cfg.time_budget_s:
+            elapsed = time.perf_counter() - start
+            if elapsed > cfg.time_budget_s:
                 break
+            trainer.set_lr_scale(lr_scale(max(done / planned, elapsed / cfg.time_budget_s), cfg.lr_schedule))
+            done += 1
             m = trainer.train_batch([steps[j] for j in order[i:i + cfg.batch_size]])
             losses.append(m["loss"])
             accs.append(m["accuracy"])

@@ -91,6 +91,22 @@ def encode_sequences(
     return out  # type: ignore[return-value]
 
 
+def encode_hidden_sequences(
+    encode: EncodeFn, hiddens: Sequence[torch.Tensor], max_chunk_tokens: int
+) -> list[torch.Tensor]:
+    """Like `encode_sequences`, for inputs that are already token states (T_i, D):
+    run `encode(hidden (n, T, D), mask (n, T) long)` on length-sorted padded chunks."""
+    out: list[torch.Tensor | None] = [None] * len(hiddens)
+    for chunk in length_chunks([h.shape[0] for h in hiddens], max_chunk_tokens):
+        hidden = pad_sequence([hiddens[i] for i in chunk], batch_first=True)  # (n, T, D)
+        lengths = torch.tensor([hiddens[i].shape[0] for i in chunk], device=hidden.device)
+        mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]).long()
+        encoded = encode(hidden, mask)  # (n, T, D)
+        for row, i in enumerate(chunk):
+            out[i] = encoded[row, : hiddens[i].shape[0]]
+    return out  # type: ignore[return-value]
+
+
 def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack (T_i, D) token states: hidden (N, T, D) zero-padded, mask (N, T) bool."""
     hidden = pad_sequence(list(tokens), batch_first=True)  # (N, T, D)
@@ -100,7 +116,8 @@ def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
 
 
 class ActionCache:
-    """LRU cache: action string -> its token states (T, D) under one set of weights.
+    """LRU cache: text (an action string, or a state for the frozen lower layers)
+    -> its token states (T, D) under one set of weights.
 
     `sync(version)` empties the cache when the action-side weights it was filled
     under (`version`) have changed, so a stale encoding is never served.

@@ -184,6 +184,11 @@ class ILTrainer:
         )
         self.num_updates = 0
 
+    def set_lr_scale(self, scale: float) -> None:
+        """Set every parameter group's learning rate to `scale` x the configured one."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * scale
+
     def train_batch(self, steps: Sequence[ILStep]) -> dict[str, float]:
         """One optimizer step on cross-entropy over candidates."""
         out = self.policy.evaluate(

@@ -11,6 +11,12 @@ their encodings are cached (LRU) on the acting path, and on the learning path
 too when the action side is frozen; the cache is emptied whenever the weights
 that produced it change. Within a batch, duplicate strings are encoded once.
 
+With frozen lower encoder layers (the CPU preset), `set_state_cache(n)` also
+keeps an LRU cache of each state's lower-layer output, so a state seen again
+(IL epochs, DPO pairs sampled again, PPO epochs) runs only the trainable top
+layer(s). Entries are stored in bf16 when the policy computes in bf16 and are
+used the same way on a hit or a miss, so a result never depends on the cache.
+
 Int8 acting (`PolicyConfig.int8_acting`) runs a dynamically quantised copy of the
 encoders (`torch.ao.quantization.quantize_dynamic` on Linear layers). It is
 lossy: encodings differ from fp32 (cosine ~0.92-0.96 on MiniLM), so behaviour
@@ -32,7 +38,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from policies import encoder as enc
-from policies.batching import ActionCache, encode_sequences, index_candidates, pad_tokens, unique_index
+from policies.batching import (
+    ActionCache,
+    encode_hidden_sequences,
+    encode_sequences,
+    index_candidates,
+    pad_tokens,
+    unique_index,
+)
 from policies.model import ActionScorer
 
 
@@ -46,8 +59,9 @@ class PolicyConfig:
     max_state_tokens: int = 256
     """State text is cut to this many tokens; envs put the instruction first, so the
     cut drops the end of the page, never the instruction."""
-    max_action_tokens: int = 32
-    """Each candidate action string is cut to this many tokens."""
+    max_action_tokens: int = 40
+    """Each candidate action string is cut to this many tokens (a product link with
+    its title and price is at most ~37 MiniLM tokens on the default catalog)."""
     trainable_top_layers: int | None = None
     """How many top encoder layers train; None = all layers and the embeddings. The
     frozen lower layers run without autograd (the CPU preset's main saving)."""
@@ -167,6 +181,17 @@ class Policy:
         self._action_side_version = 0
         self._int8: tuple[int, ActionScorer] | None = None
         self._caches = {kind: ActionCache(config.action_cache_size) for kind in ("fp32", "int8")}
+        self._state_cache = ActionCache(0)
+        self._state_low_version = 0
+
+    def set_state_cache(self, max_entries: int) -> None:
+        """Cache up to `max_entries` states' frozen lower-layer outputs (0 = off).
+
+        Only has an effect with frozen lower layers and no dropout. Memory: about
+        tokens x hidden x 2 bytes per state in bf16 (~100 KB for 128 MiniLM tokens)."""
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        self._state_cache = ActionCache(max_entries)
 
     @staticmethod
     def _load_encoder(config: PolicyConfig) -> tuple[nn.Module, Any]:
@@ -245,7 +270,7 @@ class Policy:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits (B, K), candidate mask (B, K) bool, values (B,)."""
         unique_states, state_index = unique_index(states)
-        state_tokens = self._encode(model.encode_states, unique_states, self.config.max_state_tokens)
+        state_tokens = self._state_tokens(model, unique_states)
         state_h, state_mask = pad_tokens(state_tokens)  # (S, Ts, D), (S, Ts)
         rows = torch.as_tensor(state_index, device=self.device)
         state_h, state_mask = state_h[rows], state_mask[rows]  # (B, Ts, D), (B, Ts)
@@ -263,6 +288,29 @@ class Policy:
         ids = self._tokenize(texts, max_tokens)
         pad_id = self.tokenizer.pad_token_id or 0
         return encode_sequences(encode, ids, pad_id, self.config.max_chunk_tokens, self.device)
+
+    def _state_tokens(self, model: ActionScorer, states: list[str]) -> list[torch.Tensor]:
+        """Token states (T_i, D) of each distinct state; frozen lower layers from the cache."""
+        cache, low = self._state_cache, model.num_frozen_layers
+        if model is not self.model or low == 0 or cache.max_entries <= 0 or self.config.dropout > 0:
+            return self._encode(model.encode_states, states, self.config.max_state_tokens)
+        cache.sync(self._state_low_version)
+        found = {s: t for s in states if (t := cache.get(s)) is not None}
+        missing = [s for s in states if s not in found]
+        if missing:
+            def lower(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                with torch.inference_mode():
+                    return enc.run_layers(model.encoder, ids, mask, 0, low)
+
+            store = torch.bfloat16 if self.bf16 else torch.float32
+            for s, t in zip(missing, self._encode(lower, missing, self.config.max_state_tokens)):
+                found[s] = t.to(store).clone()  # a normal tensor, not an inference-mode view
+                cache.put(s, found[s])
+
+        def upper(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return enc.run_layers(model.encoder, hidden.float(), mask, low, model.num_layers)
+
+        return encode_hidden_sequences(upper, [found[s] for s in states], self.config.max_chunk_tokens)
 
     def _action_tokens(
         self, model: ActionScorer, actions: list[str], cache: ActionCache | None
@@ -332,6 +380,11 @@ class Policy:
         side = "action_encoder." if self.model.frozen_action_side else "encoder."
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
+        frozen = ("encoder.embeddings.",) + tuple(
+            f"encoder.encoder.layer.{i}." for i in range(self.model.num_frozen_layers)
+        )
+        if any(name.startswith(frozen) for name in weights):
+            self._state_low_version += 1
 
     def with_config(self, **changes: Any) -> "Policy":
         """A policy sharing this one's weights, with run-time fields changed

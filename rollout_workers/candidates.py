@@ -5,8 +5,14 @@ a finite list of texts it can read:
 
 - `search[...]` becomes one `search[<query>]` per query variant of the instruction
   (`policies.search_queries`);
-- a product link `click[b07zjhq3yt]` becomes `click[item - <title>]`, as in
-  WebShop's IL model (`click_item_name`), because an asin says nothing to a reader;
+- a product link `click[b07zjhq3yt]` becomes `click[item - <title> - <price>]`:
+  WebShop's IL model (`click_item_name`) shows the title, because an asin says
+  nothing to a reader; we add the price the results page shows next to it, since
+  the state is cut to 128 tokens on the CPU preset and keeps only ~2 of the 10
+  listed products, so without it the policy cannot respect the price clause; a
+  product already opened since the last search reads `click[visited item - ...]`
+  (the shopper's memory: without it a policy that went back from a product cannot
+  tell it from the others and opens it again, forever);
 - every other click is kept as it is.
 
 `Candidates.texts` is what the policy scores and what trajectories store;
@@ -27,6 +33,7 @@ from envs.env import SEARCH_ACTION, WebShopEnv
 from policies.search_queries import search_queries
 
 ITEM_PREFIX = "item - "
+VISITED_PREFIX = "visited item - "
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,12 @@ class Candidates:
             if a.lower() == low:
                 return i
         return None
+
+
+def item_text(title: str, price_tag: str | None = None, visited: bool = False) -> str:
+    """The candidate text of a product link (see module doc)."""
+    price = f" - {price_tag.lower()}" if price_tag else ""
+    return f"click[{VISITED_PREFIX if visited else ITEM_PREFIX}{title.lower()}{price}]"
 
 
 def policy_state(env: WebShopEnv, observation: str) -> str:
@@ -66,6 +79,10 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
             continue
         arg = a[len("click["):-1]
         product = env.catalog.by_asin.get(arg.upper()) if env.session.page == "results" else None
-        texts.append(f"click[{ITEM_PREFIX}{product.title.lower()}]" if product is not None else a)
+        if product is None:
+            texts.append(a)
+        else:
+            visited = product.asin in (getattr(env.session, "visited", None) or ())
+            texts.append(item_text(product.title, product.price_tag, visited))
         actions.append(a)
     return Candidates(texts, actions)

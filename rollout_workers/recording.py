@@ -25,6 +25,33 @@ def record_episode(env: WebShopEnv, agent: Agent, goal_id: int, source: str = "e
     obs, info = env.reset(seed=seed, options={"goal_id": goal_id})
     agent.reset(env)
     traj = Trajectory(goal_id=goal_id, source=source, seed=seed, instruction=env.session.goal.instruction_text)
+    return continue_episode(env, agent, traj, obs, info)
+
+
+def corrected_episode(env: WebShopEnv, agent: Agent, traj: Trajectory, actions: list[str], cut: int) -> Trajectory:
+    """`traj`'s first `cut` steps (replayed from its seed with its env `actions`),
+    then `agent` from there to the end: the expert's correction of a policy episode."""
+    obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
+    out = Trajectory(goal_id=traj.goal_id, source="expert", seed=traj.seed, instruction=traj.instruction,
+                     policy_version=traj.policy_version, worker_id=traj.worker_id)
+    for t in range(cut):
+        out.states.append(traj.states[t])
+        out.candidates.append(list(traj.candidates[t]))
+        out.chosen.append(traj.chosen[t])
+        out.logp.append(traj.logp[t])
+        obs, reward, terminated, truncated, info = env.step(actions[t])
+        out.rewards.append(float(reward))
+        if terminated or truncated:
+            raise ValueError(f"cut {cut} is past the end of the episode (it ended at step {t + 1})")
+    agent.reset(env)
+    out = continue_episode(env, agent, out, obs, info)
+    if traj.values:  # the expert's steps have no value estimate
+        out.values = list(traj.values[:cut]) + [0.0] * (len(out.chosen) - cut)
+    return out
+
+
+def continue_episode(env: WebShopEnv, agent: Agent, traj: Trajectory, obs: str, info: dict) -> Trajectory:
+    """Let `agent` act from the env's current state until the episode ends, appending to `traj`."""
     done = False
     while not done:
         action = agent.act(obs, info)

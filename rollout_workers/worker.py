@@ -11,7 +11,15 @@ returns the finished trajectories plus the preference pairs it could build:
 - `self` mode: each goal is given to `samples_per_goal` env copies; once all have
   finished, best vs worst when their score gap is at least `pair_margin` and their
   policy versions differ by at most `max_version_gap` (online pair mining);
-- `mix`: both.
+- `correct`: the expert takes over the policy's own episode: replayed from its
+  seed up to a cut, then played by the expert to the end, is `chosen`; the policy's
+  episode is `rejected`. Two cuts per failed episode: the first step where the
+  expert would have acted differently, and the last decision (e.g. on the page of
+  a wrong product: go back instead of buying). Both halves share the prefix, so
+  its log-ratios cancel and DPO's signal sits on the steps where they part -
+  including recoveries (`< prev` from a wrong product) that a direct expert
+  rollout never shows;
+- `mix`: expert and self.
 
 Weights arrive through `set_weights(version, weights)` between calls; the worker
 never waits for the learner.
@@ -32,10 +40,10 @@ from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
 from rollout_workers.candidates import Candidates, build_candidates, policy_state
-from rollout_workers.recording import record_episode
+from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
-PAIR_MODES = ("none", "expert", "self", "mix")
+PAIR_MODES = ("none", "expert", "self", "correct", "mix")
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class _Slot:
     obs: str = ""
     info: dict = field(default_factory=dict)
     cands: Candidates | None = None
+    actions: list[str] = field(default_factory=list)  # env actions taken, for replays
 
 
 class RolloutWorker:
@@ -146,6 +155,7 @@ class RolloutWorker:
         goal = self._next_goal()
         seed = int(self.rng.integers(2**31))
         slot.obs, slot.info = slot.env.reset(seed=seed, options={"goal_id": goal})
+        slot.actions = []
         slot.traj = Trajectory(goal_id=goal, source="policy", seed=seed, policy_version=self.version,
                                worker_id=self.worker_id, instruction=slot.env.session.goal.instruction_text,
                                values=[])
@@ -173,7 +183,7 @@ class RolloutWorker:
                 steps += 1
                 if done:
                     finished.append(s.traj)
-                    pairs += self._pairs_for(s.traj)
+                    pairs += self._pairs_for(s.traj, s.actions)
                     s.traj = None
         self.total_steps += steps
         self.total_episodes += len(finished)
@@ -186,7 +196,8 @@ class RolloutWorker:
         t.chosen.append(out.index)
         t.logp.append(out.logp)
         t.values.append(out.value)
-        s.obs, reward, terminated, truncated, s.info = s.env.step(s.cands.actions[out.index])
+        s.actions.append(s.cands.actions[out.index])
+        s.obs, reward, terminated, truncated, s.info = s.env.step(s.actions[-1])
         t.rewards.append(float(reward))
         if terminated or truncated:
             t.terminated, t.truncated = terminated, truncated
@@ -201,8 +212,34 @@ class RolloutWorker:
         traj.policy_version, traj.worker_id = version, self.worker_id
         return traj
 
-    def _pairs_for(self, traj: Trajectory) -> list[tuple[Trajectory, Trajectory, str]]:
+    def correction_cuts(self, traj: Trajectory, actions: list[str]) -> list[int]:
+        """Where the expert takes over: its first disagreement, and the last decision."""
+        env, expert = self.expert_env, ExpertAgent(search_queries)
+        obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
+        expert.reset(env)
+        first = len(actions) - 1
+        for t, action in enumerate(actions):
+            if expert.act(obs, info).lower() != action.lower():
+                first = t
+                break
+            obs, _, terminated, truncated, info = env.step(action)
+        cuts = [first]
+        if traj.terminated and len(actions) - 1 > first:
+            cuts.append(len(actions) - 1)
+        return cuts
+
+    def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
+        out = []
+        for cut in self.correction_cuts(traj, actions):
+            chosen = corrected_episode(self.expert_env, ExpertAgent(search_queries), traj, actions, cut)
+            if chosen.score - traj.score >= self.config.pair_margin:
+                out.append((chosen, traj, "correct"))
+        return out
+
+    def _pairs_for(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         cfg, out = self.config, []
+        if cfg.pair_mode == "correct" and traj.score < 1.0:
+            out += self._corrections(traj, actions)
         if cfg.pair_mode in ("expert", "mix"):
             expert = self.expert_trajectory(traj.goal_id, traj.policy_version)
             if expert.score - traj.score >= cfg.pair_margin:

@@ -182,3 +182,40 @@ def test_presets():
         preset_config("gpu")
     with pytest.raises(ValueError, match="trainable_top_layers"):
         Policy(PolicyConfig(model="tiny", trainable_top_layers=5))
+
+
+def test_state_cache_serves_lower_layers_and_matches_uncached(cpu_policy, batch):
+    states, candidates = batch
+    plain = cpu_policy.evaluate(states, candidates, [1, 2, 0]).logp_all  # fp32 on the tiny model
+    cpu_policy.set_state_cache(8)
+    first = cpu_policy.evaluate(states, candidates, [1, 2, 0])
+    again = cpu_policy.evaluate(states, candidates, [1, 2, 0])
+    cache = cpu_policy._state_cache
+    assert len(cache) == 3 and cache.misses == 3 and cache.hits == 3
+    torch.testing.assert_close(first.logp_all, plain)
+    torch.testing.assert_close(again.logp_all, first.logp_all, rtol=0, atol=0)
+    # gradients still reach the trainable top layer through cached lower outputs
+    again.logp.sum().backward()
+    top = cpu_policy.model.encoder.encoder.layer[-1].attention.self.query.weight
+    assert top.grad is not None and top.grad.abs().sum() > 0
+    # acting reads the same cache and agrees with learning
+    acted = cpu_policy.act(states, candidates, greedy=True)
+    assert [o.logp for o in acted] == pytest.approx(first.logp_all.max(-1).values.tolist(), abs=1e-5)
+
+
+def test_state_cache_is_dropped_when_frozen_layers_change(cpu_policy, batch):
+    states, candidates = batch
+    cpu_policy.set_state_cache(8)
+    before = cpu_policy.evaluate(states, candidates, [0, 0, 0]).logp_all
+    trainable = cpu_policy.get_weights(trainable_only=True)
+    cpu_policy.set_weights(trainable)  # top layer only: cached lower outputs stay valid
+    cpu_policy.evaluate(states, candidates, [0, 0, 0])
+    assert cpu_policy._state_cache.hits == 3
+    low = {k: v + 0.05 for k, v in cpu_policy.get_weights().items() if k.startswith("encoder.encoder.layer.0.")}
+    cpu_policy.set_weights(low)
+    after = cpu_policy.evaluate(states, candidates, [0, 0, 0]).logp_all
+    fresh = Policy(cpu_policy.config, cpu_policy.model, cpu_policy.tokenizer).evaluate(states, candidates, [0, 0, 0])
+    torch.testing.assert_close(after, fresh.logp_all)
+    assert not torch.allclose(after, before)
+    with pytest.raises(ValueError, match="max_entries must be >= 0"):
+        cpu_policy.set_state_cache(-1)

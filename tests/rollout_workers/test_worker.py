@@ -35,8 +35,15 @@ def test_candidates_name_products_and_expand_search(gen):
     c = build_candidates(env, info["available_actions"])
     first = next(i for i, a in enumerate(c.actions) if a not in ("click[back to search]", "click[next >]"))
     asin = c.actions[first][len("click["):-1].upper()
-    assert c.texts[first] == f"click[item - {cat.by_asin[asin].title.lower()}]"
+    product = cat.by_asin[asin]
+    assert c.texts[first] == f"click[item - {product.title.lower()} - {product.price_tag.lower()}]"
     assert c.index_of_action(c.actions[first].upper()) == first
+    # once opened, the product reads as visited on the results page, until a new search
+    env.step(c.actions[first])
+    obs, *_, info = env.step("click[< prev]")
+    again = build_candidates(env, info["available_actions"])
+    assert again.texts[first] == f"click[visited item - {product.title.lower()} - {product.price_tag.lower()}]"
+    assert [t for i, t in enumerate(again.texts) if i != first] == [t for i, t in enumerate(c.texts) if i != first]
 
 
 def test_expert_recording_replays_to_the_same_score(gen):
@@ -97,3 +104,68 @@ def test_worker_config_errors():
         WorkerConfig(pair_mode="best")
     with pytest.raises(ValueError, match="samples_per_goal >= 2"):
         WorkerConfig(pair_mode="self")
+
+
+def test_correct_mode_pairs_share_the_prefix_up_to_the_cut(gen, policy):
+    cat, idx = gen
+    cfg = WorkerConfig(num_envs=4, pair_mode="correct", pair_margin=0.1)
+    w = RolloutWorker(0, cat, policy, cfg, seed=3, search_index=idx)
+    batch = w.sample(12)
+    assert batch.pairs, "an untrained policy fails often enough to be corrected"
+    for chosen, rejected, mode in batch.pairs:
+        assert mode == "correct" and chosen.source == "expert" and rejected.source == "policy"
+        assert chosen.goal_id == rejected.goal_id and chosen.seed == rejected.seed
+        assert chosen.score - rejected.score >= 0.1
+        chosen.validate()
+        # the two halves agree step for step up to where they part, and differ there
+        cut = next(t for t in range(len(chosen.chosen))
+                   if t >= len(rejected.chosen)
+                   or chosen.candidates[t][chosen.chosen[t]] != rejected.candidates[t][rejected.chosen[t]])
+        assert chosen.states[:cut] == rejected.states[:cut]
+        assert chosen.logp[:cut] == rejected.logp[:cut]
+        assert all(lp == 0.0 for lp in chosen.logp[cut:])  # the expert's steps
+
+
+def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
+    cat, idx = gen
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    expert = ExpertAgent(search_queries)
+    goal = next(g for g in cat.goal_ids("train") if cat.goals[g].goal_options)
+    # follow the expert to the product page, then buy without choosing the options
+    obs, info = env.reset(seed=5, options={"goal_id": goal})
+    expert.reset(env)
+    actions = []
+    while info["page"] != "item":
+        actions.append(expert.act(obs, info))
+        obs, _, _, _, info = env.step(actions[-1])
+    assert expert.act(obs, info) != "click[buy now]"
+    actions.append("click[buy now]")
+    traj = record_episode(env, _Replay(actions), goal, source="policy", seed=5)
+    assert traj.terminated and traj.score < 1.0
+    assert w.correction_cuts(traj, actions) == [len(actions) - 1]
+    # a search the expert would not type disagrees at step 0; the buy is a second cut
+    obs, info = env.reset(seed=5, options={"goal_id": goal})
+    expert.reset(env)
+    queries = build_candidates(env, info["available_actions"]).actions
+    acts = [next(a for a in queries if a != expert.act(obs, info))]
+    obs, _, _, _, info = env.step(acts[0])
+    acts.append(next(a for a in info["available_actions"] if a[len("click["):-1].upper() in cat.by_asin))
+    acts.append("click[buy now]")
+    traj2 = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+    assert traj2.terminated
+    assert w.correction_cuts(traj2, acts) == [0, 2]
+
+
+class _Replay:
+    """An agent that plays a fixed list of env actions."""
+
+    def __init__(self, actions):
+        self.actions = list(actions)
+
+    def reset(self, env):
+        self.t = 0
+
+    def act(self, observation, info):
+        self.t += 1
+        return self.actions[self.t - 1]
