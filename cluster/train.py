@@ -61,6 +61,10 @@ class Progress:
 
 
 def run_training(cfg: TrainConfig) -> dict:
+    if cfg.run.algo == "rllib-ppo":  # RLlib's PPO as the measured peer (cluster/rllib_train.py)
+        from cluster.rllib_train import run_rllib_training
+
+        return run_rllib_training(cfg)
     out = Path(cfg.run.resume or cfg.run.out)
     if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
         saved = load_config(overrides=json.loads((out / "config.json").read_text()))
@@ -115,7 +119,7 @@ def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="webshop-rl train", description="IL, then DPO or PPO, on Ray")
     p.add_argument("--config", type=Path, default=CONFIG_DIR / "cpu.yaml", help="YAML preset")
-    p.add_argument("--algo", choices=["il", "dpo", "ppo"])
+    p.add_argument("--algo", choices=["il", "dpo", "ppo", "rllib-ppo"])
     p.add_argument("--num-workers", type=int)
     p.add_argument("--envs-per-worker", type=int)
     p.add_argument("--time-budget", help="e.g. 30m, 600s")
