@@ -123,8 +123,14 @@ def start_actors(loop) -> None:
         ray.init(address=address, include_dashboard=False,
                  ignore_reinit_error=True, log_to_driver=True)
     w_cpu, l_cpu, l_gpu = _resources(cfg)
-    loop.store = WeightStore.remote()
-    loop.buffer_actor = BufferActor.remote(str(loop.out / "buffer"), cfg.buffer, cfg.run.seed)
+    # The buffer writes to the run directory on the driver's disk, and neither it nor
+    # the weight store may vanish with a worker node: both live on the driver's node.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    loop.store = WeightStore.options(scheduling_strategy=here).remote()
+    loop.buffer_actor = BufferActor.options(scheduling_strategy=here).remote(
+        str(loop.out / "buffer"), cfg.buffer, cfg.run.seed)
     device = "cuda" if l_gpu else "cpu"
     threads = max(1, (os.cpu_count() or 2) - cfg.run.num_workers) if not l_gpu else 4
     learner_cls = ray.remote(num_cpus=l_cpu, num_gpus=l_gpu, max_restarts=0)(LearnerShell)
