@@ -3,7 +3,6 @@ interrupted ones resumed or restarted, and the results table holds the right num
 The "driver" here is a stand-in command that writes what the real one writes."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
