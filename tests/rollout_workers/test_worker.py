@@ -124,6 +124,9 @@ def test_correct_mode_pairs_share_the_prefix_up_to_the_cut(gen, policy):
         assert chosen.states[:cut] == rejected.states[:cut]
         assert chosen.logp[:cut] == rejected.logp[:cut]
         assert all(lp == 0.0 for lp in chosen.logp[cut:])  # the expert's steps
+    from rollout_workers.schema import pairs_to_batch
+
+    assert set(pairs_to_batch(batch.pairs).column("mode").to_pylist()) == {"correct"}
 
 
 def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
