@@ -79,7 +79,7 @@ class ILRunConfig:
     """Encoder name or path; None = the bundled MiniLM-L6."""
     num_epochs: int = 3
     batch_size: int = 16
-    lr: float = 3e-4
+    lr: float = 5e-4
     time_budget_s: float = 20 * 60
     """Training stops after this many seconds (checked between batches)."""
     lr_schedule: str = "cosine"
