@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +127,17 @@ class WebShopRLModule(TorchRLModule, ValueFunctionAPI):
         return act_h, act_mask
 
     def _autocast(self) -> torch.autocast:
+        """bf16 autocast as `Policy` decides it, for the device the module is on now
+        (RLlib may move it after `setup`)."""
         device = next(self.scorer.parameters()).device
         precision = self.policy_config.precision
-        bf16 = precision == "bf16" or (precision == "auto" and bf16_native(device))
+        bf16 = precision == "bf16" or (precision == "auto" and _bf16_native(str(device)))
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+@functools.lru_cache(maxsize=None)
+def _bf16_native(device: str) -> bool:
+    return bf16_native(device)  # reads /proc/cpuinfo: once per device, not per forward
 
 
 def _trim(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
