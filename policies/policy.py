@@ -59,9 +59,9 @@ class PolicyConfig:
     max_state_tokens: int = 256
     """State text is cut to this many tokens; envs put the instruction first, so the
     cut drops the end of the page, never the instruction."""
-    max_action_tokens: int = 40
+    max_action_tokens: int = 48
     """Each candidate action string is cut to this many tokens (a product link with
-    its title and price is at most ~37 MiniLM tokens on the default catalog)."""
+    its title, price and budget note is at most ~42 MiniLM tokens on the default catalog)."""
     trainable_top_layers: int | None = None
     """How many top encoder layers train; None = all layers and the embeddings. The
     frozen lower layers run without autograd (the CPU preset's main saving)."""

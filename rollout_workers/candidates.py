@@ -9,7 +9,13 @@ a finite list of texts it can read:
   WebShop's IL model (`click_item_name`) shows the title, because an asin says
   nothing to a reader; we add the price the results page shows next to it, since
   the state is cut to 128 tokens on the CPU preset and keeps only ~2 of the 10
-  listed products, so without it the policy cannot respect the price clause; a
+  listed products, so without it the policy cannot respect the price clause; and
+  since a 6-layer encoder trained on 1,000 demonstrations does not learn to compare
+  "$84.95" with "lower than 70.00 dollars" (IL bought over budget 19% of the time
+  with the bare price), the text also says how the price relates to the
+  instruction's own price clause: `within budget`, `over budget`, or `partly over
+  budget` for a price range that straddles the limit - read from the instruction
+  the policy sees, nothing hidden; a
   product already opened since the last search reads `click[visited item - ...]`
   (the shopper's memory: without it a policy that went back from a product cannot
   tell it from the others and opens it again, forever);
@@ -28,6 +34,8 @@ same page after it, and never learns when to buy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import re
 
 from envs.env import SEARCH_ACTION, WebShopEnv
 from policies.search_queries import search_queries
@@ -50,10 +58,31 @@ class Candidates:
         return None
 
 
-def item_text(title: str, price_tag: str | None = None, visited: bool = False) -> str:
+PRICE_LIMIT = re.compile(r"price lower than \$?([\d,]+(?:\.\d+)?) dollars")
+
+
+def price_limit(instruction: str) -> float | None:
+    """The upper bound of the instruction's "price lower than X dollars" clause, if any."""
+    m = PRICE_LIMIT.search(instruction.lower())
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def budget_note(pricing: list[float], limit: float | None) -> str | None:
+    """How a product's price (or price range) relates to the instruction's limit."""
+    if limit is None or not pricing:
+        return None
+    if max(pricing) <= limit:
+        return "within budget"
+    if min(pricing) > limit:
+        return "over budget"
+    return "partly over budget"
+
+
+def item_text(title: str, price_tag: str | None = None, visited: bool = False, budget: str | None = None) -> str:
     """The candidate text of a product link (see module doc)."""
     price = f" - {price_tag.lower()}" if price_tag else ""
-    return f"click[{VISITED_PREFIX if visited else ITEM_PREFIX}{title.lower()}{price}]"
+    note = f" - {budget}" if budget else ""
+    return f"click[{VISITED_PREFIX if visited else ITEM_PREFIX}{title.lower()}{price}{note}]"
 
 
 def policy_state(env: WebShopEnv, observation: str) -> str:
@@ -69,6 +98,7 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
     """Candidate texts and env actions for the env's current page."""
     texts: list[str] = []
     actions: list[str] = []
+    limit = price_limit(env.session.goal.instruction_text)
     if SEARCH_ACTION in available:
         queries = search_queries(env.session.goal.instruction_text)
         for q in [*queries, *(e for e in extra_searches if e not in queries)]:
@@ -83,6 +113,6 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
             texts.append(a)
         else:
             visited = product.asin in (getattr(env.session, "visited", None) or ())
-            texts.append(item_text(product.title, product.price_tag, visited))
+            texts.append(item_text(product.title, product.price_tag, visited, budget_note(product.pricing, limit)))
         actions.append(a)
     return Candidates(texts, actions)

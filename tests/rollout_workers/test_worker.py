@@ -36,13 +36,17 @@ def test_candidates_name_products_and_expand_search(gen):
     first = next(i for i, a in enumerate(c.actions) if a not in ("click[back to search]", "click[next >]"))
     asin = c.actions[first][len("click["):-1].upper()
     product = cat.by_asin[asin]
-    assert c.texts[first] == f"click[item - {product.title.lower()} - {product.price_tag.lower()}]"
+    limit = env.session.goal.price_upper
+    note = ("within budget" if max(product.pricing) <= limit else
+            "over budget" if min(product.pricing) > limit else "partly over budget")
+    tail = f"{product.title.lower()} - {product.price_tag.lower()} - {note}"
+    assert c.texts[first] == f"click[item - {tail}]"
     assert c.index_of_action(c.actions[first].upper()) == first
     # once opened, the product reads as visited on the results page, until a new search
     env.step(c.actions[first])
     obs, *_, info = env.step("click[< prev]")
     again = build_candidates(env, info["available_actions"])
-    assert again.texts[first] == f"click[visited item - {product.title.lower()} - {product.price_tag.lower()}]"
+    assert again.texts[first] == f"click[visited item - {tail}]"
     assert [t for i, t in enumerate(again.texts) if i != first] == [t for i, t in enumerate(c.texts) if i != first]
 
 
@@ -104,6 +108,19 @@ def test_worker_config_errors():
         WorkerConfig(pair_mode="best")
     with pytest.raises(ValueError, match="samples_per_goal >= 2"):
         WorkerConfig(pair_mode="self")
+
+
+def test_budget_note_reads_the_instructions_price_clause():
+    from rollout_workers.candidates import budget_note, price_limit
+
+    assert price_limit("red shoes, and price lower than 70.00 dollars") == 70.0
+    assert price_limit("a tv, and price lower than 1,200.50 dollars") == 1200.5
+    assert price_limit("red shoes") is None
+    assert budget_note([41.49, 52.28], 70.0) == "within budget"
+    assert budget_note([70.0], 70.0) == "within budget"  # the reward's test is price <= limit
+    assert budget_note([88.49, 132.0], 70.0) == "over budget"
+    assert budget_note([60.0, 80.0], 70.0) == "partly over budget"
+    assert budget_note([60.0], None) is None
 
 
 def test_correct_mode_pairs_share_the_prefix_up_to_the_cut(gen, policy):
