@@ -148,7 +148,9 @@ def test_correct_mode_pairs_share_the_prefix_up_to_the_cut(gen, policy):
 
 def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
     cat, idx = gen
-    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="first+last"),
+                      search_index=idx)
+    first_only = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx)
     expert = ExpertAgent(search_queries)
     goal = next(g for g in cat.goal_ids("train") if cat.goals[g].goal_options)
@@ -175,6 +177,9 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
     traj2 = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
     assert traj2.terminated
     assert w.correction_cuts(traj2, acts) == [0, 2]
+    assert first_only.correction_cuts(traj2, acts) == [0]
+    with pytest.raises(ValueError, match="correction_cuts must be"):
+        WorkerConfig(correction_cuts="last")
 
 
 class _Replay:
