@@ -151,7 +151,7 @@ class WebShopEnv(gym.Env):
         s, click = self.session, seg.click
         if click == pages.BACK_TO_SEARCH:
             s.page, s.keywords, s.results, s.asin, s.options = "search", None, None, None, {}
-            s.visited = set()
+            # `visited` stays: products opened in this episode, whatever search showed them
         elif click == pages.NEXT_PAGE and s.page == "results":
             s.page_num += 1
         elif click == pages.PREV_PAGE and s.page == "results":

@@ -16,7 +16,7 @@ a finite list of texts it can read:
   instruction's own price clause: `within budget`, `over budget`, or `partly over
   budget` for a price range that straddles the limit - read from the instruction
   the policy sees, nothing hidden; a
-  product already opened since the last search reads `click[visited item - ...]`
+  product already opened in this episode reads `click[visited item - ...]`
   (the shopper's memory: without it a policy that went back from a product cannot
   tell it from the others and opens it again, forever);
 - every other click is kept as it is.

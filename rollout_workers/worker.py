@@ -36,6 +36,7 @@ import torch
 from envs.agents import ExpertAgent
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
+from envs.normalize import normalize_color, token_set_score
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
@@ -44,6 +45,7 @@ from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
+CORRECTION_CUTS = ("first", "first+evidence", "first+last")
 
 
 @dataclass(frozen=True)
@@ -66,18 +68,21 @@ class WorkerConfig:
     """Minimum score gap between the chosen and the rejected trajectory."""
     max_version_gap: int = 2
     """Staleness bound S between the two halves of a self pair."""
-    correction_cuts: str = "first"
+    correction_cuts: str = "first+evidence"
     """Where `correct` mode hands over to the expert: "first" (its first disagreement
-    with the policy) or "first+last" (also the last decision). Measured on the default
-    catalog: with "first+last", 66 DPO updates taught the policy to go back from
-    products so eagerly that greedy episodes looped to the step limit (eval success
-    29% -> 11%, 37% of episodes ending in a purchase), so "first" is the default."""
+    with the policy); "first+evidence" (also the last decision, when the page shows
+    the product is wrong: it lacks an option the instruction asks for - the expert
+    then goes back, a recovery the policy can learn from what it sees); or
+    "first+last" (also every last decision). Measured on the default catalog: with
+    "first+last", 66 DPO updates taught the policy to go back from products so
+    eagerly that greedy episodes looped to the step limit (eval success 25% -> 11%,
+    37% of episodes ending in a purchase)."""
 
     def __post_init__(self) -> None:
         if self.pair_mode not in PAIR_MODES:
             raise ValueError(f"pair_mode must be one of {PAIR_MODES}, got {self.pair_mode!r}")
-        if self.correction_cuts not in ("first", "first+last"):
-            raise ValueError(f"correction_cuts must be 'first' or 'first+last', got {self.correction_cuts!r}")
+        if self.correction_cuts not in CORRECTION_CUTS:
+            raise ValueError(f"correction_cuts must be one of {CORRECTION_CUTS}, got {self.correction_cuts!r}")
         if self.pair_mode in ("self", "mix") and self.samples_per_goal < 2:
             raise ValueError("pair_mode 'self' needs samples_per_goal >= 2")
 
@@ -226,16 +231,29 @@ class RolloutWorker:
         env, expert = self.expert_env, ExpertAgent(search_queries)
         obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
         expert.reset(env)
-        first = len(actions) - 1
+        first, last, lacking = None, len(actions) - 1, False
         for t, action in enumerate(actions):
-            if expert.act(obs, info).lower() != action.lower():
+            if first is None and expert.act(obs, info).lower() != action.lower():
                 first = t
-                break
-            obs, _, terminated, truncated, info = env.step(action)
+            if t == last and env.session.page == "item":
+                lacking = self._lacks_wanted_option(env)
+            if t < last:
+                obs, _, _, _, info = env.step(action)
+        first = last if first is None else first
         cuts = [first]
-        if self.config.correction_cuts == "first+last" and traj.terminated and len(actions) - 1 > first:
-            cuts.append(len(actions) - 1)
+        mode = self.config.correction_cuts
+        if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and lacking)):
+            cuts.append(last)
         return cuts
+
+    @staticmethod
+    def _lacks_wanted_option(env: WebShopEnv) -> bool:
+        """Whether the product page shows no value for one of the options the
+        instruction asks for (what a careful shopper checks before buying)."""
+        product = env.catalog.by_asin[env.session.asin]
+        offered = [v for values in product.options.values() for v in values]
+        return any(not any(token_set_score(normalize_color(v), normalize_color(w)) > 85 for v in offered)
+                   for w in env.session.goal.goal_options)
 
     def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         out = []

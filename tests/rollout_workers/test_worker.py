@@ -42,7 +42,7 @@ def test_candidates_name_products_and_expand_search(gen):
     tail = f"{product.title.lower()} - {product.price_tag.lower()} - {note}"
     assert c.texts[first] == f"click[item - {tail}]"
     assert c.index_of_action(c.actions[first].upper()) == first
-    # once opened, the product reads as visited on the results page, until a new search
+    # once opened, the product reads as visited on the results page, for the rest of the episode
     env.step(c.actions[first])
     obs, *_, info = env.step("click[< prev]")
     again = build_candidates(env, info["available_actions"])
@@ -178,6 +178,13 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
     assert traj2.terminated
     assert w.correction_cuts(traj2, acts) == [0, 2]
     assert first_only.correction_cuts(traj2, acts) == [0]
+    # "first+evidence" cuts at the purchase only if the page lacks an option the goal asks for
+    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
+    bought = cat.by_asin[acts[1][len("click["):-1].upper()]
+    offered = {v for values in bought.options.values() for v in values}
+    lacking = any(w not in offered for w in cat.goals[goal].goal_options)
+    assert evidence.config.correction_cuts == "first+evidence"
+    assert evidence.correction_cuts(traj2, acts) == ([0, 2] if lacking else [0])
     with pytest.raises(ValueError, match="correction_cuts must be"):
         WorkerConfig(correction_cuts="last")
 
