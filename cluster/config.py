@@ -175,5 +175,15 @@ def parse_set(items: list[str]) -> dict:
         parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _scalar(yaml.safe_load(value))
     return out
+
+
+def _scalar(value):
+    """YAML 1.1 reads "5e-5" (no dot) as a string; a number is meant."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

@@ -110,3 +110,11 @@ def test_killed_workers_restart_and_nothing_acknowledged_is_lost(tmp_path, ray_l
     assert len(set(on_disk.column("traj_id").to_pylist())) == on_disk.num_rows >= acked
     assert summary["after"]["episodes"] == 8
 
+
+
+def test_set_overrides_read_numbers_yaml_leaves_as_strings():
+    from cluster.config import parse_set
+
+    got = parse_set(["learner.lr=5e-5", "learner.beta=0.2", "worker.pair_mode=correct", "run.seed=3"])
+    assert got == {"learner": {"lr": 5e-5, "beta": 0.2}, "worker": {"pair_mode": "correct"}, "run": {"seed": 3}}
+    assert isinstance(got["learner"]["lr"], float)
