@@ -70,6 +70,8 @@ def run_training(cfg: TrainConfig) -> dict:
         saved = load_config(overrides=json.loads((out / "config.json").read_text()))
         cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
                                          time_budget_s=cfg.run.time_budget_s))
+    if cfg.run.algo != "dpo" and cfg.worker.pair_mode != "none":  # only DPO reads pairs
+        cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
     log = MetricsLog(out)
