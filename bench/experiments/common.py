@@ -169,6 +169,16 @@ def run_result(run_dir: Path) -> dict:
             "il_success": (rec.il_test or {}).get("success_rate")}
 
 
+def ledger_and_il(args: argparse.Namespace) -> tuple[Ledger, str | None]:
+    """The experiment's ledger and the IL checkpoint every run starts from
+    (`args.il_checkpoint`, else one IL run recorded in the ledger)."""
+    ledger = Ledger(args.out / "ledger.jsonl")
+    il = ensure_il(args, ledger, args.il_checkpoint)
+    if il is None:
+        print("the IL run failed; nothing to compare", file=sys.stderr)
+    return ledger, il
+
+
 def ensure_il(args: argparse.Namespace, ledger: Ledger, il_checkpoint: str | None, seed: int = 0) -> str | None:
     """The shared IL checkpoint: the one given, else an IL run recorded as `il-seed<seed>`."""
     if il_checkpoint:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Ledger, base_parser, ensure_il, paired_difference, run_once, train_command, write_results  # noqa: E402
+from common import base_parser, ledger_and_il, paired_difference, run_once, train_command, write_results  # noqa: E402
 
 GROUPS = ("dpo", "ppo")
 
@@ -28,10 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0], "runs/exp/dpo_vs_ppo")
     p.add_argument("--il-checkpoint", help="the IL checkpoint every run starts from (default: train one)")
     args = p.parse_args(argv)
-    ledger = Ledger(args.out / "ledger.jsonl")
-    il = ensure_il(args, ledger, args.il_checkpoint)
+    ledger, il = ledger_and_il(args)
     if il is None:
-        print("the IL run failed; nothing to compare", file=sys.stderr)
         return 1
     failed = 0
     for seed in args.seeds:

@@ -1,10 +1,11 @@
-"""Experiment 3: DPO preference-pair mining modes, expert vs self vs mix.
+"""Experiment 3: DPO preference-pair mining modes, expert vs correct vs self vs mix.
 
     python bench/experiments/pair_modes.py [--il-checkpoint DIR] [--budget 30m] [--seeds 0 1 2]
                                            [--samples-per-goal 4] [--out runs/exp/pair_modes]
     python bench/experiments/pair_modes.py --smoke --budget 5s --seeds 0 --out /tmp/exp3   # plumbing check
 
 `expert`: the oracle expert's trajectory is `chosen`, the policy's `rejected`;
+`correct`: the expert finishes the policy's own episode from its first mistake;
 `self`: best vs worst of `--samples-per-goal` policy samples of one goal; `mix`: both
 (`rollout_workers/worker.py`). All modes use the same samples per goal, so they see
 goals at the same rate, and start from the same IL checkpoint with the same budget.
@@ -17,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Ledger, base_parser, ensure_il, run_once, train_command, write_results  # noqa: E402
+from common import base_parser, ledger_and_il, run_once, train_command, write_results  # noqa: E402
 
-GROUPS = ("expert", "self", "mix")
+GROUPS = ("expert", "correct", "self", "mix")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--il-checkpoint", help="the IL checkpoint every run starts from (default: train one)")
     p.add_argument("--samples-per-goal", type=int, default=4, help="policy samples per goal (self needs >= 2)")
     args = p.parse_args(argv)
-    ledger = Ledger(args.out / "ledger.jsonl")
-    il = ensure_il(args, ledger, args.il_checkpoint)
+    ledger, il = ledger_and_il(args)
     if il is None:
-        print("the IL run failed; nothing to compare", file=sys.stderr)
         return 1
     failed = 0
     for seed in args.seeds:
