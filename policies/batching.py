@@ -74,6 +74,14 @@ def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, t
     return ids, mask
 
 
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`t` on `device`; a CPU tensor bound for a GPU goes through pinned memory (async copy)."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def encode_sequences(
     encode: EncodeFn,
     seqs: Sequence[Sequence[int]],
@@ -85,7 +93,7 @@ def encode_sequences(
     out: list[torch.Tensor | None] = [None] * len(seqs)
     for chunk in length_chunks([len(s) for s in seqs], max_chunk_tokens):
         ids, mask = pad_ids([seqs[i] for i in chunk], pad_id)
-        hidden = encode(ids.to(device), mask.to(device))  # (n, T, D)
+        hidden = encode(to_device(ids, device), to_device(mask, device))  # (n, T, D)
         for row, i in enumerate(chunk):
             out[i] = hidden[row, : len(seqs[i])]
     return out  # type: ignore[return-value]

@@ -44,6 +44,7 @@ from policies.batching import (
     encode_sequences,
     index_candidates,
     pad_tokens,
+    to_device,
     unique_index,
 )
 from policies.model import ActionScorer
@@ -278,7 +279,7 @@ class Policy:
         unique_actions, act_index, cand_mask = index_candidates(candidates)
         act_tokens = self._action_tokens(model, unique_actions, cache)
         act_h, act_mask = pad_tokens(act_tokens)  # (U, Ta, D), (U, Ta)
-        act_index, cand_mask = act_index.to(self.device), cand_mask.to(self.device)
+        act_index, cand_mask = to_device(act_index, self.device), to_device(cand_mask, self.device)
         act_h = act_h[act_index]  # (B, K, Ta, D)
         act_mask = act_mask[act_index] & cand_mask[..., None]  # (B, K, Ta)
         logits, values = model.score(act_h, act_mask, cand_mask, state_h, state_mask)
