@@ -93,6 +93,9 @@ class RunConfig:
     """IL demonstrations to train on (trajectory Parquet or WebShop's IL jsonl)."""
     il_epochs: int = 3
     il_time_budget_s: float = 1200.0
+    il_disturb: float = 0.0
+    """DART: probability that a generated expert demonstration opens one wrong product
+    and recovers (only the recovery is imitated; see envs.agents.ExpertAgent)."""
     worker_placement: str = "spread"
     """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
     SPREAD strategy, reserved before the workers start: a multi-node cluster)."""

@@ -31,10 +31,14 @@ from rollout_workers.schema import TRAJECTORY_SCHEMA, Trajectory
 
 
 def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str = "train", seed: int = 0,
-                   max_steps: int = 15) -> list[Trajectory]:
-    """Record `num_episodes` episodes of a model-free agent on the split's first goals."""
+                   max_steps: int = 15, disturb: float = 0.0) -> list[Trajectory]:
+    """Record `num_episodes` episodes of a model-free agent on the split's first goals
+    (`disturb`: the expert's DART disturbance probability, see `ExpertAgent`)."""
     env = WebShopEnv(catalog=catalog, max_steps=max_steps)
-    agent = ExpertAgent(search_queries) if policy == "expert" else make_agent(policy, seed=seed)
+    if disturb and policy != "expert":
+        raise ValueError(f"disturb applies to the expert only, not to policy {policy!r}")
+    agent = (ExpertAgent(search_queries, disturb=disturb, seed=seed) if policy == "expert"
+             else make_agent(policy, seed=seed))
     ids = list(catalog.goal_ids(split))
     source = "expert" if policy == "expert" else "demo"
     return [record_episode(env, agent, ids[i % len(ids)], source=source, seed=seed + i)
@@ -42,14 +46,16 @@ def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str 
 
 
 def trajectory_steps(trajs: list[Trajectory] | None = None, table=None, min_score: float = 0.0) -> list[ILStep]:
-    """Every decision of every trajectory scoring at least `min_score`."""
+    """Every decision of every trajectory scoring at least `min_score`, except the
+    steps its `il_mask` marks as disturbances."""
     rows = table.to_pylist() if table is not None else [asdict(t) for t in trajs]
     steps = []
     for r in rows:
         if r["score"] < min_score:
             continue
-        for state, cands, chosen in zip(r["states"], r["candidates"], r["chosen"]):
-            if len(cands) > 1:  # a single candidate teaches nothing
+        mask = r.get("il_mask") or [True] * len(r["chosen"])
+        for state, cands, chosen, own in zip(r["states"], r["candidates"], r["chosen"], mask):
+            if len(cands) > 1 and own:  # one candidate teaches nothing; a disturbance is not imitated
                 steps.append(ILStep(state, tuple(cands), int(chosen)))
     return steps
 
@@ -73,6 +79,9 @@ class ILRunConfig:
     """Demonstration file; None generates `num_demos` expert trajectories."""
     num_demos: int = 1000
     """Expert demonstrations to generate when `demos` is None."""
+    disturb: float = 0.0
+    """DART: the probability that a generated expert episode is disturbed once (it
+    opens a wrong product and recovers; only the recovery is imitated)."""
     preset: str = "cpu"
     """Policy preset: cpu (top layer + head, 128 tokens) or full."""
     model: str | None = None
@@ -113,7 +122,7 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
     if cfg.demos:
         steps = load_demo_steps(cfg.demos)
     else:
-        trajs = generate_demos(catalog, "expert", cfg.num_demos, seed=cfg.seed)
+        trajs = generate_demos(catalog, "expert", cfg.num_demos, seed=cfg.seed, disturb=cfg.disturb)
         write_trajectories(trajs, out / "demos.parquet")
         steps = trajectory_steps(trajs, min_score=1.0)
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")

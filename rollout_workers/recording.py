@@ -55,6 +55,11 @@ def continue_episode(env: WebShopEnv, agent: Agent, traj: Trajectory, obs: str, 
     done = False
     while not done:
         action = agent.act(obs, info)
+        labelled = getattr(agent, "labelled", True)  # False: a disturbance (see ExpertAgent)
+        if not labelled and traj.il_mask is None:
+            traj.il_mask = [True] * len(traj.chosen)
+        if traj.il_mask is not None:
+            traj.il_mask.append(labelled)
         extra = (action[len("search["):-1],) if action.startswith("search[") else ()
         cands = build_candidates(env, info["available_actions"], extra_searches=extra)
         idx = cands.index_of_action(action)

@@ -46,6 +46,7 @@ TRAJECTORY_FIELDS = [
     pa.field("truncated", pa.bool_(), nullable=False),
     pa.field("score", pa.float32(), nullable=False),  # final WebShop reward
     pa.field("reward_info", REWARD_INFO),
+    pa.field("il_mask", pa.list_(pa.bool_())),  # (T,) demonstrator's own choice, or null = every step
 ]
 TRAJECTORY_SCHEMA = pa.schema(TRAJECTORY_FIELDS, metadata={"webshop_rl": "trajectory/v1"})
 TRAJECTORY_STRUCT = pa.struct(TRAJECTORY_FIELDS)
@@ -80,6 +81,9 @@ class Trajectory:
     policy_version: int = 0
     worker_id: int | None = None
     instruction: str | None = None
+    il_mask: list[bool] | None = None
+    """Per step, whether the action is the demonstrator's own choice (imitation learns
+    from it); False marks a disturbance it was made to take (DART). None: every step."""
     traj_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
@@ -93,7 +97,7 @@ class Trajectory:
     def validate(self) -> None:
         """Raise ValueError naming the field whose length disagrees with T."""
         T = len(self.chosen)
-        for name in ("states", "candidates", "logp", "rewards", "values", "ref_logp"):
+        for name in ("states", "candidates", "logp", "rewards", "values", "ref_logp", "il_mask"):
             v = getattr(self, name)
             if v is not None and len(v) != T:
                 raise ValueError(f"trajectory {self.traj_id}: field '{name}' has {len(v)} steps, chosen has {T}")
