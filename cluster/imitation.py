@@ -102,10 +102,16 @@ class ILRunConfig:
     """Override the preset's trainable top layers (-1 = the preset's; None = all)."""
     max_state_tokens: int = 0
     """Override the preset's state cut (0 = the preset's)."""
+    select_episodes: int = 0
+    """Model selection: after each epoch of the second half, evaluate on this many
+    goals of the eval split (never the test split) and keep the best epoch's weights
+    (success, then score). 0 = keep the last epoch's."""
     eval_split: str = "test"
     eval_episodes: int = 500
     seed: int = 0
     threads: int = 0
+    device: str = "cpu"
+    """Torch device IL trains on ("cpu", "cuda"); the checkpoint loads anywhere."""
     """torch threads (0 = leave torch's default)."""
 
 
@@ -126,7 +132,7 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
         write_trajectories(trajs, out / "demos.parquet")
         steps = trajectory_steps(trajs, min_score=1.0)
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")
-    overrides: dict = {"model": cfg.model} if cfg.model else {}
+    overrides: dict = {"device": cfg.device, **({"model": cfg.model} if cfg.model else {})}
     if cfg.trainable_top_layers != -1:
         overrides["trainable_top_layers"] = cfg.trainable_top_layers
     if cfg.max_state_tokens:
@@ -136,9 +142,13 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
         policy.set_state_cache(len({s.state for s in steps}) + 256)
     trainer = ILTrainer(policy, ILConfig(num_epochs=cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                          seed=cfg.seed))
-    history = _train(trainer, steps, cfg, log)
+    selector = _EpochSelector(policy, catalog, cfg, log) if cfg.select_episodes else None
+    history = _train(trainer, steps, cfg, log, on_epoch=selector)
     train_s = sum(h["seconds"] for h in history)
     metrics = {"train_seconds": train_s, "decisions": len(steps), "epochs": history}
+    if selector is not None:
+        metrics["selected_epoch"] = selector.restore_best()
+        metrics["selection_seconds"] = selector.seconds
     if cfg.eval_episodes:
         ids = list(catalog.goal_ids(cfg.eval_split))[: cfg.eval_episodes]
         ev = evaluate_policy(policy, catalog, ids)
@@ -165,7 +175,39 @@ def lr_scale(progress: float, schedule: str, warmup: float = 0.03, floor: float 
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * decay))
 
 
-def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log) -> list[dict]:
+class _EpochSelector:
+    """Evaluates the policy on the eval split after late epochs; keeps the best weights."""
+
+    def __init__(self, policy: Policy, catalog: Catalog, cfg: ILRunConfig, log):
+        self.policy, self.catalog, self.cfg, self.log = policy, catalog, cfg, log
+        self.goal_ids = list(catalog.goal_ids("eval"))[: cfg.select_episodes]
+        self.best: tuple[float, float] | None = None
+        self.best_epoch, self.best_weights, self.seconds = None, None, 0.0
+
+    def __call__(self, epoch: int) -> dict | None:
+        if epoch < self.cfg.num_epochs // 2:
+            return None
+        from cluster.evaluate import evaluate_policy
+
+        t0 = time.perf_counter()
+        ev = evaluate_policy(self.policy, self.catalog, self.goal_ids)
+        self.seconds += time.perf_counter() - t0
+        key = (ev["success_rate"], ev["score"])
+        if self.best is None or key > self.best:
+            self.best, self.best_epoch = key, epoch
+            self.best_weights = {k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}
+        self.log(f"IL epoch {epoch}: eval split ({len(self.goal_ids)} goals) success "
+                 f"{100 * ev['success_rate']:.1f}% score {ev['score']:.1f}")
+        return {"eval_success": ev["success_rate"], "eval_score": ev["score"]}
+
+    def restore_best(self) -> int | None:
+        if self.best_weights is not None:
+            self.policy.model.load_state_dict(self.best_weights)
+            self.log(f"IL: keeping epoch {self.best_epoch} (best on the eval split)")
+        return self.best_epoch
+
+
+def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log, on_epoch=None) -> list[dict]:
     rng = random.Random(cfg.seed)
     order = list(range(len(steps)))
     planned = cfg.num_epochs * math.ceil(len(order) / cfg.batch_size)
@@ -188,6 +230,8 @@ def _train(trainer: ILTrainer, steps: list[ILStep], cfg: ILRunConfig, log) -> li
                         "batches": len(losses), "seconds": time.perf_counter() - e0})
         log(f"IL epoch {epoch}: loss {history[-1]['loss']:.3f} acc {history[-1]['accuracy']:.3f} "
             f"({history[-1]['seconds']:.0f}s, {len(losses)} batches)")
+        if on_epoch is not None:
+            history[-1].update(on_epoch(epoch) or {})
         if time.perf_counter() - start > cfg.time_budget_s:
             log("IL: time budget reached")
             break
