@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
+from policy_common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
 from cluster.train_helpers import learner_config  # noqa: E402
@@ -135,10 +136,6 @@ def main() -> None:
             print(f"{row['preset']} {row['algo']}: {row['device']} is x{ratio:.1f} the CPU's updates/s")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-
-
-def spread(xs: list[float]) -> str:
-    return f"{statistics.median(xs):.3g} [{min(xs):.3g}-{max(xs):.3g}]"
 
 
 if __name__ == "__main__":
