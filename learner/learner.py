@@ -41,6 +41,7 @@ from policies.policy import EvalOutput, Policy
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import Trajectory, batch_to_trajectories, row_to_trajectory
 
+DPO_SCOPES = ("trajectory", "divergence")
 ALGOS = ("dpo", "ppo")
 LR_DECAYS = ("constant", "linear", "cosine")
 
@@ -88,6 +89,12 @@ class LearnerConfig:
     """Preference pairs per DPO update (one optimizer step)."""
     sft_coef: float = 0.0
     """Weight of an NLL term on the chosen trajectories (mean per-step NLL); 0 = off."""
+    dpo_scope: str = "trajectory"
+    """What the preference compares: "trajectory" (log-probs summed over every step,
+    as in the seed) or "divergence" (only the step where the pair parts: the same
+    state, two different actions - e.g. the policy's mistake against the expert's
+    correction; a pair that never parts from a shared state falls back to whole
+    trajectories)."""
     # ----------------------------------------------------------------------- PPO
     gamma: float = 0.99
     """Discount."""
@@ -130,8 +137,21 @@ class LearnerConfig:
                      "trajectories_per_update", "ref_cache_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.dpo_scope not in DPO_SCOPES:
+            raise ValueError(f"LearnerConfig.dpo_scope must be one of {DPO_SCOPES}, got {self.dpo_scope!r}")
         if self.max_version_lag < 0 or self.warmup_updates < 0:
             raise ValueError("LearnerConfig.max_version_lag and warmup_updates must be >= 0")
+
+
+def divergence_step(chosen: Trajectory, rejected: Trajectory) -> int | None:
+    """The first step at which two trajectories, in the same state, take different
+    actions; None if a state differs first or one ends before they part."""
+    for t in range(min(chosen.num_steps, rejected.num_steps)):
+        if chosen.states[t] != rejected.states[t]:
+            return None
+        if chosen.candidates[t][chosen.chosen[t]] != rejected.candidates[t][rejected.chosen[t]]:
+            return t
+    return None
 
 
 def lr_multiplier(update: int, warmup_updates: int, total_updates: int, decay: str,
@@ -286,6 +306,17 @@ class Learner:
             yield chunk, policy.evaluate([steps.states[i] for i in chunk], [steps.candidates[i] for i in chunk],
                                          [steps.actions[i] for i in chunk])
 
+    def steps_logp(self, trajs: Sequence[Trajectory], wanted: Sequence[Sequence[int]]) -> list[Tensor]:
+        """Log-probs (with grad) of the chosen actions at the steps `wanted[i]` of
+        trajectory i, evaluated together; returns one (len(wanted[i]),) tensor each."""
+        steps = StepBatch.of(trajs)
+        offsets = np.cumsum([0, *steps.lengths])
+        index = [int(offsets[i]) + t for i, ts in enumerate(wanted) for t in ts]
+        if not index:
+            return [torch.zeros(0, device=self.device) for _ in trajs]
+        logp = torch.cat([out.logp for _, out in self._evaluate(self.policy, steps, index)])  # (len(index),)
+        return list(logp.split([len(ts) for ts in wanted]))
+
     def sequence_logp(self, trajs: Sequence[Trajectory]) -> Tensor:
         """Summed log-prob of each trajectory's chosen actions under the policy, with grad.
 
@@ -358,17 +389,31 @@ class Learner:
         num_pairs = len(pairs)
         chosen = [c for c, _ in pairs]
         trajs = chosen + [r for _, r in pairs]  # (2P,): chosen first, then rejected
-        ref = torch.tensor([math.fsum(x) for x in self.reference_logp(trajs)], device=self.device)  # (2P,)
         lr = self.lr
-        logp = self.sequence_logp(trajs)  # (2P,)
+        ref_steps = self.reference_logp(trajs)  # (2P, T_i) lists
+        full = [list(range(t.num_steps)) for t in trajs]
+        parts = ([divergence_step(c, r) for c, r in pairs] if cfg.dpo_scope == "divergence"
+                 else [None] * num_pairs)  # (P,)
+        # the steps the preference compares, per trajectory: one step where the pair parts, else all
+        compared = [full[i] if parts[i % num_pairs] is None else [parts[i % num_pairs]] for i in range(2 * num_pairs)]
+        # the chosen side's other steps are evaluated too only for the NLL term
+        wanted = [full[i] if (cfg.sft_coef > 0 and i < num_pairs) else compared[i] for i in range(2 * num_pairs)]
+        step_logp = self.steps_logp(trajs, wanted)
+        pick = [[wanted[i].index(t) for t in compared[i]] for i in range(2 * num_pairs)]
+        logp = torch.stack([step_logp[i][pick[i]].sum() for i in range(2 * num_pairs)])  # (2P,)
+        ref = torch.tensor([math.fsum(ref_steps[i][t] for t in compared[i]) for i in range(2 * num_pairs)],
+                           device=self.device)  # (2P,)
         loss, metrics = losses.PREFERENCE_LOSSES[cfg.preference_loss](
             policy_chosen_logp=logp[:num_pairs], policy_rejected_logp=logp[num_pairs:],
             ref_chosen_logp=ref[:num_pairs], ref_rejected_logp=ref[num_pairs:],
             beta=cfg.beta, label_smoothing=cfg.label_smoothing)
         metrics = {"preference_loss": loss.detach(), **metrics}
+        if cfg.dpo_scope == "divergence":
+            metrics["divergent_pairs"] = torch.tensor(sum(d is not None for d in parts) / num_pairs)
         if cfg.sft_coef > 0:
             lengths = torch.tensor([max(1, c.num_steps) for c in chosen], device=self.device)  # (P,)
-            sft = -(logp[:num_pairs] / lengths).mean()
+            chosen_sum = torch.stack([step_logp[i].sum() for i in range(num_pairs)])  # (P,) every step
+            sft = -(chosen_sum / lengths).mean()
             loss = loss + cfg.sft_coef * sft
             metrics["sft_loss"] = sft.detach()
         loss.backward()

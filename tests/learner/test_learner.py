@@ -14,6 +14,7 @@ from learner.learner import (
     Learner,
     LearnerConfig,
     behaviour_weights,
+    divergence_step,
     lr_multiplier,
     trajectory_advantages,
 )
@@ -178,6 +179,35 @@ def test_dpo_updates_raise_the_chosen_minus_rejected_margin():
     assert metrics[-1]["reward_margin"] > 0 and metrics[-1]["reward_accuracy"] == 1.0
     assert [m["version"] for m in metrics] == [1.0, 2.0, 3.0, 4.0] and learner.version == 4
     assert all(isinstance(v, float) for v in metrics[-1].values())
+
+
+def test_divergence_step_is_the_first_different_action_from_the_same_state():
+    assert divergence_step(episode(0), episode(1)) == 1  # same search, different click
+    assert divergence_step(episode(0), episode(0, search=1)) == 0
+    assert divergence_step(episode(0), episode(0)) is None  # never part
+    other_start = episode(1)
+    other_start.states = [RESULTS, RESULTS]
+    assert divergence_step(episode(0), other_start) is None  # a state differs before any action does
+
+
+def test_divergence_scope_compares_only_the_step_where_the_pair_parts():
+    beta = 0.5
+    learner = make_learner(dpo_scope="divergence", beta=beta)
+    pair = (episode(0), episode(2, search=1))  # part at the search step; later steps differ too
+    learner.update_dpo([pair])  # move the policy off the reference
+    with torch.no_grad():
+        now = learner.policy.evaluate([SEARCH, SEARCH], [SEARCH_ACTIONS, SEARCH_ACTIONS], [0, 1]).logp
+        ref = learner.reference.evaluate([SEARCH, SEARCH], [SEARCH_ACTIONS, SEARCH_ACTIONS], [0, 1]).logp
+    margin = (now[0] - ref[0]) - (now[1] - ref[1])
+    expected = -torch.nn.functional.logsigmoid(beta * margin).item()  # the clicks play no part
+    whole = make_learner(dpo_scope="trajectory", beta=beta)  # same weights, whole-trajectory sums
+    whole.policy.model.load_state_dict(learner.policy.model.state_dict())
+    metrics = learner.update_dpo([pair])
+    assert metrics["preference_loss"] == pytest.approx(expected, rel=1e-5)
+    assert metrics["divergent_pairs"] == 1.0
+    assert whole.update_dpo([pair])["preference_loss"] != pytest.approx(expected, rel=1e-3)
+    with pytest.raises(ValueError, match="dpo_scope"):
+        LearnerConfig(dpo_scope="step")
 
 
 def test_dpo_sft_term_adds_chosen_nll():
