@@ -35,7 +35,7 @@ from policy_common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
 from cluster.train_helpers import learner_config  # noqa: E402
-from learner.learner import Learner, _as_pairs  # noqa: E402
+from learner.learner import Learner  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.policy import PRESETS  # noqa: E402
 from rollout_workers.schema import batch_to_trajectories  # noqa: E402
@@ -44,10 +44,10 @@ CONFIG_OF_PRESET = {"cpu": "cpu.yaml", "full": "gpu.yaml"}
 
 
 def load_data(pairs_dir: str, trajs_dir: str, max_rows: int):
-    pairs = _as_pairs(pq.read_table(pairs_dir).slice(0, max_rows))
+    pairs = pq.read_table(pairs_dir).slice(0, max_rows)  # a pairs table, as the buffer hands the learner
     table = pq.read_table(trajs_dir)
     trajs = [t for t in batch_to_trajectories(table.slice(0, max_rows)) if t.source == "policy" and t.num_steps]
-    if not pairs or not trajs:
+    if not pairs.num_rows or not trajs:
         raise SystemExit(f"need pairs in {pairs_dir} and policy trajectories in {trajs_dir}")
     return pairs, trajs
 
@@ -72,7 +72,7 @@ def time_updates(learner: Learner, algo: str, pairs, trajs, warmup: int, updates
     for k in range(warmup + updates):
         if algo == "dpo":
             n = cfg.pairs_per_update
-            batch = [pairs[(cursor + i) % len(pairs)] for i in range(n)]
+            batch = pairs.take([(cursor + i) % pairs.num_rows for i in range(n)])
         else:
             n = cfg.trajectories_per_update
             batch = [trajs[(cursor + i) % len(trajs)] for i in range(n)]
@@ -105,7 +105,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs, trajs = load_data(args.pairs, args.trajectories, args.max_rows)
-    print(f"data: {len(pairs)} pairs, {len(trajs)} policy trajectories; torch {torch.__version__}, "
+    print(f"data: {pairs.num_rows} pairs, {len(trajs)} policy trajectories; torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""), flush=True)
     rows = []

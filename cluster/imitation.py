@@ -195,14 +195,14 @@ class _EpochSelector:
         key = (ev["success_rate"], ev["score"])
         if self.best is None or key > self.best:
             self.best, self.best_epoch = key, epoch
-            self.best_weights = {k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}
+            self.best_weights = self.policy.get_weights(trainable_only=True)  # frozen layers never change
         self.log(f"IL epoch {epoch}: eval split ({len(self.goal_ids)} goals) success "
                  f"{100 * ev['success_rate']:.1f}% score {ev['score']:.1f}")
         return {"eval_success": ev["success_rate"], "eval_score": ev["score"]}
 
     def restore_best(self) -> int | None:
         if self.best_weights is not None:
-            self.policy.model.load_state_dict(self.best_weights)
+            self.policy.set_weights(self.best_weights, version=self.policy.version)
             self.log(f"IL: keeping epoch {self.best_epoch} (best on the eval split)")
         return self.best_epoch
 

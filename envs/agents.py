@@ -112,7 +112,6 @@ class ExpertAgent:
         self.query, self.target = self._plan()
         self.wanted_options = self._option_plan(self.target)
         self.disturbed = False
-        self.labelled = True
 
     def _plan(self) -> tuple[str, str]:
         index, goal, catalog = self.env.index, self.goal, self.env.catalog

@@ -324,11 +324,10 @@ class Learner:
         and summed back per trajectory. The chunks' graphs live until backward.
         Returns: (N,) float32 on the policy's device (0 for a trajectory without steps).
         """
-        steps = StepBatch.of(trajs)
-        if steps.num_steps == 0:
-            return torch.zeros(len(trajs), device=self.device)
-        logp = torch.cat([out.logp for _, out in self._evaluate(self.policy, steps, range(steps.num_steps))])  # (S,)
-        return torch.stack([part.sum() for part in logp.split(steps.lengths)])  # (N,)
+        if not trajs:
+            return torch.zeros(0, device=self.device)
+        every_step = [range(t.num_steps) for t in trajs]
+        return torch.stack([part.sum() for part in self.steps_logp(trajs, every_step)])  # (N,)
 
     def reference_logp(self, trajs: Sequence[Trajectory]) -> list[list[float]]:
         """Per-step reference log-probs of the taken actions, (N, T_i) as lists.
@@ -391,17 +390,17 @@ class Learner:
         trajs = chosen + [r for _, r in pairs]  # (2P,): chosen first, then rejected
         lr = self.lr
         ref_steps = self.reference_logp(trajs)  # (2P, T_i) lists
-        full = [list(range(t.num_steps)) for t in trajs]
         parts = ([divergence_step(c, r) for c, r in pairs] if cfg.dpo_scope == "divergence"
                  else [None] * num_pairs)  # (P,)
-        # the steps the preference compares, per trajectory: one step where the pair parts, else all
-        compared = [full[i] if parts[i % num_pairs] is None else [parts[i % num_pairs]] for i in range(2 * num_pairs)]
-        # the chosen side's other steps are evaluated too only for the NLL term
-        wanted = [full[i] if (cfg.sft_coef > 0 and i < num_pairs) else compared[i] for i in range(2 * num_pairs)]
-        step_logp = self.steps_logp(trajs, wanted)
-        pick = [[wanted[i].index(t) for t in compared[i]] for i in range(2 * num_pairs)]
-        logp = torch.stack([step_logp[i][pick[i]].sum() for i in range(2 * num_pairs)])  # (2P,)
-        ref = torch.tensor([math.fsum(ref_steps[i][t] for t in compared[i]) for i in range(2 * num_pairs)],
+        # per trajectory, the steps the preference compares: the one where its pair parts, else all
+        compared = [list(range(t.num_steps)) if d is None else [d] for t, d in zip(trajs, parts * 2)]
+        # the chosen side's other steps are evaluated as well only for the NLL term
+        evaluated = ([list(range(c.num_steps)) for c in chosen] if cfg.sft_coef > 0 else compared[:num_pairs])
+        evaluated = evaluated + compared[num_pairs:]
+        step_logp = self.steps_logp(trajs, evaluated)  # (2P,) tensors of (len(evaluated[i]),)
+        logp = torch.stack([lp[[ev.index(t) for t in cmp]].sum()
+                            for lp, ev, cmp in zip(step_logp, evaluated, compared)])  # (2P,)
+        ref = torch.tensor([math.fsum(r[t] for t in cmp) for r, cmp in zip(ref_steps, compared)],
                            device=self.device)  # (2P,)
         loss, metrics = losses.PREFERENCE_LOSSES[cfg.preference_loss](
             policy_chosen_logp=logp[:num_pairs], policy_rejected_logp=logp[num_pairs:],
