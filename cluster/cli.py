@@ -114,7 +114,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     catalog = load_catalog(args)
     t0 = time.perf_counter()
     trajs = generate_demos(catalog, args.policy, args.episodes, split=args.split, seed=args.seed,
-                           disturb=args.disturb)
+                           disturb=args.disturb,
+                           expert_pick=args.expert_pick or ("first" if args.policy == "expert" else "goal"))
     path = write_trajectories(trajs, args.out)
     ok = sum(t.score >= 1.0 for t in trajs)
     print(f"wrote {len(trajs)} {args.policy} trajectories ({ok} successful, "
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--disturb", type=float, default=0.0,
                      help="expert only: DART disturbance probability per episode (one wrong product, then recovery)")
+    gen.add_argument("--expert-pick", choices=["first", "goal"],
+                     help="expert only: open the first search hit that can score 1 (default) or the goal product")
     gen.add_argument("--out", type=Path, required=True)
     add_catalog_args(gen)
     gen.set_defaults(func=cmd_generate)

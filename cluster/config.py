@@ -96,6 +96,10 @@ class RunConfig:
     il_disturb: float = 0.0
     """DART: probability that a generated expert demonstration opens one wrong product
     and recovers (only the recovery is imitated; see envs.agents.ExpertAgent)."""
+    il_expert_pick: str = "first"
+    """Which product generated expert demonstrations open: "first" (the first search
+    hit that can score 1, the default: +2.2 points of IL test success over "goal" in 2
+    seeds) or "goal" (the goal product); see envs.agents.ExpertAgent."""
     worker_placement: str = "spread"
     """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
     SPREAD strategy, reserved before the workers start: a multi-node cluster)."""
@@ -106,6 +110,10 @@ class RunConfig:
     """Ray cluster address; None = RAY_ADDRESS or a local instance."""
     resume: str | None = None
     """Continue the run in this directory exactly."""
+
+    def __post_init__(self):
+        if self.il_expert_pick not in ("goal", "first"):
+            raise ValueError(f"run.il_expert_pick must be 'goal' or 'first', got {self.il_expert_pick!r}")
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,14 @@ from rollout_workers.schema import TRAJECTORY_SCHEMA, Trajectory
 
 
 def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str = "train", seed: int = 0,
-                   max_steps: int = 15, disturb: float = 0.0) -> list[Trajectory]:
+                   max_steps: int = 15, disturb: float = 0.0, expert_pick: str = "goal") -> list[Trajectory]:
     """Record `num_episodes` episodes of a model-free agent on the split's first goals
-    (`disturb`: the expert's DART disturbance probability, see `ExpertAgent`)."""
+    (`disturb`: the expert's DART disturbance probability; `expert_pick`: which product
+    the expert opens; see `ExpertAgent`)."""
     env = WebShopEnv(catalog=catalog, max_steps=max_steps)
-    if disturb and policy != "expert":
-        raise ValueError(f"disturb applies to the expert only, not to policy {policy!r}")
-    agent = (ExpertAgent(search_queries, disturb=disturb, seed=seed) if policy == "expert"
+    if (disturb or expert_pick != "goal") and policy != "expert":
+        raise ValueError(f"disturb and expert_pick apply to the expert only, not to policy {policy!r}")
+    agent = (ExpertAgent(search_queries, disturb=disturb, seed=seed, pick=expert_pick) if policy == "expert"
              else make_agent(policy, seed=seed))
     ids = list(catalog.goal_ids(split))
     source = "expert" if policy == "expert" else "demo"
@@ -82,6 +83,9 @@ class ILRunConfig:
     disturb: float = 0.0
     """DART: the probability that a generated expert episode is disturbed once (it
     opens a wrong product and recovers; only the recovery is imitated)."""
+    expert_pick: str = "first"
+    """Which product the generated expert opens: "first" (the first hit that can
+    score 1) or "goal"; see `ExpertAgent`."""
     preset: str = "cpu"
     """Policy preset: cpu (top layer + head, 128 tokens) or full."""
     model: str | None = None
@@ -110,9 +114,9 @@ class ILRunConfig:
     eval_episodes: int = 500
     seed: int = 0
     threads: int = 0
+    """torch threads (0 = leave torch's default)."""
     device: str = "cpu"
     """Torch device IL trains on ("cpu", "cuda"); the checkpoint loads anywhere."""
-    """torch threads (0 = leave torch's default)."""
 
 
 def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
@@ -128,7 +132,8 @@ def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
     if cfg.demos:
         steps = load_demo_steps(cfg.demos)
     else:
-        trajs = generate_demos(catalog, "expert", cfg.num_demos, seed=cfg.seed, disturb=cfg.disturb)
+        trajs = generate_demos(catalog, "expert", cfg.num_demos, seed=cfg.seed, disturb=cfg.disturb,
+                               expert_pick=cfg.expert_pick)
         write_trajectories(trajs, out / "demos.parquet")
         steps = trajectory_steps(trajs, min_score=1.0)
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")

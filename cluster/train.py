@@ -36,6 +36,7 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
     il = ILRunConfig(out=str(out / "il"), demos=cfg.run.il_demos_path, num_demos=cfg.run.il_demos, preset=cfg.policy.preset,
                      model=cfg.policy.model, num_epochs=cfg.run.il_epochs, time_budget_s=cfg.run.il_time_budget_s,
                      eval_episodes=cfg.run.final_eval_episodes, seed=cfg.run.seed, disturb=cfg.run.il_disturb,
+                     expert_pick=cfg.run.il_expert_pick,
                      device=resolve_device(cfg.policy.device))
     metrics = run_il(il, catalog, log=log)
     return metrics["checkpoint"], metrics.get("eval")

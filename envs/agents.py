@@ -95,12 +95,24 @@ class ExpertAgent:
             so recordings mark it as not the expert's choice and imitation learns
             only the recovery.
         seed: seeds the disturbances.
+        pick: which product to open. "goal": the goal product. "first": the first
+            hit, in the search engine's order up to the goal, whose best purchase
+            scores 1. The reward gives 1 to any product with the goal's type,
+            attributes, options and price, and on about a third of the default
+            catalog's results pages more than one product qualifies; always opening
+            the goal is then an arbitrary choice among equals that imitation can
+            only memorise, while "the first that fits" is a rule that carries over.
     """
 
+    PICKS = ("goal", "first")
+
     def __init__(self, query_variants: Callable[[str], list[str]] | None = None, disturb: float = 0.0,
-                 seed: int | None = None):
+                 seed: int | None = None, pick: str = "goal"):
         if not 0.0 <= disturb <= 1.0:
             raise ValueError(f"disturb must be a probability in [0, 1], got {disturb}")
+        if pick not in self.PICKS:
+            raise ValueError(f"pick must be one of {self.PICKS}, got {pick!r}")
+        self.pick = pick
         self.query_variants = query_variants
         self.disturb = disturb
         self.rng = np.random.default_rng(seed)
@@ -124,13 +136,21 @@ class ExpertAgent:
         variants = list(self.query_variants(goal.instruction_text)) if self.query_variants else []
         for q in variants:
             if goal.asin in index.search(q)[:PRODUCT_WINDOW]:
-                return q, goal.asin
+                return q, self._first_fit(index.search(q))
         for q in variants + candidates:
             if goal.asin in index.search(q):
-                return q, goal.asin
+                return q, self._first_fit(index.search(q))
         hits = index.search(candidates[0])
         best = max(hits, key=lambda a: self._best_score(catalog.by_asin[a]), default=goal.asin)
         return candidates[0], best
+
+    def _first_fit(self, hits: list[str]) -> str:
+        """The product to open among `hits` (which hold the goal), as `pick` says."""
+        if self.pick == "goal":
+            return self.goal.asin
+        by_asin = self.env.catalog.by_asin
+        before = hits[: hits.index(self.goal.asin)]
+        return next((a for a in before if self._best_score(by_asin[a]) >= 1.0), self.goal.asin)
 
     def _best_score(self, product) -> float:
         picks = self._option_plan(product.asin)

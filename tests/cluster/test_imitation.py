@@ -1,9 +1,10 @@
-"""IL runs: DART-disturbed demonstrations and model selection on the eval split."""
+"""IL runs: DART-disturbed demonstrations, the expert's product pick, model selection on the eval split."""
 
 import pyarrow.parquet as pq
+import pytest
 
 from cluster.evaluate import evaluate_policy
-from cluster.imitation import ILRunConfig, run_il
+from cluster.imitation import ILRunConfig, generate_demos, run_il
 from envs.generate import default_catalog
 from policies.checkpoint import load_checkpoint
 from rollout_workers.schema import TRAJECTORY_SCHEMA
@@ -32,3 +33,16 @@ def test_il_keeps_the_epoch_best_on_the_eval_split(tmp_path):
     again = evaluate_policy(policy, catalog, list(catalog.goal_ids("eval"))[:6])
     assert (again["success_rate"], again["score"]) == (best["eval_success"], best["eval_score"])
     assert any("keeping epoch" in line for line in logs)
+
+
+def test_generated_demos_follow_the_expert_pick():
+    catalog = default_catalog(400, 3)
+    by_goal = generate_demos(catalog, "expert", 60)
+    by_first = generate_demos(catalog, "expert", 60, expert_pick="first")
+    assert all(t.score == 1.0 for t in by_goal + by_first)
+    differ = [i for i, (a, b) in enumerate(zip(by_goal, by_first)) if a.chosen != b.chosen]
+    assert differ  # some goals have an earlier hit that fits
+    for i in differ:  # same query, then a different (earlier) product
+        assert by_goal[i].chosen[0] == by_first[i].chosen[0]
+    with pytest.raises(ValueError, match="expert only, not to policy 'human-like'"):
+        generate_demos(catalog, "human-like", 2, expert_pick="first")

@@ -79,6 +79,8 @@ def test_config_errors_name_the_key(tmp_path):
     assert parse_duration("30m") == 1800 and parse_duration("90s") == 90 and parse_duration(5) == 5.0
     with pytest.raises(ValueError, match="cannot read a duration"):
         parse_duration("soon")
+    with pytest.raises(ValueError, match="run.il_expert_pick must be 'goal' or 'first', got 'best'"):
+        load_config(overrides={"run": {"il_expert_pick": "best"}})
 
 
 @pytest.mark.ray

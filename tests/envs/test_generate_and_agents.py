@@ -129,3 +129,29 @@ def test_disturbed_expert_recovers_and_marks_the_disturbance(small):
     assert sum(s.candidates[s.chosen] == "click[< prev]" for s in noisy_steps) == len(disturbed)
     with pytest.raises(ValueError, match="disturb must be a probability"):
         ExpertAgent(disturb=1.5)
+
+
+def test_expert_pick_first_opens_the_first_hit_that_fits(small):
+    from policies.search_queries import search_queries
+    from rollout_workers.recording import record_episode
+    from envs.agents import ExpertAgent
+
+    _, cat, idx = small
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    goal_agent, first_agent = ExpertAgent(search_queries), ExpertAgent(search_queries, pick="first")
+    moved = 0
+    for i, g in enumerate(list(cat.goal_ids("train"))[:60]):
+        by_goal = record_episode(env, goal_agent, g, seed=i)
+        assert goal_agent.target == cat.goals[g].asin
+        by_first = record_episode(env, first_agent, g, seed=i)
+        assert by_first.score == 1.0 == by_goal.score  # a product that fits earns the full reward
+        hits = idx.search(first_agent.query)
+        goal_rank, rank = hits.index(cat.goals[g].asin), hits.index(first_agent.target)
+        assert rank <= goal_rank
+        assert all(first_agent._best_score(cat.by_asin[a]) < 1.0 for a in hits[:rank])  # none earlier fits
+        if rank < goal_rank:
+            moved += 1
+            assert by_first.num_steps <= by_goal.num_steps  # never pages further than the goal expert
+    assert moved >= 5, "the 400-product catalog has goals with an earlier product that fits"
+    with pytest.raises(ValueError, match="pick must be one of"):
+        ExpertAgent(pick="best")
