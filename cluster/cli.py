@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from envs import Catalog, WebShopEnv
-from envs.agents import AGENTS, make_agent
+from envs.agents import AGENTS, ExpertAgent, make_agent
 from envs.generate import GeneratorConfig, default_catalog, write_catalog
 from envs.rollout import COMPONENTS, run_episode, summarize
 
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--disturb", type=float, default=0.0,
                      help="expert only: DART disturbance probability per episode (one wrong product, then recovery)")
-    gen.add_argument("--expert-pick", choices=["first", "goal"],
+    gen.add_argument("--expert-pick", choices=ExpertAgent.PICKS,
                      help="expert only: open the first search hit that can score 1 (default) or the goal product")
     gen.add_argument("--out", type=Path, required=True)
     add_catalog_args(gen)

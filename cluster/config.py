@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from envs.agents import ExpertAgent
 from rollout_workers.buffer import BufferConfig
 from rollout_workers.worker import WorkerConfig
 
@@ -112,7 +113,7 @@ class RunConfig:
     """Continue the run in this directory exactly."""
 
     def __post_init__(self):
-        if self.il_expert_pick not in ("goal", "first"):
+        if self.il_expert_pick not in ExpertAgent.PICKS:
             raise ValueError(f"run.il_expert_pick must be 'goal' or 'first', got {self.il_expert_pick!r}")
 
 

@@ -135,11 +135,11 @@ class ExpertAgent:
         ]
         variants = list(self.query_variants(goal.instruction_text)) if self.query_variants else []
         for q in variants:
-            if goal.asin in index.search(q)[:PRODUCT_WINDOW]:
-                return q, self._first_fit(index.search(q))
+            if goal.asin in (hits := index.search(q))[:PRODUCT_WINDOW]:
+                return q, self._first_fit(hits)
         for q in variants + candidates:
-            if goal.asin in index.search(q):
-                return q, self._first_fit(index.search(q))
+            if goal.asin in (hits := index.search(q)):
+                return q, self._first_fit(hits)
         hits = index.search(candidates[0])
         best = max(hits, key=lambda a: self._best_score(catalog.by_asin[a]), default=goal.asin)
         return candidates[0], best
