@@ -30,6 +30,7 @@ class _LoopBase:
         self.worker_states: dict[str, dict] = {}
         self.recent_success: list[float] = []  # success rate of the last 20 rounds
         self.last_eval: dict | None = None
+        self.learner_placement: dict = {}  # device and GPU ids of the learner's model, set by _start
         state_path = out / RUN_STATE
         if state_path.exists():
             saved = json.loads(state_path.read_text())
@@ -94,6 +95,7 @@ class _LoopBase:
         from cluster.train import Progress
 
         self._start()  # actors and models ready before the budget starts
+        self.log.write("placement", self.learner_placement, step=self.counters["updates"])
         start = time.perf_counter()
         progress = Progress(self.cfg.run.time_budget_s - self.counters["rl_seconds"])
         timers = {"eval": start, "ckpt": start, "sync": start}
@@ -106,7 +108,7 @@ class _LoopBase:
         self._drain()
         self._maybe_checkpoint(evaluator, timers, start, force=True)
         self.counters["rl_seconds"] += time.perf_counter() - start
-        return {**self.counters, "seconds": self.counters["rl_seconds"]}
+        return {**self.counters, "seconds": self.counters["rl_seconds"], "learner": self.learner_placement}
 
 
 class LocalLoop(_LoopBase):
@@ -119,6 +121,7 @@ class LocalLoop(_LoopBase):
         if (self.out / "learner" / "learner.json").exists():
             self.learner.load(self.out / "learner")
         self.counters["updates"] = self.learner.num_updates
+        self.learner_placement = {"device": str(next(policy.model.parameters()).device), "gpu_ids": ""}
         acting = load_policy(self.il_path, "cpu")
         self.worker = RolloutWorker(0, self.catalog, acting, cfg.worker, seed=cfg.run.seed)
         if "0" in self.worker_states:

@@ -16,6 +16,7 @@ import numpy as np
 import ray
 
 from cluster.actors import BufferActor, RemoteWorker, WeightStore
+from cluster.runtime import actor_runtime_env
 from cluster.train_helpers import learner_config, load_policy
 from learner.learner import Learner
 
@@ -74,6 +75,12 @@ class LearnerShell:
     def version(self) -> int:
         return self.learner.version
 
+    def placement(self) -> dict:
+        """Where Ray put this actor and where its model lives (the GPU check of a run)."""
+        param = next(self.learner.policy.model.parameters())
+        return {"device": str(param.device), "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+                "node_id": ray.get_runtime_context().get_node_id()}
+
     def num_updates(self) -> int:
         return self.learner.num_updates
 
@@ -128,19 +135,21 @@ def start_actors(loop) -> None:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    loop.store = WeightStore.options(scheduling_strategy=here).remote()
-    loop.buffer_actor = BufferActor.options(scheduling_strategy=here).remote(
+    env = actor_runtime_env()
+    loop.store = WeightStore.options(scheduling_strategy=here, runtime_env=env).remote()
+    loop.buffer_actor = BufferActor.options(scheduling_strategy=here, runtime_env=env).remote(
         str(loop.out / "buffer"), cfg.buffer, cfg.run.seed)
     device = "cuda" if l_gpu else "cpu"
     threads = max(1, (os.cpu_count() or 2) - cfg.run.num_workers) if not l_gpu else 4
-    learner_cls = ray.remote(num_cpus=l_cpu, num_gpus=l_gpu, max_restarts=0)(LearnerShell)
+    learner_cls = ray.remote(num_cpus=l_cpu, num_gpus=l_gpu, max_restarts=0, runtime_env=env)(LearnerShell)
     loop.learner = learner_cls.remote(cfg, loop.il_path, device, loop.buffer_actor, loop.store,
                                       str(loop.out / "learner"), threads)
     loop.workers = {}
     strategies = _worker_strategies(cfg, w_cpu)
     for i in range(cfg.run.num_workers):
         # rollout workers go to different nodes where there are several
-        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, scheduling_strategy=strategies[i]).remote(
+        loop.workers[i] = RemoteWorker.options(num_cpus=w_cpu, scheduling_strategy=strategies[i],
+                                               runtime_env=env).remote(
             i, cfg, loop.store, loop.buffer_actor, cfg.run.seed + 1000 * (i + 1))
         if str(i) in loop.worker_states:
             loop.workers[i].load_state.remote(loop.worker_states[str(i)])
@@ -151,6 +160,7 @@ def start_actors(loop) -> None:
                            f"free now: {ray.available_resources()}") from None
     loop.inflight = {w.rollout.remote(cfg.run.episodes_per_round): i for i, w in loop.workers.items()}
     loop.counters["updates"] = ray.get(loop.learner.num_updates.remote())
+    loop.learner_placement = ray.get(loop.learner.placement.remote())
     loop.learner_call = loop.learner.train_for.remote(5.0, None)
     loop.worker_errors = 0
     loop.worker_version = ray.get(loop.store.current_version.remote())
@@ -213,6 +223,9 @@ def drain(loop) -> None:
         loop.counters["updates"] += 1
         loop.log.write("learner", m, step=loop.counters["updates"])
     loop.learner_call = None
+    pushes = ray.get(loop.learner.publish_stats.remote())
+    loop.learner_placement["publishes"] = len(pushes)
+    loop.learner_placement["publish_p50_s"] = float(np.median(pushes)) if pushes else None
 
 
 def shutdown(loop) -> None:

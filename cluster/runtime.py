@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from envs.catalog import Catalog
 from envs.generate import default_catalog
 from policies.policy import Policy, preset_config
@@ -19,6 +21,17 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def actor_runtime_env() -> dict:
+    """The runtime env of the project's Ray actors: JAX kept on the CPU.
+
+    `bm25s` runs a JAX op on import where JAX is installed, and JAX then opens its CUDA
+    backend; in an actor Ray gave no GPU (CUDA_VISIBLE_DEVICES="") that raises and the
+    actor dies (seen on a CUDA image with JAX). Nothing here uses JAX on the GPU, so it
+    gets the CPU unless the user set JAX_PLATFORMS. Ray merges this with a job's env.
+    """
+    return {"env_vars": {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}}
 
 
 def build_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from cluster.runtime import actor_runtime_env
 from cluster.serve_api import make_app
 from cluster.serve_core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
 from cluster.serve_core import checkpoint_stamp, load_policy, resolve_checkpoint
@@ -207,7 +208,8 @@ class PolicyServer:
 
 def deployment_options(args: ServeArgs) -> dict:
     """Replica count or autoscaling, and resources, from the builder arguments."""
-    opts: dict = {"ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus},
+    opts: dict = {"ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus,
+                                        "runtime_env": actor_runtime_env()},
                   "max_ongoing_requests": args.max_ongoing_requests,
                   "logging_config": {"enable_access_log": args.access_log}}
     if args.max_replicas and args.max_replicas > args.replicas:

@@ -117,7 +117,7 @@ def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt
         print(f"| {name} | {100 * m['success_rate']:.1f}% ± {100 * m['success_ci95']:.1f} | "
               f"{m['score']:.1f} ± {m['score_ci95']:.1f} | {m['episodes']} |")
     print(f"\nupdates {stats['updates']}, env steps {stats['env_steps']}, pairs {stats['pairs']}, "
-          f"wall {stats['seconds']:.0f}s; checkpoint: {ckpt}")
+          f"wall {stats['seconds']:.0f}s; learner on {stats['learner'].get('device', '?')}; checkpoint: {ckpt}")
 
 
 def build_parser() -> argparse.ArgumentParser:

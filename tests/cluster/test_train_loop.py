@@ -33,7 +33,8 @@ def test_local_loop_end_to_end(tmp_path, algo):
     assert (run / "il" / "checkpoint" / "model.safetensors").exists()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     tags = {r["tag"] for r in rows}
-    assert {"rollout", "learner", "test/il", "test/final"} <= tags
+    assert {"rollout", "learner", "test/il", "test/final", "placement"} <= tags
+    assert summary["learner"] == {"device": "cpu", "gpu_ids": ""}  # no pushes through Ray in one process
     assert list((run / "tb").glob("events.out.tfevents.*"))
     trajs = pq.read_table(run / "buffer" / "trajectories")
     state = json.loads((run / "run_state.json").read_text())
@@ -90,8 +91,21 @@ def test_ray_loop_two_workers(tmp_path, ray_local):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     workers = {r["worker_id"] for r in rows if r["tag"] == "rollout"}
     assert workers == {0, 1} and summary["updates"] >= 3
+    # the learner actor holds a GPU exactly when the cluster has one, and its model sits there
+    gpu = ray_local.cluster_resources().get("GPU", 0) >= 1
+    assert summary["learner"]["device"] == ("cuda:0" if gpu else "cpu")
+    assert summary["learner"]["publishes"] >= 1 and summary["learner"]["publish_p50_s"] > 0
     # rounds still in flight at the end are acknowledged but not counted by the driver
     assert pq.read_table(run / "buffer" / "trajectories").num_rows >= summary["episodes"]
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_learner_actor_takes_the_gpu(tmp_path, ray_local):
+    assert ray_local.cluster_resources().get("GPU", 0) >= 1  # Ray found the GPU torch sees
+    summary = run_training(cfg(tmp_path, algo="ppo", num_workers=2, updates=2))
+    assert summary["learner"]["device"] == "cuda:0" and summary["learner"]["gpu_ids"] != ""
+    assert summary["updates"] >= 2 and summary["after"]["episodes"] == 8
 
 
 @pytest.mark.ray
@@ -120,3 +134,12 @@ def test_set_overrides_read_numbers_yaml_leaves_as_strings():
     got = parse_set(["learner.lr=5e-5", "learner.beta=0.2", "worker.pair_mode=correct", "run.seed=3"])
     assert got == {"learner": {"lr": 5e-5, "beta": 0.2}, "worker": {"pair_mode": "correct"}, "run": {"seed": 3}}
     assert isinstance(got["learner"]["lr"], float)
+
+
+def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
+    from cluster.runtime import actor_runtime_env
+
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cpu"}}
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
+    assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cuda,cpu"}}
