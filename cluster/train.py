@@ -116,8 +116,9 @@ def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt
     for name, m in rows:
         print(f"| {name} | {100 * m['success_rate']:.1f}% ± {100 * m['success_ci95']:.1f} | "
               f"{m['score']:.1f} ± {m['score_ci95']:.1f} | {m['episodes']} |")
+    where = stats.get("learner", {}).get("device")  # the RLlib path does not report it
     print(f"\nupdates {stats['updates']}, env steps {stats['env_steps']}, pairs {stats['pairs']}, "
-          f"wall {stats['seconds']:.0f}s; learner on {stats['learner'].get('device', '?')}; checkpoint: {ckpt}")
+          f"wall {stats['seconds']:.0f}s{f'; learner on {where}' if where else ''}; checkpoint: {ckpt}")
 
 
 def build_parser() -> argparse.ArgumentParser:
