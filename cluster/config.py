@@ -114,7 +114,8 @@ class RunConfig:
 
     def __post_init__(self):
         if self.il_expert_pick not in ExpertAgent.PICKS:
-            raise ValueError(f"run.il_expert_pick must be 'goal' or 'first', got {self.il_expert_pick!r}")
+            allowed = " or ".join(repr(p) for p in ExpertAgent.PICKS)
+            raise ValueError(f"run.il_expert_pick must be {allowed}, got {self.il_expert_pick!r}")
 
 
 @dataclass(frozen=True)
