@@ -62,7 +62,27 @@ class Progress:
               f"left {max(0.0, self.budget - now):5.0f}s", flush=True)
 
 
+def set_aside_earlier_run(out: Path, log=print) -> Path | None:
+    """Move an earlier run out of the way of a new one in the same directory.
+
+    A new run in a directory holding an earlier one (its `config.json`) would otherwise
+    pick up that run's learner, worker and buffer state and its spent budget, train
+    nothing, and append to its metrics: continuing is what `--resume` is for. The
+    earlier run goes to `OUT.prev-N`, so nothing of it is lost.
+    """
+    if not (out / "config.json").exists():
+        return None
+    n = 1
+    while (aside := out.with_name(f"{out.name}.prev-{n}")).exists():
+        n += 1
+    out.rename(aside)
+    log(f"{out} held an earlier run; moved it to {aside} (to continue a run instead: --resume DIR)")
+    return aside
+
+
 def run_training(cfg: TrainConfig) -> dict:
+    if not cfg.run.resume:
+        set_aside_earlier_run(Path(cfg.run.out))
     if cfg.run.algo == "rllib-ppo":  # RLlib's PPO as the measured peer (cluster/rllib_train.py)
         from cluster.rllib_train import run_rllib_training
 

@@ -70,6 +70,23 @@ def test_resume_continues_version_and_steps(tmp_path):
     assert json.loads((run / "run_state.json").read_text())["counters"]["episodes"] > episodes
 
 
+def test_a_new_run_moves_an_earlier_one_aside(tmp_path, capsys):
+    run = tmp_path / "run"
+    first = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=2))
+    second = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=2))
+    assert "moved it to" in capsys.readouterr().out
+    earlier = tmp_path / "run.prev-1"
+    # the second run trained from its own start: it did not take over the first run's
+    # learner state and spent budget, nor append to its metrics log
+    assert first["updates"] == second["updates"] == 2 and second["env_steps"] > 0
+    for d, summary in ((earlier, first), (run, second)):
+        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        assert [r["tag"] for r in rows].count("test/il") == 1
+        assert json.loads((d / "summary.json").read_text())["env_steps"] == summary["env_steps"]
+    run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=1))
+    assert (tmp_path / "run.prev-2" / "summary.json").exists()  # the next free name
+
+
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match=r"config.worker: unknown key\(s\) \['num_env'\]"):
         load_config(overrides={"worker": {"num_env": 2}})
