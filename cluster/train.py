@@ -72,6 +72,9 @@ def set_aside_earlier_run(out: Path, log=print) -> Path | None:
     """
     if not (out / "config.json").exists():
         return None
+    if out.resolve() in (Path.cwd(), *Path.cwd().parents):  # `--out .`: the process stands in it
+        raise ValueError(f"--out {out} holds an earlier run (config.json) and is the working directory, "
+                         f"which cannot be moved aside: choose another --out, or continue it with --resume {out}")
     n = 1
     while (aside := out.with_name(f"{out.name}.prev-{n}")).exists():
         n += 1

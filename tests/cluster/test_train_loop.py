@@ -1,6 +1,7 @@
 """The training loop end to end on a tiny model and a tiny catalog."""
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -85,6 +86,16 @@ def test_a_new_run_moves_an_earlier_one_aside(tmp_path, capsys):
         assert json.loads((d / "summary.json").read_text())["env_steps"] == summary["env_steps"]
     run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=1))
     assert (tmp_path / "run.prev-2" / "summary.json").exists()  # the next free name
+
+
+def test_an_earlier_run_in_the_working_directory_is_not_moved(tmp_path, monkeypatch):
+    from cluster.train import set_aside_earlier_run
+
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"--out \. holds an earlier run .*--resume \."):
+        set_aside_earlier_run(Path("."))
+    assert (tmp_path / "config.json").exists()
 
 
 def test_config_errors_name_the_key(tmp_path):
