@@ -42,6 +42,9 @@ class CatalogConfig:
     """Generated catalog size."""
     seed: int = 0
     """Generated catalog seed."""
+    train_goals: int = 0
+    """Fresh generated training goals added to the train split (test and eval goals
+    unchanged); 0 = train on the catalog's own train split only."""
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 
 from envs.catalog import Catalog
-from envs.generate import default_catalog
+from envs.generate import default_catalog, fresh_train_goals
 from policies.policy import Policy, preset_config
 
 
 def load_catalog_section(section) -> Catalog:
-    if section.dir:
-        return Catalog.from_dir(section.dir)
-    return default_catalog(section.size, section.seed)
+    if not section.dir:
+        return default_catalog(section.size, section.seed, section.train_goals)
+    catalog = Catalog.from_dir(section.dir)
+    if section.train_goals:
+        catalog.add_train_goals(fresh_train_goals(catalog, section.train_goals, section.seed))
+    return catalog
 
 
 def resolve_device(device: str) -> str:

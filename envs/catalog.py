@@ -198,7 +198,7 @@ def split_bounds(num_goals: int) -> dict[str, range]:
     return {"test": range(0, test), "eval": range(test, eval_end), "train": range(eval_end, num_goals)}
 
 
-def _price_clause(price: float, rng: random.Random) -> tuple[float, str]:
+def price_clause(price: float, rng: random.Random) -> tuple[float, str]:
     steps = [p for p in PRICE_STEPS if p > price][:4]
     if len(steps) < 2:
         return NO_PRICE_LIMIT, ""
@@ -231,6 +231,14 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.products)
+
+    def add_train_goals(self, goals: Sequence[Goal]) -> None:
+        """Append goals to the train split; the test and eval goals keep their ids.
+        Their `goal_id`s are set here, continuing after the last goal."""
+        train = self.splits["train"]  # always the last split (`split_bounds`)
+        start = len(self.goals)
+        self.goals.extend(_with_id(g, start + i) for i, g in enumerate(goals))
+        self.splits["train"] = range(train.start, len(self.goals))
 
     def goal_ids(self, split: str) -> range:
         if split not in self.splits:
@@ -348,7 +356,7 @@ class Catalog:
                 product.rating = str(rec["average_rating"])
 
 
-def _goal(p: Product, text: str, attrs: Sequence[str], opts: Sequence[str], upper: float) -> Goal:
+def make_goal(p: Product, text: str, attrs: Sequence[str], opts: Sequence[str], upper: float) -> Goal:
     return Goal(
         goal_id=-1, asin=p.asin, instruction_text=text, attributes=tuple(attrs),
         goal_options=tuple(opts), price_upper=upper, query=p.query,
@@ -378,8 +386,8 @@ def _human_goals(items: list[Product], path: Path, rng: random.Random) -> list[G
             opts = _str_list(ins.get("instruction_options", []), path, where, "instruction_options")
             if not attrs:
                 continue  # WebShop skips instructions without attributes
-            upper, clause = _price_clause(p.price, rng)
-            goals.append(_goal(p, ins["instruction"].strip(".") + clause, attrs, opts, upper))
+            upper, clause = price_clause(p.price, rng)
+            goals.append(make_goal(p, ins["instruction"].strip(".") + clause, attrs, opts, upper))
     return goals
 
 
@@ -397,10 +405,10 @@ def _synthetic_goals(items: list[Product], attrs: dict, path: Path, rng: random.
         goal_attrs = _str_list(entry.get("instruction_attributes", []), path, p.asin, "instruction_attributes")
         if not goal_attrs:
             raise CatalogError(path, p.asin, "instruction_attributes", "empty for a product with an instruction")
-        upper, clause = _price_clause(p.price, rng)
+        upper, clause = price_clause(p.price, rng)
         names = sorted(p.options)
         for combo in itertools.product(*(p.options[n] for n in names)):
             opt_text = ", and ".join(f"{n}: {v}" for n, v in zip(names, combo))
             opt_text = f" with {opt_text}" if opt_text else ""
-            goals.append(_goal(p, f"{text}{opt_text}{clause}", goal_attrs, combo, upper))
+            goals.append(make_goal(p, f"{text}{opt_text}{clause}", goal_attrs, combo, upper))
     return goals

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from envs import vocab
-from envs.catalog import Catalog
+from envs.catalog import Catalog, Goal, make_goal, price_clause
 
 GENERATOR_VERSION = 2
 SIZES = (1_000, 10_000, 100_000)
@@ -125,17 +125,19 @@ def _join_attrs(attrs: list[str]) -> str:
     return ", ".join(attrs[:-1]) + " and " + attrs[-1]
 
 
-def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict, rec: dict, attrs: list[str]) -> dict:
+def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict,
+                      groups: list[tuple[str, list[str]]], attrs: list[str]) -> tuple[str, list[str], list[str]]:
+    """(instruction text, the attributes it requires, the option values it asks for)
+    for a product of type `ptype` with these option groups and attributes."""
     goal_attrs = rng.sample(attrs, min(len(attrs), rng.randint(*cfg.goal_attrs)))
     others = [a for a in ptype["attributes"] if a not in goal_attrs]
     mentioned = goal_attrs + rng.sample(others, min(len(others), rng.randint(*cfg.extra_attrs)))
     rng.shuffle(mentioned)
-    groups = list((rec["customization_options"] or {}).items())
     n_opts = rng.choices(range(len(cfg.option_weights)), weights=cfg.option_weights)[0]
     chosen = rng.sample(groups, min(n_opts, len(groups)))
     values, phrases = [], []
     for group, contents in chosen:
-        value = rng.choice(contents)["value"].lower()
+        value = rng.choice(contents).lower()
         values.append(value)
         phrase_pool = vocab.OPTION_PHRASES.get(group.lower(), ("{value}",))
         phrases.append(rng.choice(phrase_pool).format(value=value))
@@ -144,12 +146,7 @@ def _make_instruction(rng: random.Random, cfg: GeneratorConfig, ptype: dict, rec
     text = rng.choice(vocab.INSTRUCTION_TEMPLATES).format(
         noun=noun, attrs=_join_attrs(mentioned), options=options_text
     )
-    return {
-        "asin": rec["asin"],
-        "instruction": " ".join(text.split()),
-        "instruction_attributes": goal_attrs,
-        "instruction_options": values,
-    }
+    return " ".join(text.split()), goal_attrs, values
 
 
 def _make_reviews(rng: random.Random, rec: dict, noun: str) -> dict:
@@ -183,8 +180,12 @@ def generate(cfg: GeneratorConfig) -> dict[str, object]:
     for _ in range(n_goals):
         rec = rng.choice(products)
         entry = attributes[rec["asin"]]
-        ins = _make_instruction(rng, cfg, by_query[entry["_type"]], rec, entry["attributes"])
-        human.setdefault(rec["asin"], []).append(ins)
+        groups = [(g, [c["value"] for c in cs]) for g, cs in (rec["customization_options"] or {}).items()]
+        text, goal_attrs, values = _make_instruction(rng, cfg, by_query[entry["_type"]], groups, entry["attributes"])
+        human.setdefault(rec["asin"], []).append(
+            {"asin": rec["asin"], "instruction": text, "instruction_attributes": goal_attrs,
+             "instruction_options": values}
+        )
     for asin, entry in attributes.items():
         ptype = by_query[entry.pop("_type")]
         first = human.get(asin, [None])[0]
@@ -197,6 +198,41 @@ def generate(cfg: GeneratorConfig) -> dict[str, object]:
         "items_human_ins.json": human,
         "reviews.json": reviews,
     }
+
+
+def fresh_train_goals(catalog: Catalog, n: int, seed: int = 0,
+                      cfg: GeneratorConfig = GeneratorConfig()) -> list[Goal]:
+    """`n` new instructions for the catalog's products, phrased as the generator
+    phrases its own, to train on beyond the catalog's train split.
+
+    A product is drawn uniformly, then its instruction the way `generate` draws one
+    (attributes asked for, other type attributes mentioned, 0-3 options) and a price
+    clause the way the loader adds it. An instruction equal to one the catalog
+    already has (in any split) is drawn again, so no test or eval instruction is
+    trained on. Only products of the generator's types can be phrased; a product of
+    another type (a real WebShop catalog) raises ValueError naming it.
+    """
+    by_query = {t["query"]: t for t in vocab.PRODUCT_TYPES}
+    rng = random.Random(f"webshop-rl train goals {seed}")
+    taken = {g.instruction_text for g in catalog.goals}
+    goals: list[Goal] = []
+    while len(goals) < n:
+        product = rng.choice(catalog.products)
+        ptype = by_query.get(product.query)
+        if ptype is None:
+            raise ValueError(
+                f"product {product.asin}: query {product.query!r} is not one of the generator's "
+                "product types, so no training goal can be phrased for it; extra train goals "
+                "need a generated catalog (set catalog.train_goals to 0)"
+            )
+        text, attrs, values = _make_instruction(rng, cfg, ptype, list(product.options.items()), product.attributes)
+        upper, clause = price_clause(product.price, rng)
+        text += clause
+        if text in taken:
+            continue
+        taken.add(text)
+        goals.append(make_goal(product, text, attrs, values, upper))
+    return goals
 
 
 def write_catalog(cfg: GeneratorConfig, out: str | Path) -> Path:
@@ -223,12 +259,17 @@ def default_catalog_dir(size: int = 1_000, seed: int = 0) -> Path:
     return d
 
 
-_DEFAULT: dict[tuple[int, int], Catalog] = {}
+_DEFAULT: dict[tuple[int, int, int], Catalog] = {}
 
 
-def default_catalog(size: int = 1_000, seed: int = 0) -> Catalog:
-    """The generated catalog, loaded once per process."""
-    key = (size, seed)
+def default_catalog(size: int = 1_000, seed: int = 0, train_goals: int = 0) -> Catalog:
+    """The generated catalog, loaded once per process; with `train_goals`, that many
+    fresh training goals (`fresh_train_goals`, seeded by `seed`) are appended to its
+    train split, leaving the test and eval goals as they are."""
+    key = (size, seed, train_goals)
     if key not in _DEFAULT:
-        _DEFAULT[key] = Catalog.from_dir(default_catalog_dir(size, seed))
+        catalog = Catalog.from_dir(default_catalog_dir(size, seed))
+        if train_goals:
+            catalog.add_train_goals(fresh_train_goals(catalog, train_goals, seed))
+        _DEFAULT[key] = catalog
     return _DEFAULT[key]

@@ -7,7 +7,9 @@ from cluster.cli import main as cli
 from envs import Catalog, WebShopEnv
 from envs import vocab
 from envs.agents import make_agent, shopper_query, strip_price_clause
-from envs.generate import GeneratorConfig, generate, write_catalog
+from cluster.config import CatalogConfig
+from cluster.runtime import load_catalog_section
+from envs.generate import GeneratorConfig, fresh_train_goals, generate, write_catalog
 from envs.rollout import run_episode, summarize
 from envs.search import SearchIndex
 
@@ -155,3 +157,42 @@ def test_expert_pick_first_opens_the_first_hit_that_fits(small):
     assert moved >= 5, "the 400-product catalog has goals with an earlier product that fits"
     with pytest.raises(ValueError, match="pick must be one of"):
         ExpertAgent(pick="best")
+
+
+def test_fresh_train_goals_extend_only_the_train_split(small, tmp_path):
+    d, base, idx = small
+    cat = Catalog.from_dir(d)
+    before = {s: list(cat.goal_ids(s)) for s in ("test", "eval", "train")}
+    goals = fresh_train_goals(cat, 300, seed=3)
+    assert goals == fresh_train_goals(Catalog.from_dir(d), 300, seed=3)  # a function of the seed
+    assert [g.instruction_text for g in goals] != [g.instruction_text for g in fresh_train_goals(cat, 300, seed=4)]
+    cat.add_train_goals(goals)
+    assert list(cat.goal_ids("test")) == before["test"] and list(cat.goal_ids("eval")) == before["eval"]
+    assert list(cat.goal_ids("train")) == before["train"] + list(range(1200, 1500))
+    assert [g.goal_id for g in cat.goals[1200:]] == list(range(1200, 1500))
+    old_texts = {g.instruction_text for g in base.goals}
+    texts = [g.instruction_text for g in cat.goals[1200:]]
+    assert len(set(texts)) == 300 and not old_texts & set(texts)
+    for g in cat.goals[1200:]:
+        product = cat.by_asin[g.asin]
+        assert set(g.attributes) <= set(product.attributes) and g.attributes
+        assert set(g.goal_options) <= {v for vs in product.options.values() for v in vs}
+        assert product.price < g.price_upper and g.query == product.query
+        assert g.instruction_text.endswith(f"price lower than {g.price_upper:.2f} dollars")
+    # the oracle expert solves them as it solves the catalog's own goals
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    fresh = summarize([run_episode(env, make_agent("expert"), g) for g in range(1200, 1300)])
+    assert fresh["success_rate"] >= 0.95
+
+
+def test_fresh_train_goals_need_the_generators_product_types(fixture_catalog):
+    with pytest.raises(ValueError, match=r"product \w+: query .* is not one of the generator's product types"):
+        fresh_train_goals(fixture_catalog, 5)
+
+
+def test_catalog_section_adds_fresh_train_goals(small):
+    d, base, _ = small
+    cat = load_catalog_section(CatalogConfig(dir=str(d), train_goals=50, seed=3))
+    assert len(cat.goals) == 1250 and cat.goal_ids("train") == range(600, 1250)
+    assert [g.instruction_text for g in cat.goals[:1200]] == [g.instruction_text for g in base.goals]
+    assert cat.goals[1200:] == [replace(g, goal_id=1200 + i) for i, g in enumerate(fresh_train_goals(base, 50, 3))]
