@@ -14,7 +14,8 @@ from pathlib import Path
 
 from envs import Catalog, WebShopEnv
 from envs.agents import AGENTS, ExpertAgent, make_agent
-from envs.generate import GeneratorConfig, default_catalog, write_catalog
+from envs.generate import GeneratorConfig, write_catalog
+from envs.generate import load_catalog as load_generated_or_dir
 from envs.rollout import COMPONENTS, run_episode, summarize
 
 
@@ -26,6 +27,8 @@ def add_catalog_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--human-instructions", type=Path, help="items_human_ins.json")
     g.add_argument("--catalog-size", type=int, default=1000, help="generated catalog size")
     g.add_argument("--catalog-seed", type=int, default=0, help="generated catalog seed")
+    g.add_argument("--train-goals", type=int, default=0,
+                   help="fresh generated goals added to the train split (generated catalogs; test/eval unchanged)")
 
 
 def load_catalog(args: argparse.Namespace) -> Catalog:
@@ -33,9 +36,7 @@ def load_catalog(args: argparse.Namespace) -> Catalog:
         if not (args.products and args.attributes):
             raise SystemExit("error: --products and --attributes go together")
         return Catalog.from_files(args.products, args.attributes, args.human_instructions)
-    if args.catalog:
-        return Catalog.from_dir(args.catalog)
-    return default_catalog(args.catalog_size, args.catalog_seed)
+    return load_generated_or_dir(args.catalog, args.catalog_size, args.catalog_seed, args.train_goals)
 
 
 def print_summary(summary: dict, as_json: bool) -> None:

@@ -53,7 +53,8 @@ def env_config(cfg: TrainConfig, policy_config, tokenizer_dir: str) -> dict:
     """`FixedShapeConfig` fields for this run (token cuts from the policy's config)."""
     return {
         "tokenizer": tokenizer_dir, "catalog_dir": cfg.catalog.dir, "catalog_size": cfg.catalog.size,
-        "catalog_seed": cfg.catalog.seed, "split": cfg.worker.split, "max_steps": cfg.worker.max_steps,
+        "catalog_seed": cfg.catalog.seed,
+        "catalog_train_goals": cfg.catalog.train_goals, "split": cfg.worker.split, "max_steps": cfg.worker.max_steps,
         "max_state_tokens": policy_config.max_state_tokens, "max_action_tokens": policy_config.max_action_tokens,
     }
 

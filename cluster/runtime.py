@@ -5,17 +5,12 @@ from __future__ import annotations
 import os
 
 from envs.catalog import Catalog
-from envs.generate import default_catalog, fresh_train_goals
+from envs.generate import load_catalog
 from policies.policy import Policy, preset_config
 
 
 def load_catalog_section(section) -> Catalog:
-    if not section.dir:
-        return default_catalog(section.size, section.seed, section.train_goals)
-    catalog = Catalog.from_dir(section.dir)
-    if section.train_goals:
-        catalog.add_train_goals(fresh_train_goals(catalog, section.train_goals, section.seed))
-    return catalog
+    return load_catalog(section.dir, section.size, section.seed, section.train_goals)
 
 
 def resolve_device(device: str) -> str:

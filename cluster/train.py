@@ -101,6 +101,8 @@ def run_training(cfg: TrainConfig) -> dict:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
     log = MetricsLog(out)
     catalog = load_catalog_section(cfg.catalog)
+    print(f"catalog: {len(catalog)} products; goals: " + ", ".join(
+        f"{s} {len(catalog.goal_ids(s))}" for s in ("train", "eval", "test")))
     t_il = time.perf_counter()
     il_path, il_eval = il_checkpoint(cfg, catalog, out, print)
     il_seconds = time.perf_counter() - t_il

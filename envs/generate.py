@@ -273,3 +273,22 @@ def default_catalog(size: int = 1_000, seed: int = 0, train_goals: int = 0) -> C
             catalog.add_train_goals(fresh_train_goals(catalog, train_goals, seed))
         _DEFAULT[key] = catalog
     return _DEFAULT[key]
+
+
+def is_generated(directory: str | Path) -> bool:
+    """Whether a catalog directory was written by `write_catalog`."""
+    return (Path(directory) / "catalog_meta.json").exists()
+
+
+def load_catalog(directory: str | Path | None = None, size: int = 1_000, seed: int = 0,
+                 train_goals: int = 0) -> Catalog:
+    """The catalog in `directory`, or the generated catalog of (size, seed), with
+    `train_goals` fresh training goals added where it is a generated catalog. A real
+    WebShop catalog keeps its own goals (its train split is already 10,587 human
+    instructions); `train_goals` is ignored there."""
+    if not directory:
+        return default_catalog(size, seed, train_goals)
+    catalog = Catalog.from_dir(directory)
+    if train_goals and is_generated(directory):
+        catalog.add_train_goals(fresh_train_goals(catalog, train_goals, seed))
+    return catalog

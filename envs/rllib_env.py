@@ -66,6 +66,8 @@ class FixedShapeConfig:
     """Generated catalog size."""
     catalog_seed: int = 0
     """Generated catalog seed."""
+    catalog_train_goals: int = 0
+    """Fresh generated training goals added to the train split (`envs.generate.load_catalog`)."""
     split: str = "train"
     """Goals drawn by `reset` when no goal id is given."""
     max_steps: int = 15
@@ -104,12 +106,10 @@ def load_tokenizer(source: str):
 
 
 @functools.lru_cache(maxsize=4)
-def _catalog(directory: str | None, size: int, seed: int) -> Catalog:
-    if directory:
-        return Catalog.from_dir(directory)
-    from envs.generate import default_catalog
+def _catalog(directory: str | None, size: int, seed: int, train_goals: int) -> Catalog:
+    from envs.generate import load_catalog
 
-    return default_catalog(size, seed)
+    return load_catalog(directory, size, seed, train_goals)
 
 
 def cap_candidates(cands: Candidates, k: int) -> tuple[Candidates, int]:
@@ -140,7 +140,8 @@ class FixedShapeWebShopEnv(gym.Env):
         self.config = cfg
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.tokenizer)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        catalog = catalog if catalog is not None else _catalog(cfg.catalog_dir, cfg.catalog_size, cfg.catalog_seed)
+        catalog = catalog if catalog is not None else _catalog(cfg.catalog_dir, cfg.catalog_size, cfg.catalog_seed,
+                                                                  cfg.catalog_train_goals)
         self.env = WebShopEnv(catalog, max_steps=cfg.max_steps, split=cfg.split, render_mode=render_mode)
         self.render_mode = render_mode
         vocab = len(self.tokenizer)

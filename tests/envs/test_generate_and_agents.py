@@ -196,3 +196,22 @@ def test_catalog_section_adds_fresh_train_goals(small):
     assert len(cat.goals) == 1250 and cat.goal_ids("train") == range(600, 1250)
     assert [g.instruction_text for g in cat.goals[:1200]] == [g.instruction_text for g in base.goals]
     assert cat.goals[1200:] == [replace(g, goal_id=1200 + i) for i, g in enumerate(fresh_train_goals(base, 50, 3))]
+
+
+def test_a_real_webshop_catalog_keeps_its_own_goals(fixture_catalog):
+    from tests.conftest import FIXTURES
+
+    cat = load_catalog_section(CatalogConfig(dir=str(FIXTURES), train_goals=50))
+    assert [g.instruction_text for g in cat.goals] == [g.instruction_text for g in fixture_catalog.goals]
+    assert cat.splits == fixture_catalog.splits
+
+
+def test_cli_plays_the_fresh_train_goals(tmp_path, capsys):
+    out = write_catalog(GeneratorConfig(size=120, seed=5), tmp_path / "cat")
+    common = ["rollout", "--policy", "expert", "--catalog", str(out), "--episodes", "1000", "--json"]
+    assert cli([*common, "--split", "train"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 180  # 360 goals: 60 test, 120 eval, 180 train
+    assert cli([*common, "--split", "train", "--train-goals", "25"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 205
+    assert cli([*common, "--split", "test", "--train-goals", "25"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 60

@@ -129,3 +129,14 @@ def test_config_errors_and_ray_registration():
     creator = _global_registry.get(ENV_CREATOR, RAY_ENV_NAME)
     env = creator({**CONFIG, "catalog_dir": str(FIXTURES)})
     assert isinstance(env, FixedShapeWebShopEnv) and env.action_space.n == 16
+
+
+def test_the_env_config_adds_fresh_train_goals_to_a_generated_catalog():
+    cfg = {**CONFIG, "catalog_size": 60, "catalog_seed": 2}
+    base = FixedShapeWebShopEnv(cfg).env.catalog
+    env = FixedShapeWebShopEnv({**cfg, "catalog_train_goals": 40})
+    cat = env.env.catalog
+    assert len(cat.goal_ids("train")) == len(base.goal_ids("train")) + 40
+    assert cat.goal_ids("test") == base.goal_ids("test") and cat.goal_ids("eval") == base.goal_ids("eval")
+    obs, info = env.reset(seed=0, options={"goal_id": len(base.goals) + 39})
+    assert info["goal_id"] == len(base.goals) + 39
