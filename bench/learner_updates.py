@@ -2,7 +2,7 @@
 
     python bench/learner_updates.py --checkpoint IL_DIR --pairs RUN/buffer/pairs \
         --trajectories RUN/buffer/trajectories [--devices cpu cuda] [--presets cpu full] \
-        [--updates 8] [--warmup 2] [--repeats 3] [--json OUT.json]
+        [--dpo-scopes trajectory step] [--updates 8] [--warmup 2] [--repeats 3] [--json OUT.json]
 
 Each (device, preset, algo) builds a fresh `Learner` from the IL checkpoint with the
 learner section of the preset's run config (cpu -> cluster/configs/cpu.yaml, full ->
@@ -15,7 +15,9 @@ reused; PPO takes fresh policy trajectories each update (as the learner does).
 
 Prints seconds/update as median [min-max] over repeats, updates/s, pairs/s (DPO)
 or steps/s (PPO), and each device's ratio to the CPU row of the same preset and
-algo when both ran.
+algo when both ran. `--dpo-scopes` times DPO once per `learner.dpo_scope` (what a pair
+compares: whole trajectories, or only the decision where it parts) on the same pairs,
+with each scope's ratio to the first.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from policy_common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
 from cluster.train_helpers import learner_config  # noqa: E402
-from learner.learner import Learner  # noqa: E402
+from learner.learner import DPO_SCOPES, Learner  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.policy import PRESETS  # noqa: E402
 from rollout_workers.schema import batch_to_trajectories  # noqa: E402
@@ -52,9 +54,9 @@ def load_data(pairs_dir: str, trajs_dir: str, max_rows: int):
     return pairs, trajs
 
 
-def build(checkpoint: str, device: str, preset: str, algo: str) -> Learner:
+def build(checkpoint: str, device: str, preset: str, algo: str, scope: str) -> Learner:
     cfg = load_config(Path(__file__).resolve().parents[1] / "cluster" / "configs" / CONFIG_OF_PRESET[preset],
-                      {"run": {"algo": algo}})
+                      {"run": {"algo": algo}, "learner": {"dpo_scope": scope}})
     policy = load_checkpoint(checkpoint, device=device, **PRESETS[preset])
     reference = load_checkpoint(checkpoint, device=device, **PRESETS[preset]) if algo == "dpo" else None
     return Learner(policy, reference, learner_config(cfg))
@@ -95,6 +97,7 @@ def main() -> None:
     ap.add_argument("--devices", nargs="+", default=["cpu"])
     ap.add_argument("--presets", nargs="+", default=["cpu", "full"], choices=sorted(CONFIG_OF_PRESET))
     ap.add_argument("--algos", nargs="+", default=["dpo", "ppo"], choices=["dpo", "ppo"])
+    ap.add_argument("--dpo-scopes", nargs="+", default=["trajectory"], choices=list(DPO_SCOPES))
     ap.add_argument("--updates", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
@@ -110,30 +113,36 @@ def main() -> None:
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""), flush=True)
     rows = []
     for preset in args.presets:
-        for algo in args.algos:
+        for algo, scope in [(a, s) for a in args.algos for s in (args.dpo_scopes if a == "dpo" else ["trajectory"])]:
             for device in args.devices:
                 per_update, rates = [], []
                 for _ in range(args.repeats):
-                    learner = build(args.checkpoint, device, preset, algo)
+                    learner = build(args.checkpoint, device, preset, algo, scope)
                     bf16 = learner.policy.bf16
                     secs, items = time_updates(learner, algo, pairs, trajs, args.warmup, args.updates, device)
                     per_update.append(statistics.median(secs))
                     rates.append(sum(items) / sum(secs))
                     del learner
-                row = {"preset": preset, "algo": algo, "device": device,
+                row = {"preset": preset, "algo": algo, "scope": scope, "device": device,
                        "bf16": bf16,
                        "s_per_update": per_update, "items_per_s": rates,
                        "items": "pairs" if algo == "dpo" else "steps"}
                 rows.append(row)
-                print(f"{preset:5s} {algo:4s} {device:6s} {'bf16' if bf16 else 'fp32'} s/update {spread(per_update)}  "
+                print(f"{preset:5s} {algo:4s} {scope if algo == 'dpo' else '':10s} {device:6s} {'bf16' if bf16 else 'fp32'} s/update {spread(per_update)}  "
                       f"updates/s {1 / statistics.median(per_update):.3g}  "
                       f"{row['items']}/s {spread(rates)}", flush=True)
     for row in rows:
         base = next((r for r in rows if r["device"] == "cpu" and r["preset"] == row["preset"]
-                     and r["algo"] == row["algo"]), None)
+                     and r["algo"] == row["algo"] and r["scope"] == row["scope"]), None)
         if base is not None and row is not base:
             ratio = statistics.median(base["s_per_update"]) / statistics.median(row["s_per_update"])
-            print(f"{row['preset']} {row['algo']}: {row['device']} is x{ratio:.1f} the CPU's updates/s")
+            print(f"{row['preset']} {row['algo']} {row['scope']}: {row['device']} is x{ratio:.1f} the CPU's updates/s")
+        first = next(r for r in rows if r["device"] == row["device"] and r["preset"] == row["preset"]
+                     and r["algo"] == row["algo"])
+        if row is not first:
+            ratio = statistics.median(first["s_per_update"]) / statistics.median(row["s_per_update"])
+            print(f"{row['preset']} {row['algo']} {row['device']}: scope {row['scope']} is x{ratio:.1f} "
+                  f"the updates/s of scope {first['scope']} (same pairs per update)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

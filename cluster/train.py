@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", help="run directory to continue")
     p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or local)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="SECTION.KEY=VALUE",
+                   help="config overrides; the flag may be repeated, and every value counts")
     return p
 
 

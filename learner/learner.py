@@ -41,7 +41,7 @@ from policies.policy import EvalOutput, Policy
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import Trajectory, batch_to_trajectories, row_to_trajectory
 
-DPO_SCOPES = ("trajectory", "divergence")
+DPO_SCOPES = ("trajectory", "divergence", "step")
 ALGOS = ("dpo", "ppo")
 LR_DECAYS = ("constant", "linear", "cosine")
 
@@ -94,7 +94,11 @@ class LearnerConfig:
     as in the seed) or "divergence" (only the step where the pair parts: the same
     state, two different actions - e.g. the policy's mistake against the expert's
     correction; a pair that never parts from a shared state falls back to whole
-    trajectories)."""
+    trajectories) or "step" (the same single decision, scored from one evaluation of
+    the shared state for both actions, the reference likewise, with the NLL term on the
+    chosen action there only: one state per pair instead of every step of both
+    trajectories; pairs that never part from a shared state are left out of the
+    update)."""
     # ----------------------------------------------------------------------- PPO
     gamma: float = 0.99
     """Discount."""
@@ -152,6 +156,16 @@ def divergence_step(chosen: Trajectory, rejected: Trajectory) -> int | None:
         if chosen.candidates[t][chosen.chosen[t]] != rejected.candidates[t][rejected.chosen[t]]:
             return t
     return None
+
+
+def decision_pair(chosen: Trajectory, rejected: Trajectory) -> tuple[int, int] | None:
+    """Where a pair parts as one decision: (step, the rejected action's index among the
+    chosen trajectory's candidates at that step), or None if the pair never parts from
+    a shared state with the same candidates (see `divergence_step`)."""
+    t = divergence_step(chosen, rejected)
+    if t is None or chosen.candidates[t] != rejected.candidates[t]:
+        return None
+    return t, rejected.chosen[t]
 
 
 def lr_multiplier(update: int, warmup_updates: int, total_updates: int, decay: str,
@@ -385,6 +399,8 @@ class Learner:
         pairs = _as_pairs(pairs)
         if not pairs:
             raise ValueError("update_dpo got no pairs")
+        if cfg.dpo_scope == "step":
+            return self._update_dpo_step(pairs, start)
         num_pairs = len(pairs)
         chosen = [c for c, _ in pairs]
         trajs = chosen + [r for _, r in pairs]  # (2P,): chosen first, then rejected
@@ -424,6 +440,61 @@ class Learner:
                 "grad_norm": grad_norm, "lr": lr, "pairs": float(num_pairs),
                 "steps": float(sum(t.num_steps for t in trajs)), **data,
                 "version": float(self.version), "seconds": time.perf_counter() - start}
+
+    def _decision_logps(self, policy: Policy, steps: StepBatch, rejected: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """Log-probs of `steps.actions` and of `rejected` (other actions at the same
+        states), each (P,), from one evaluation of each state (with grad if enabled)."""
+        good, bad = [], []
+        for chunk, out in self._evaluate(policy, steps, range(steps.num_steps)):
+            index = torch.tensor([rejected[i] for i in chunk], device=out.logp_all.device)
+            good.append(out.logp)
+            bad.append(out.logp_all.gather(1, index[:, None]).squeeze(1))
+        return torch.cat(good), torch.cat(bad)
+
+    def _update_dpo_step(self, pairs: list[tuple[Trajectory, Trajectory]], start: float) -> dict[str, float]:
+        """DPO with dpo_scope="step": each pair is the one decision where it parts."""
+        cfg = self.config
+        found = [(c, r, decision_pair(c, r)) for c, r in pairs]
+        kept = [(c, r, d) for c, r, d in found if d is not None]  # (P,)
+        if not kept:
+            raise ValueError(f"update_dpo (dpo_scope='step'): none of the {len(pairs)} pairs parts "
+                             "from a shared state, so there is no decision to compare")
+        lr = self.lr
+        steps = StepBatch([c.states[t] for c, _, (t, _) in kept], [c.candidates[t] for c, _, (t, _) in kept],
+                          [c.chosen[t] for c, _, (t, _) in kept], [1] * len(kept))
+        rejected = [k for _, _, (_, k) in kept]  # (P,)
+        keys = [f"{c.traj_id}>{r.traj_id}" for c, r, _ in kept]
+        missing = [i for i, key in enumerate(keys) if key not in self._ref_cache]
+        if missing:
+            sub = StepBatch([steps.states[i] for i in missing], [steps.candidates[i] for i in missing],
+                            [steps.actions[i] for i in missing], [1] * len(missing))
+            with torch.no_grad():
+                ref_good, ref_bad = self._decision_logps(self.reference, sub, [rejected[i] for i in missing])
+            for i, g, b in zip(missing, ref_good.float().tolist(), ref_bad.float().tolist()):
+                self._ref_cache[keys[i]] = [g, b]
+        ref = torch.tensor([self._ref_cache[k] for k in keys], device=self.device)  # (P, 2)
+        for key in keys:
+            self._ref_cache.move_to_end(key)
+        while len(self._ref_cache) > cfg.ref_cache_size:
+            self._ref_cache.popitem(last=False)
+        good, bad = self._decision_logps(self.policy, steps, rejected)  # (P,) each
+        loss, metrics = losses.PREFERENCE_LOSSES[cfg.preference_loss](
+            policy_chosen_logp=good, policy_rejected_logp=bad, ref_chosen_logp=ref[:, 0],
+            ref_rejected_logp=ref[:, 1], beta=cfg.beta, label_smoothing=cfg.label_smoothing)
+        metrics = {"preference_loss": loss.detach(), **metrics,
+                   "divergent_pairs": torch.tensor(len(kept) / len(pairs))}
+        if cfg.sft_coef > 0:
+            sft = -good.mean()
+            loss = loss + cfg.sft_coef * sft
+            metrics["sft_loss"] = sft.detach()
+        loss.backward()
+        grad_norm = self._optimizer_step()
+        data = self._data_metrics([t for c, r, _ in kept for t in (c, r)])
+        self._finish_update()
+        metrics["logp_margin"] = (good - bad).detach().mean()
+        return {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()},
+                "grad_norm": grad_norm, "lr": lr, "pairs": float(len(kept)), "steps": float(len(kept)),
+                **data, "version": float(self.version), "seconds": time.perf_counter() - start}
 
     def _ppo_targets(self, trajs: list[Trajectory], steps: StepBatch) -> "PPOTargets":
         """Everything fixed during one PPO update, from one no-grad pass of the current policy."""

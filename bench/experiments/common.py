@@ -46,7 +46,8 @@ def base_parser(description: str, default_out: str) -> argparse.ArgumentParser:
     p.add_argument("--budget", default="30m", help="RL wall-clock per run, e.g. 30m, 90s")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--config", type=Path, help="driver YAML preset (default: the driver's, cpu.yaml)")
-    p.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE", help="driver overrides for every run")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="SECTION.KEY=VALUE",
+                   help="driver overrides for every run (the flag may be repeated)")
     p.add_argument("--smoke", action="store_true", help="tiny model and catalog, seconds per run (a plumbing check)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     return p

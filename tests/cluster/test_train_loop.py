@@ -164,6 +164,16 @@ def test_set_overrides_read_numbers_yaml_leaves_as_strings():
     assert isinstance(got["learner"]["lr"], float)
 
 
+def test_repeated_set_flags_all_count():
+    from cluster.train import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--set", "worker.pair_mode=expert", "--set", "learner.beta=0.5",
+                                      "learner.dpo_scope=step"])
+    cfg = config_from_args(args)
+    assert cfg.worker.pair_mode == "expert"  # the first flag is not dropped by the later ones
+    assert cfg.learner["beta"] == 0.5 and cfg.learner["dpo_scope"] == "step"
+
+
 def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
     from cluster.runtime import actor_runtime_env
 

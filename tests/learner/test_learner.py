@@ -207,7 +207,38 @@ def test_divergence_scope_compares_only_the_step_where_the_pair_parts():
     assert metrics["divergent_pairs"] == 1.0
     assert whole.update_dpo([pair])["preference_loss"] != pytest.approx(expected, rel=1e-3)
     with pytest.raises(ValueError, match="dpo_scope"):
-        LearnerConfig(dpo_scope="step")
+        LearnerConfig(dpo_scope="steps")
+
+
+def test_step_scope_scores_both_actions_from_one_state_evaluation():
+    beta = 0.5
+    step = make_learner(dpo_scope="step", beta=beta, sft_coef=1.0)
+    step.update_dpo([(episode(0), episode(1))])  # move the policy off the reference
+    pair = (episode(0), episode(2))  # same search, then b01 (chosen) vs next > (rejected)
+    with torch.no_grad():
+        now = step.policy.evaluate([RESULTS], [RESULT_ACTIONS], [0]).logp_all[0]
+        ref = step.reference.evaluate([RESULTS], [RESULT_ACTIONS], [0]).logp_all[0]
+    margin = float((now[0] - ref[0]) - (now[2] - ref[2]))
+    divergence = make_learner(dpo_scope="divergence", beta=beta)  # same weights, separate evaluations
+    divergence.policy.model.load_state_dict(step.policy.model.state_dict())
+    metrics = step.update_dpo([pair])
+    assert metrics["preference_loss"] == pytest.approx(-math.log(1 / (1 + math.exp(-beta * margin))), rel=1e-5)
+    assert metrics["preference_loss"] == pytest.approx(divergence.update_dpo([pair])["preference_loss"], rel=1e-5)
+    assert metrics["sft_loss"] == pytest.approx(-float(now[0]), rel=1e-5)  # the chosen action at that state only
+    assert metrics["steps"] == 1.0 and metrics["divergent_pairs"] == 1.0
+    assert step._ref_cache[f"{pair[0].traj_id}>{pair[1].traj_id}"] == pytest.approx([float(ref[0]), float(ref[2])])
+
+
+def test_step_scope_moves_the_decision_and_leaves_out_pairs_that_never_part():
+    learner = make_learner(dpo_scope="step", beta=1.0)
+    before = click_probs(learner.policy)
+    for _ in range(20):
+        metrics = learner.update_dpo([(episode(0), episode(1)), (episode(0), episode(0))])
+    after = click_probs(learner.policy)
+    assert after[0] > before[0] + 0.05 and after[1] < before[1]
+    assert metrics["divergent_pairs"] == 0.5 and metrics["pairs"] == 1.0
+    with pytest.raises(ValueError, match="none of the 1 pairs parts"):
+        learner.update_dpo([(episode(0), episode(0))])
 
 
 def test_dpo_sft_term_adds_chosen_nll():
