@@ -99,6 +99,13 @@ class LearnerConfig:
     chosen action there only: one state per pair instead of every step of both
     trajectories; pairs that never part from a shared state are left out of the
     update)."""
+    anchor_states: int = 0
+    """DPO with dpo_scope="step": states per update drawn from the newest policy
+    trajectories, where the exact KL(pi || reference) over all candidates is added with
+    weight kl_coef. Step pairs move only the two actions they compare, and the
+    probability they free flows to other actions elsewhere too (e.g. "< prev" from
+    every product page); the anchor holds the policy where the reference had it
+    except where pairs say otherwise. 0 = off."""
     # ----------------------------------------------------------------------- PPO
     gamma: float = 0.99
     """Discount."""
@@ -111,7 +118,8 @@ class LearnerConfig:
     entropy_coef: float = 0.01
     """Weight of the entropy bonus."""
     kl_coef: float = 0.0
-    """Weight of the k3 KL(pi || reference) penalty; > 0 needs a reference policy."""
+    """PPO: weight of the k3 KL(pi || reference) penalty on the taken actions; DPO: weight
+    of the exact KL at the `anchor_states`. > 0 needs a reference policy."""
     ppo_epochs: int = 4
     """Passes over the update's steps."""
     minibatch_size: int = 64
@@ -143,8 +151,11 @@ class LearnerConfig:
                 raise ValueError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.dpo_scope not in DPO_SCOPES:
             raise ValueError(f"LearnerConfig.dpo_scope must be one of {DPO_SCOPES}, got {self.dpo_scope!r}")
-        if self.max_version_lag < 0 or self.warmup_updates < 0:
-            raise ValueError("LearnerConfig.max_version_lag and warmup_updates must be >= 0")
+        if self.max_version_lag < 0 or self.warmup_updates < 0 or self.anchor_states < 0:
+            raise ValueError("LearnerConfig.max_version_lag, warmup_updates and anchor_states must be >= 0")
+        if self.anchor_states and (self.dpo_scope != "step" or self.kl_coef <= 0):
+            raise ValueError("LearnerConfig.anchor_states needs dpo_scope='step' and kl_coef > 0 "
+                             f"(got dpo_scope={self.dpo_scope!r}, kl_coef={self.kl_coef})")
 
 
 def divergence_step(chosen: Trajectory, rejected: Trajectory) -> int | None:
@@ -392,15 +403,20 @@ class Learner:
         oldest = min(t.policy_version for t in trajs)
         return {"data_version_min": float(oldest), "version_lag_max": float(self.version - oldest)}
 
-    def update_dpo(self, pairs: pa.Table | Sequence[tuple[Trajectory, Trajectory]]) -> dict[str, float]:
-        """One DPO optimizer step on (chosen, rejected) pairs (a pairs table or tuples)."""
+    def update_dpo(self, pairs: pa.Table | Sequence[tuple[Trajectory, Trajectory]],
+                   anchors: Sequence[tuple[str, list[str]]] = ()) -> dict[str, float]:
+        """One DPO optimizer step on (chosen, rejected) pairs (a pairs table or tuples);
+        `anchors` ((state, candidates) pairs) are where dpo_scope="step" adds the
+        anchor KL (see `LearnerConfig.anchor_states`)."""
         start = time.perf_counter()
         cfg = self.config
         pairs = _as_pairs(pairs)
         if not pairs:
             raise ValueError("update_dpo got no pairs")
         if cfg.dpo_scope == "step":
-            return self._update_dpo_step(pairs, start)
+            return self._update_dpo_step(pairs, start, anchors)
+        if anchors:
+            raise ValueError("update_dpo: anchors are used only with dpo_scope='step'")
         num_pairs = len(pairs)
         chosen = [c for c, _ in pairs]
         trajs = chosen + [r for _, r in pairs]  # (2P,): chosen first, then rejected
@@ -451,7 +467,8 @@ class Learner:
             bad.append(out.logp_all.gather(1, index[:, None]).squeeze(1))
         return torch.cat(good), torch.cat(bad)
 
-    def _update_dpo_step(self, pairs: list[tuple[Trajectory, Trajectory]], start: float) -> dict[str, float]:
+    def _update_dpo_step(self, pairs: list[tuple[Trajectory, Trajectory]], start: float,
+                         anchors: Sequence[tuple[str, list[str]]] = ()) -> dict[str, float]:
         """DPO with dpo_scope="step": each pair is the one decision where it parts."""
         cfg = self.config
         found = [(c, r, decision_pair(c, r)) for c, r in pairs]
@@ -487,6 +504,10 @@ class Learner:
             sft = -good.mean()
             loss = loss + cfg.sft_coef * sft
             metrics["sft_loss"] = sft.detach()
+        if anchors and cfg.kl_coef > 0:
+            kl = self._anchor_kl(anchors)
+            loss = loss + cfg.kl_coef * kl
+            metrics["anchor_kl"] = kl.detach()
         loss.backward()
         grad_norm = self._optimizer_step()
         data = self._data_metrics([t for c, r, _ in kept for t in (c, r)])
@@ -495,6 +516,31 @@ class Learner:
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()},
                 "grad_norm": grad_norm, "lr": lr, "pairs": float(len(kept)), "steps": float(len(kept)),
                 **data, "version": float(self.version), "seconds": time.perf_counter() - start}
+
+    def _anchor_kl(self, anchors: Sequence[tuple[str, list[str]]]) -> Tensor:
+        """Exact KL(pi || reference) over the candidates of each anchor state, averaged."""
+        steps = StepBatch([s for s, _ in anchors], [list(c) for _, c in anchors], [0] * len(anchors),
+                          [1] * len(anchors))
+        parts = []
+        for chunk, out in self._evaluate(self.policy, steps, range(steps.num_steps)):
+            with torch.no_grad():
+                ref = self.reference.evaluate([steps.states[i] for i in chunk],
+                                              [steps.candidates[i] for i in chunk], [0] * len(chunk)).logp_all
+            mask = torch.zeros_like(out.logp_all, dtype=torch.bool)  # (C, K) the real candidates
+            for row, i in enumerate(chunk):
+                mask[row, :len(steps.candidates[i])] = True
+            parts.append(losses.categorical_kl(out.logp_all, ref.to(out.logp_all.device), mask) * len(chunk))
+        return torch.stack(parts).sum() / steps.num_steps
+
+    def _anchor_sample(self, buffer: ArrowBuffer) -> list[tuple[str, list[str]]]:
+        """`anchor_states` states of the newest policy trajectories, drawn by the learner's generator."""
+        table = buffer.newest("trajectories", 64)
+        table = table.filter(pc.equal(table.column("source"), "policy"))
+        steps = [(s, c) for t in batch_to_trajectories(table) for s, c in zip(t.states, t.candidates)]
+        if not steps:
+            return []
+        pick = torch.randperm(len(steps), generator=self.generator)[: self.config.anchor_states].tolist()
+        return [steps[i] for i in pick]
 
     def _ppo_targets(self, trajs: list[Trajectory], steps: StepBatch) -> "PPOTargets":
         """Everything fixed during one PPO update, from one no-grad pass of the current policy."""
@@ -576,7 +622,9 @@ class Learner:
         min_version = max(0, self.version - self.config.max_version_lag)
         if self.config.algo == "dpo":
             table = buffer.sample("pairs", self.config.pairs_per_update, min_version=min_version)
-            return self.update_dpo(table) if table.num_rows >= self.config.pairs_per_update else None
+            if table.num_rows < self.config.pairs_per_update:
+                return None
+            return self.update_dpo(table, self._anchor_sample(buffer) if self.config.anchor_states else ())
         self._consumed = {k: v for k, v in self._consumed.items() if v >= min_version}
         # only the newest few updates' worth: old rows are stale or used anyway
         table = buffer.newest("trajectories", 4 * self.config.trajectories_per_update + 64)

@@ -449,3 +449,18 @@ def kl_to_reference(logp: Tensor, ref_logp: Tensor, mask: Tensor | None = None) 
     log_ratio = ref_logp - logp  # (B, T)
     k3 = torch.expm1(log_ratio) - log_ratio  # (B, T)
     return masked_mean(k3, mask)
+
+
+def categorical_kl(logp_all: Tensor, ref_logp_all: Tensor, mask: Tensor) -> Tensor:
+    """Exact KL(pi || pi_ref) over each state's candidates, averaged over states:
+    mean_b sum_k pi(k|b) (log pi(k|b) - log pi_ref(k|b)).
+
+    Args:
+        logp_all: (B, K) log-probs of every candidate slot under the policy.
+        ref_logp_all: (B, K) the same under the frozen reference (detached).
+        mask: (B, K) bool, real candidates; padded slots count nothing.
+    """
+    _check_same_shape(logp_all=logp_all, ref_logp_all=ref_logp_all, mask=mask)
+    logp, ref = _zero_padding(mask, logp_all, ref_logp_all.detach())  # padded slots -> 0
+    terms = torch.where(mask, logp.exp() * (logp - ref), torch.zeros_like(logp))  # (B, K)
+    return terms.sum(dim=-1).mean()

@@ -241,6 +241,28 @@ def test_step_scope_moves_the_decision_and_leaves_out_pairs_that_never_part():
         learner.update_dpo([(episode(0), episode(0))])
 
 
+def test_step_scope_anchor_kl_holds_other_states_to_the_reference(tmp_path):
+    learner = make_learner(dpo_scope="step", beta=1.0, kl_coef=2.0, anchor_states=2, pairs_per_update=1)
+    buffer = ArrowBuffer(tmp_path)
+    buffer.add_trajectories(trajectories_to_batch([episode(0)]))  # anchors: its 2 states
+    buffer.add_pairs(pairs_to_batch([(episode(0), episode(1), "expert")]))
+    first = learner.update(buffer)
+    assert first["anchor_kl"] == 0.0  # the policy still equals the reference
+    second = learner.update(buffer)
+    assert second["anchor_kl"] > 0
+    assert second["loss"] == pytest.approx(second["preference_loss"] + 2.0 * second["anchor_kl"], rel=1e-5)
+    anchors = [(SEARCH, SEARCH_ACTIONS), (RESULTS, RESULT_ACTIONS)]
+    with torch.no_grad():
+        p = [learner.policy.evaluate([s], [c], [0]).logp_all[0].exp() for s, c in anchors]
+        q = [learner.reference.evaluate([s], [c], [0]).logp_all[0].exp() for s, c in anchors]
+    by_hand = sum(float((pi * (pi.log() - qi.log())).sum()) for pi, qi in zip(p, q)) / 2
+    assert learner._anchor_kl(anchors).item() == pytest.approx(by_hand, rel=1e-3)  # probs vs log-probs: ~1e-4
+    with pytest.raises(ValueError, match="anchor_states needs dpo_scope='step' and kl_coef > 0"):
+        LearnerConfig(anchor_states=4, dpo_scope="trajectory", kl_coef=1.0)
+    with pytest.raises(ValueError, match="anchors are used only"):
+        make_learner().update_dpo([(episode(0), episode(1))], anchors)
+
+
 def test_dpo_sft_term_adds_chosen_nll():
     learner = make_learner(sft_coef=0.5)
     metrics = learner.update_dpo([(episode(0), episode(1))])

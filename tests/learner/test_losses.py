@@ -487,3 +487,19 @@ def test_all_ones_mask_equals_unmasked(fn):
     unmasked = fn(a, b, c, None)
     masked = fn(a, b, c, torch.ones(3, 4, dtype=torch.bool))
     assert masked.item() == pytest.approx(unmasked.item(), rel=1e-12)
+
+
+def test_categorical_kl_exact_by_hand_and_padding_counts_nothing():
+    from learner import losses
+
+    neg = torch.finfo(torch.float32).min
+    logp = torch.log(torch.tensor([[0.5, 0.5, 1.0], [0.2, 0.8, 1.0]]))
+    ref = torch.log(torch.tensor([[0.25, 0.75, 1.0], [0.2, 0.8, 1.0]]))
+    logp[:, 2], ref[:, 2] = neg, neg  # a padded slot
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    # state 0: 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.143841; state 1: identical, 0
+    expected = (0.5 * math.log(2) + 0.5 * math.log(0.5 / 0.75)) / 2
+    assert losses.categorical_kl(logp, ref, mask).item() == pytest.approx(expected, rel=1e-5)
+    assert losses.categorical_kl(ref, ref, mask).item() == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        losses.categorical_kl(logp, ref[:1], mask)

@@ -189,6 +189,47 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
         WorkerConfig(correction_cuts="last")
 
 
+def test_evidence_cuts_are_a_reopened_product_and_a_purchase_the_page_shows_wrong(gen, policy):
+    cat, idx = gen
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence"),
+                      search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    expert = ExpertAgent(search_queries)
+
+    def lacks(asin, goal):
+        offered = {v for values in cat.by_asin[asin].options.values() for v in values}
+        return any(w not in offered for w in cat.goals[goal].goal_options)
+
+    found = None
+    for goal in cat.goal_ids("train"):
+        obs, info = env.reset(seed=5, options={"goal_id": goal})
+        expert.reset(env)
+        search = expert.act(obs, info)
+        obs, _, _, _, info = env.step(search)
+        shown = [a for a in info["available_actions"] if a[len("click["):-1].upper() in cat.by_asin]
+        wrong = [a for a in shown if lacks(a[len("click["):-1].upper(), goal)]
+        right = [a for a in shown if not lacks(a[len("click["):-1].upper(), goal)]
+        if wrong and right:
+            found = goal, search, wrong[0], right[0]
+            break
+    assert found is not None
+    goal, search, wrong, right = found
+    # open a product, go back, open it again, buy it: a reopening (step 3) and a purchase it lacks options for (4)
+    acts = [search, wrong, "click[< prev]", wrong, "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+    assert traj.terminated and w.correction_cuts(traj, acts) == [3, 4]
+    # buying a product whose page offers every asked-for option shows nothing wrong: no cut
+    acts = [search, right, "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+    assert w.correction_cuts(traj, acts) == []
+    # the first-disagreement modes still cut where the expert first acts otherwise
+    acts = [search, wrong, "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+    assert w.correction_cuts(traj, acts) == [2]
+    pairs = w._corrections(traj, acts)
+    assert len(pairs) == 1 and pairs[0][0].candidates[2][pairs[0][0].chosen[2]] == "click[< prev]"
+
+
 class _Replay:
     """An agent that plays a fixed list of env actions."""
 
