@@ -383,9 +383,13 @@ class Learner:
                 found[traj.traj_id] = part.tolist()
         for traj in missing:
             self._ref_cache[traj.traj_id] = found[traj.traj_id]
+        self._trim_ref_cache()
+        return [found[t.traj_id] for t in trajs]
+
+    def _trim_ref_cache(self) -> None:
+        """Evict the least recently used reference entries past ref_cache_size."""
         while len(self._ref_cache) > self.config.ref_cache_size:
             self._ref_cache.popitem(last=False)
-        return [found[t.traj_id] for t in trajs]
 
     # -------------------------------------------------------------- updates
     def _optimizer_step(self) -> float:
@@ -492,8 +496,7 @@ class Learner:
         ref = torch.tensor([self._ref_cache[k] for k in keys], device=self.device)  # (P, 2)
         for key in keys:
             self._ref_cache.move_to_end(key)
-        while len(self._ref_cache) > cfg.ref_cache_size:
-            self._ref_cache.popitem(last=False)
+        self._trim_ref_cache()
         good, bad = self._decision_logps(self.policy, steps, rejected)  # (P,) each
         loss, metrics = losses.PREFERENCE_LOSSES[cfg.preference_loss](
             policy_chosen_logp=good, policy_rejected_logp=bad, ref_chosen_logp=ref[:, 0],
