@@ -233,7 +233,7 @@ def make_app(backend: Backend) -> FastAPI:
             raise RequestError("observation", "give an observation or an instruction")
         instruction = request_instruction(req.observation, req.instruction)
         cands = act_candidates(backend.catalog, req.available_actions, instruction)
-        state = act_state(req.observation, instruction, req.clicked_options)
+        state = act_state(backend.catalog, req.observation, instruction, req.available_actions, req.clicked_options)
         d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
         return {"action": cands.actions[d.index], "candidate": cands.texts[d.index], "index": d.index,
                 "prob": d.probs[d.index], "logp": d.logp, "value": d.value, "policy_version": d.version,

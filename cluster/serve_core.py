@@ -40,7 +40,7 @@ from envs.nouns import title_nouns
 from policies.checkpoint import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_checkpoint, read_metadata
 from policies.policy import ActOutput, Policy
 from policies.search_queries import instruction_from_state, keyword_query, search_queries
-from rollout_workers.candidates import Candidates, build_candidates, policy_state
+from rollout_workers.candidates import Candidates, build_candidates, option_note, page_options, policy_state, state_text
 
 
 class RequestError(ValueError):
@@ -75,13 +75,18 @@ def fallback_search(instruction: str | None) -> tuple[str, ...]:
     return ()
 
 
-def act_state(observation: str | None, instruction: str | None, clicked_options: Sequence[str] = ()) -> str:
-    """The state text the policy reads: the observation (else the instruction page),
-    prefixed by "You have clicked <option>." like `policy_state` on item pages."""
+def act_state(catalog: Catalog, observation: str | None, instruction: str | None,
+              available: Sequence[str] = (), clicked_options: Sequence[str] = ()) -> str:
+    """The state text the policy reads, built like `policy_state`: the observation
+    (else the instruction page), on an item page led by the option note (its option
+    groups read back from the page text and its actions) and by "You have clicked
+    <option>." for each chosen option."""
     text = observation if observation else f"WebShop [SEP] Instruction: [SEP] {instruction or ''} [SEP] Search"
-    if clicked_options:
-        return " ".join(f"You have clicked {o}." for o in clicked_options) + " [SEP] " + text
-    return text
+    note = None
+    if observation and instruction:
+        options = page_options(observation, available, catalog.option_values.keys())
+        note = option_note(instruction, options, catalog.option_values) if options else None
+    return state_text(text, note, clicked_options)
 
 
 def request_instruction(observation: str | None, instruction: str | None, max_chars: int = 2000) -> str | None:

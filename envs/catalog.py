@@ -228,6 +228,7 @@ class Catalog:
         self.source = source
         self.splits = split_bounds(len(goals))
         self._hash: str | None = None
+        self._option_values: dict[str, tuple[str, ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.products)
@@ -244,6 +245,18 @@ class Catalog:
         if split not in self.splits:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         return self.splits[split]
+
+    @property
+    def option_values(self) -> dict[str, tuple[str, ...]]:
+        """Every option value the store shows, by lower-cased group name ("color" ->
+        ("black", "navy blue", ...)): what a shopper who has browsed the store knows."""
+        if self._option_values is None:
+            groups: dict[str, set[str]] = {}
+            for p in self.products:
+                for group, values in p.options.items():
+                    groups.setdefault(group.lower(), set()).update(v.lower() for v in values)
+            self._option_values = {g: tuple(sorted(v)) for g, v in groups.items()}
+        return self._option_values
 
     @property
     def content_hash(self) -> str:

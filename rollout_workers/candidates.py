@@ -28,16 +28,27 @@ a finite list of texts it can read:
 product pages by "You have clicked <option>." for each chosen option, as WebShop's
 `text_rich` mode does. WebShop's `text` mode does not show chosen options, so
 without this a policy cannot tell an item page before choosing a size from the
-same page after it, and never learns when to buy.
+same page after it, and never learns when to buy. On an item page the state also
+opens with an option note (`option_note`): for each option group of the page that
+the instruction names a value of, whether the page offers it ("size 7 not
+offered."). The policy could in principle compare the two itself, but a product
+page lists a dozen values and the instruction names its options in passing; the
+IL policy bought a product lacking an asked-for option in 108 of 500 test
+episodes, and going back from those instead is worth ~9 points of success
+(`bench/visible_check.py`). Like the budget note it reads only what the policy
+sees - the instruction, the page's option lists, and the store's option values
+(`Catalog.option_values`) - with the reward's own notion of a match.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import functools
 import re
+from dataclasses import dataclass
+from typing import Collection, Mapping, Sequence
 
 from envs.env import SEARCH_ACTION, WebShopEnv
+from envs.normalize import normalize_color, token_set_score
 from policies.search_queries import search_queries
 
 ITEM_PREFIX = "item - "
@@ -85,13 +96,105 @@ def item_text(title: str, price_tag: str | None = None, visited: bool = False, b
     return f"click[{VISITED_PREFIX if visited else ITEM_PREFIX}{title.lower()}{price}{note}]"
 
 
+OPTION_MATCH = 85
+"""A page value offers an asked-for one when their token-set similarity (colours
+reduced to their base colour) exceeds this: the reward's option test."""
+
+
+@functools.lru_cache(maxsize=8192)
+def _value_pattern(value: str) -> re.Pattern:
+    return re.compile(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])")
+
+
+def asked_options(instruction: str, groups: Sequence[str], vocabulary: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """The value the instruction asks for in each of `groups`, read from its text.
+
+    Every store value of those groups found in the instruction as a whole phrase is
+    a mention; longer values claim their words first ("pack of 6" leaves no "6" for
+    a size), and where a group is mentioned more than once the last mention wins:
+    instructions list the product's features first and its options last ("natural
+    hair ... hair extensions with color chestnut brown").
+    """
+    store = tuple((g, tuple(vocabulary.get(g, ()))) for g in sorted({g.lower() for g in groups}))
+    return dict(_asked_options(instruction.lower(), store))
+
+
+@functools.lru_cache(maxsize=4096)
+def _asked_options(text: str, store: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, str], ...]:
+    values = sorted(((v, g) for g, vs in store for v in vs), key=lambda vg: -len(vg[0]))
+    taken: list[tuple[int, int, str, str]] = []
+    for value, group in values:
+        for m in _value_pattern(value).finditer(text):
+            if not any(m.start() < end and start < m.end() for start, end, _, _ in taken):
+                taken.append((m.start(), m.end(), value, group))
+    asked: dict[str, str] = {}
+    for _, _, value, group in sorted(taken):
+        asked[group] = value
+    return tuple(asked.items())
+
+
+def offers(page_values: Sequence[str], wanted: str) -> bool:
+    """Whether one of a page's option values matches `wanted` (see `OPTION_MATCH`)."""
+    want = normalize_color(wanted.lower())
+    return any(token_set_score(normalize_color(v.lower()), want) > OPTION_MATCH for v in page_values)
+
+
+def option_note(instruction: str, page_options: Mapping[str, Sequence[str]],
+                vocabulary: Mapping[str, Sequence[str]]) -> str | None:
+    """ "size 7 not offered. color purple offered." for a product page's option groups
+    whose values the instruction asks for; None when it asks for none of them."""
+    asked = asked_options(instruction, [g.lower() for g in page_options], vocabulary)
+    if not asked:
+        return None
+    parts = []
+    for group, values in page_options.items():
+        wanted = asked.get(group.lower())
+        if wanted is not None:
+            parts.append(f"{group.lower()} {wanted} {'offered' if offers(values, wanted) else 'not offered'}.")
+    return " ".join(parts)
+
+
+def page_options(observation: str, available: Sequence[str], groups: Collection[str]) -> dict[str, list[str]]:
+    """An item page's option groups read back from its text (for a client that sends
+    only the page and its actions, as Serve's `/act` does): after "< Prev", each
+    segment naming a store option group (`groups`, lower-case) opens a group, and
+    each following segment that can be clicked is one of its values. Empty on any
+    other page (an item page ends with "Buy Now")."""
+    segs = observation.split(" [SEP] ")
+    if not segs or segs[-1].strip().lower() != "buy now" or "< Prev" not in segs:
+        return {}
+    clickable = {a.lower() for a in available}
+    options: dict[str, list[str]] = {}
+    group = None
+    for seg in segs[segs.index("< Prev") + 1:]:
+        text = seg.strip()
+        if text.lower() in groups:
+            group = text
+            options[group] = []
+        elif group is not None and f"click[{text.lower()}]" in clickable:
+            options[group].append(text)
+        else:
+            break
+    return options
+
+
+def state_text(observation: str, note: str | None, clicked: Sequence[str]) -> str:
+    """The observation led by the option note and "You have clicked <option>." for
+    each chosen option, when there are any (see module doc)."""
+    prefix = ([note] if note else []) + [f"You have clicked {v}." for v in clicked]
+    return f"{' '.join(prefix)} [SEP] {observation}" if prefix else observation
+
+
 def policy_state(env: WebShopEnv, observation: str) -> str:
-    """The observation with the chosen options stated first (see module doc)."""
+    """The observation with the option note and the chosen options stated first
+    (see module doc)."""
     s = env.session
-    if s.page not in ("item", "sub") or not s.options:
+    if s.page not in ("item", "sub"):
         return observation
-    clicked = " ".join(f"You have clicked {v}." for v in s.options.values())
-    return f"{clicked} [SEP] {observation}"
+    note = None
+    if s.page == "item":
+        note = option_note(s.goal.instruction_text, env.catalog.by_asin[s.asin].options, env.catalog.option_values)
+    return state_text(observation, note, list(s.options.values()))
 
 
 def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tuple[str, ...] = ()) -> Candidates:
