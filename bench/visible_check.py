@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from envs.env import WebShopEnv  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
-from rollout_workers.candidates import VISITED_PREFIX, build_candidates, policy_state  # noqa: E402
+from rollout_workers.candidates import build_candidates, policy_state  # noqa: E402
 from rollout_workers.worker import RolloutWorker  # noqa: E402
 
 BUY, BACK = "click[buy now]", "click[< prev]"
@@ -42,9 +42,9 @@ CHECK_UNTIL_STEP = 12
 
 def checked_index(env: WebShopEnv, cands, probs: np.ndarray, index: int, steps: int) -> int:
     """The rule of `check` mode over the policy's greedy `index` (see module doc)."""
-    if env.session.page == "results":
-        fresh = (int(i) for i in np.argsort(-probs) if not cands.texts[i].startswith("click[" + VISITED_PREFIX))
-        return next(fresh, index)
+    if env.session.page == "results":  # products already opened are no longer candidates
+        products = (int(i) for i in np.argsort(-probs) if cands.texts[i].startswith("click[item - "))
+        return next(products, index)
     if cands.actions[index] == BUY and steps < CHECK_UNTIL_STEP and RolloutWorker._lacks_wanted_option(env):
         back = cands.index_of_action(BACK)
         return index if back is None else back

@@ -16,9 +16,11 @@ a finite list of texts it can read:
   instruction's own price clause: `within budget`, `over budget`, or `partly over
   budget` for a price range that straddles the limit - read from the instruction
   the policy sees, nothing hidden; a
-  product already opened in this episode reads `click[visited item - ...]`
-  (the shopper's memory: without it a policy that went back from a product cannot
-  tell it from the others and opens it again, forever);
+  product already opened in this episode is not offered again (the shopper's
+  memory). Earlier it stayed on offer as `click[visited item - ...]`; a policy
+  that DPO taught to go back from a product lacking an asked-for option then
+  reopened the same product and went back again until the step limit (13 of 100
+  eval episodes), so the results page it returns to offers only the others;
 - every other click is kept as it is.
 
 `Candidates.texts` is what the policy scores and what trajectories store;
@@ -52,7 +54,6 @@ from envs.normalize import normalize_color, token_set_score
 from policies.search_queries import search_queries
 
 ITEM_PREFIX = "item - "
-VISITED_PREFIX = "visited item - "
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,11 @@ def budget_note(pricing: list[float], limit: float | None) -> str | None:
     return "partly over budget"
 
 
-def item_text(title: str, price_tag: str | None = None, visited: bool = False, budget: str | None = None) -> str:
+def item_text(title: str, price_tag: str | None = None, budget: str | None = None) -> str:
     """The candidate text of a product link (see module doc)."""
     price = f" - {price_tag.lower()}" if price_tag else ""
     note = f" - {budget}" if budget else ""
-    return f"click[{VISITED_PREFIX if visited else ITEM_PREFIX}{title.lower()}{price}{note}]"
+    return f"click[{ITEM_PREFIX}{title.lower()}{price}{note}]"
 
 
 OPTION_MATCH = 85
@@ -207,6 +208,7 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
         for q in [*queries, *(e for e in extra_searches if e not in queries)]:
             texts.append(f"search[{q}]")
             actions.append(f"search[{q}]")
+    visited = getattr(env.session, "visited", None) or ()
     for a in available:
         if a == SEARCH_ACTION:
             continue
@@ -214,8 +216,9 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
         product = env.catalog.by_asin.get(arg.upper()) if env.session.page == "results" else None
         if product is None:
             texts.append(a)
+        elif product.asin in visited:
+            continue
         else:
-            visited = product.asin in (getattr(env.session, "visited", None) or ())
-            texts.append(item_text(product.title, product.price_tag, visited, budget_note(product.pricing, limit)))
+            texts.append(item_text(product.title, product.price_tag, budget_note(product.pricing, limit)))
         actions.append(a)
     return Candidates(texts, actions)

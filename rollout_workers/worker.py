@@ -77,9 +77,9 @@ class WorkerConfig:
     "first+last", 66 DPO updates taught the policy to go back from products so
     eagerly that greedy episodes looped to the step limit (eval success 25% -> 11%,
     37% of episodes ending in a purchase); or "evidence" (no first-disagreement cut:
-    only the decisions the pages themselves show to be wrong - the purchase of a
-    product whose page lacks an option the instruction asks for, and the first
-    reopening of a product already opened in the episode. The first disagreement is
+    only the decision the pages themselves show to be wrong - the purchase of a
+    product whose page lacks an option the instruction asks for, which the option
+    note of the state names (`candidates.option_note`). The first disagreement is
     mostly a choice between two results whose fit hides in options and features the
     results page does not show, which a policy cannot learn from what it sees)."""
 
@@ -235,24 +235,18 @@ class RolloutWorker:
         env, expert = self.expert_env, ExpertAgent(search_queries)
         obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
         expert.reset(env)
-        first, last, lacking, reopened = None, len(actions) - 1, False, None
+        first, last, lacking = None, len(actions) - 1, False
         for t, action in enumerate(actions):
             if first is None and expert.act(obs, info).lower() != action.lower():
                 first = t
             if t == last and env.session.page == "item":
                 lacking = self._lacks_wanted_option(env)
-            if reopened is None and env.session.page == "results" and action.startswith("click["):
-                if action[len("click["):-1].upper() in (env.session.visited or ()):
-                    reopened = t
             if t < last:
                 obs, _, _, _, info = env.step(action)
         first = last if first is None else first
         mode = self.config.correction_cuts
         if mode == "evidence":
-            cuts = [] if reopened is None else [reopened]
-            if traj.terminated and lacking and last not in cuts:
-                cuts.append(last)
-            return cuts
+            return [last] if traj.terminated and lacking else []
         cuts = [first]
         if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and lacking)):
             cuts.append(last)

@@ -42,12 +42,13 @@ def test_candidates_name_products_and_expand_search(gen):
     tail = f"{product.title.lower()} - {product.price_tag.lower()} - {note}"
     assert c.texts[first] == f"click[item - {tail}]"
     assert c.index_of_action(c.actions[first].upper()) == first
-    # once opened, the product reads as visited on the results page, for the rest of the episode
+    # once opened, the product is no longer offered on the results page; the rest are, in order
     env.step(c.actions[first])
     obs, *_, info = env.step("click[< prev]")
     again = build_candidates(env, info["available_actions"])
-    assert again.texts[first] == f"click[visited item - {tail}]"
-    assert [t for i, t in enumerate(again.texts) if i != first] == [t for i, t in enumerate(c.texts) if i != first]
+    assert c.actions[first] in info["available_actions"] and c.actions[first] not in again.actions
+    assert again.texts == [t for i, t in enumerate(c.texts) if i != first]
+    assert again.actions == [a for i, a in enumerate(c.actions) if i != first]
 
 
 def test_expert_recording_replays_to_the_same_score(gen):
@@ -189,7 +190,7 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
         WorkerConfig(correction_cuts="last")
 
 
-def test_evidence_cuts_are_a_reopened_product_and_a_purchase_the_page_shows_wrong(gen, policy):
+def test_evidence_cuts_are_a_purchase_the_page_shows_wrong(gen, policy):
     cat, idx = gen
     w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence"),
                       search_index=idx)
@@ -214,18 +215,19 @@ def test_evidence_cuts_are_a_reopened_product_and_a_purchase_the_page_shows_wron
             break
     assert found is not None
     goal, search, wrong, right = found
-    # open a product, go back, open it again, buy it: a reopening (step 3) and a purchase it lacks options for (4)
-    acts = [search, wrong, "click[< prev]", wrong, "click[buy now]"]
-    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-    assert traj.terminated and w.correction_cuts(traj, acts) == [3, 4]
-    # buying a product whose page offers every asked-for option shows nothing wrong: no cut
-    acts = [search, right, "click[buy now]"]
-    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-    assert w.correction_cuts(traj, acts) == []
-    # the first-disagreement modes still cut where the expert first acts otherwise
+    # buying a product whose page lacks an asked-for option: the purchase (step 2) is cut
     acts = [search, wrong, "click[buy now]"]
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-    assert w.correction_cuts(traj, acts) == [2]
+    assert traj.terminated and w.correction_cuts(traj, acts) == [2]
+    assert "not offered." in traj.states[2].split(" [SEP] ")[0]  # the state names what is missing
+    # buying a product whose page offers every asked-for option shows nothing wrong: no cut,
+    # also after going back from the wrong one
+    for acts in ([search, right, "click[buy now]"], [search, wrong, "click[< prev]", right, "click[buy now]"]):
+        traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+        assert traj.terminated and w.correction_cuts(traj, acts) == []
+    # the correction at that purchase: the expert goes back instead
+    acts = [search, wrong, "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
     pairs = w._corrections(traj, acts)
     assert len(pairs) == 1 and pairs[0][0].candidates[2][pairs[0][0].chosen[2]] == "click[< prev]"
 
