@@ -175,9 +175,32 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of sections")
-        values = raw
+        values = _fold_algo_sections(raw, (overrides or {}).get("run", {}).get("algo"), where)
     values = merge(values, overrides or {})
     return _build(TrainConfig, values, where)
+
+
+ALGO_SECTIONS = ("dpo", "ppo")
+"""YAML sections of learner fields for one algorithm only: a preset can tune DPO and
+PPO apart (they share `LearnerConfig`)."""
+
+
+def _fold_algo_sections(raw: dict, algo: str | None, where: str) -> dict:
+    """The YAML's `dpo:` / `ppo:` section for the run's algorithm laid over its
+    `learner:` section (the other one dropped), before any CLI override, so that
+    `--set learner.lr=...` still wins."""
+    values = {k: v for k, v in raw.items() if k not in ALGO_SECTIONS}
+    algo = algo or (raw.get("run") or {}).get("algo") or RunConfig.algo
+    for name in ALGO_SECTIONS:
+        section = raw.get(name)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}: section '{name}': expected a mapping of learner fields, "
+                             f"got {type(section).__name__}")
+        if name == algo:
+            values["learner"] = {**(raw.get("learner") or {}), **section}
+    return values
 
 
 def parse_set(items: list[str]) -> dict:

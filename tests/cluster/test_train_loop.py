@@ -181,3 +181,29 @@ def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
     assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cpu"}}
     monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
     assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cuda,cpu"}}
+
+
+def test_algo_sections_tune_one_algorithm_and_yield_to_the_cli(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("learner:\n  lr: 0.00005\n  beta: 0.1\n"
+                      "dpo:\n  lr: 0.00003\n  kl_coef: 2.0\nppo:\n  lr: 0.0001\n")
+    assert load_config(preset).learner == {"lr": 3e-5, "beta": 0.1, "kl_coef": 2.0}  # run.algo defaults to dpo
+    assert load_config(preset, {"run": {"algo": "ppo"}}).learner == {"lr": 1e-4, "beta": 0.1}
+    assert load_config(preset, {"run": {"algo": "il"}}).learner == {"lr": 5e-5, "beta": 0.1}
+    # a CLI override of the shared section still wins over the YAML's algorithm section
+    assert load_config(preset, {"learner": {"lr": 1e-3}}).learner["lr"] == 1e-3
+    preset.write_text("dpo: 3\n")
+    with pytest.raises(ValueError, match=r"p.yaml: section 'dpo': expected a mapping of learner fields, got int"):
+        load_config(preset)
+
+
+def test_the_cpu_preset_is_the_measured_dpo_recipe():
+    from cluster.config import CONFIG_DIR
+    from cluster.train_helpers import learner_config
+
+    cfg = load_config(CONFIG_DIR / "cpu.yaml")
+    lc = learner_config(cfg)
+    assert (lc.algo, lc.dpo_scope, lc.beta, lc.lr, lc.kl_coef, lc.anchor_states) == ("dpo", "step", 0.5, 3e-5, 2.0, 16)
+    assert cfg.worker.pair_mode == "correct" and cfg.worker.correction_cuts == "evidence"
+    ppo = learner_config(load_config(CONFIG_DIR / "cpu.yaml", {"run": {"algo": "ppo"}}))
+    assert (ppo.kl_coef, ppo.anchor_states, ppo.lr) == (0.0, 0, 5e-5)
