@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Collection, Mapping, Sequence
 
 from envs.env import SEARCH_ACTION, WebShopEnv
-from envs.normalize import normalize_color, token_set_score
+from envs.reward import option_matches
 from policies.search_queries import search_queries
 
 ITEM_PREFIX = "item - "
@@ -97,11 +97,6 @@ def item_text(title: str, price_tag: str | None = None, budget: str | None = Non
     return f"click[{ITEM_PREFIX}{title.lower()}{price}{note}]"
 
 
-OPTION_MATCH = 85
-"""A page value offers an asked-for one when their token-set similarity (colours
-reduced to their base colour) exceeds this: the reward's option test."""
-
-
 @functools.lru_cache(maxsize=8192)
 def _value_pattern(value: str) -> re.Pattern:
     return re.compile(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])")
@@ -135,9 +130,9 @@ def _asked_options(text: str, store: tuple[tuple[str, tuple[str, ...]], ...]) ->
 
 
 def offers(page_values: Sequence[str], wanted: str) -> bool:
-    """Whether one of a page's option values matches `wanted` (see `OPTION_MATCH`)."""
-    want = normalize_color(wanted.lower())
-    return any(token_set_score(normalize_color(v.lower()), want) > OPTION_MATCH for v in page_values)
+    """Whether one of a page's option values matches `wanted` the way the reward
+    matches a bought option to an asked one (`envs.reward.option_matches`)."""
+    return option_matches(page_values, [wanted]) > 0
 
 
 def option_note(instruction: str, page_options: Mapping[str, Sequence[str]],

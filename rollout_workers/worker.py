@@ -36,11 +36,10 @@ import torch
 from envs.agents import ExpertAgent
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
-from envs.normalize import normalize_color, token_set_score
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
-from rollout_workers.candidates import Candidates, build_candidates, policy_state
+from rollout_workers.candidates import Candidates, build_candidates, offers, policy_state
 from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
@@ -258,8 +257,7 @@ class RolloutWorker:
         instruction asks for (what a careful shopper checks before buying)."""
         product = env.catalog.by_asin[env.session.asin]
         offered = [v for values in product.options.values() for v in values]
-        return any(not any(token_set_score(normalize_color(v), normalize_color(w)) > 85 for v in offered)
-                   for w in env.session.goal.goal_options)
+        return any(not offers(offered, w) for w in env.session.goal.goal_options)
 
     def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         out = []
