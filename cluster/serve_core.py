@@ -85,7 +85,7 @@ def act_state(catalog: Catalog, observation: str | None, instruction: str | None
     note = None
     if observation and instruction:
         options = page_options(observation, available, catalog.option_values.keys())
-        note = option_note(instruction, options, catalog.option_values) if options else None
+        note = option_note(instruction, options, catalog.option_values)
     return state_text(text, note, clicked_options)
 
 

@@ -109,6 +109,7 @@ class _Slot:
     obs: str = ""
     info: dict = field(default_factory=dict)
     cands: Candidates | None = None
+    state: str = ""  # policy_state of obs: what the policy read at this step
     actions: list[str] = field(default_factory=list)  # env actions taken, for replays
 
 
@@ -193,7 +194,8 @@ class RolloutWorker:
             live = [s for s in self.slots if s.traj is not None]
             for s in live:
                 s.cands = build_candidates(s.env, s.info["available_actions"])
-            outs = self.policy.act([policy_state(s.env, s.obs) for s in live], [s.cands.texts for s in live],
+                s.state = policy_state(s.env, s.obs)
+            outs = self.policy.act([s.state for s in live], [s.cands.texts for s in live],
                                    greedy=self.config.greedy, generator=self.generator)
             for s, out in zip(live, outs):
                 done = self._step(s, out)
@@ -208,7 +210,7 @@ class RolloutWorker:
 
     def _step(self, s: _Slot, out) -> bool:
         t = s.traj
-        t.states.append(policy_state(s.env, s.obs))
+        t.states.append(s.state)
         t.candidates.append(list(s.cands.texts))
         t.chosen.append(out.index)
         t.logp.append(out.logp)
