@@ -8,7 +8,10 @@ inside one (DPO takes one). Workers only ever see versions that `publish` return
 
 DPO (Rafailov et al. 2023) works on summed log-probs of whole trajectories (all
 actions of an episode) against a frozen reference; the reference's per-step
-log-probs are computed once per trajectory and cached by `traj_id`.
+log-probs are computed once per trajectory and cached by `traj_id`. Where the
+policy's frozen parts (lower layers, action side) are the reference's own weights,
+the reference reads the policy's cached encodings of them (`share_frozen_caches`),
+so on the states the policy has just encoded it runs only its top layer and head.
 
 PPO is *decoupled* PPO (Hilton et al. 2021, "Batch size-invariance for policy
 optimization", Sec. 3): behaviour log-probs may come from an older version or from
@@ -78,6 +81,10 @@ class LearnerConfig:
     """States whose frozen lower-layer outputs the trained policy keeps (`Policy.set_state_cache`;
     ~100 KB each for 128 MiniLM tokens in bf16): pairs sampled again and PPO epochs then
     run only the trainable top. No effect when every layer trains."""
+    share_frozen_caches: bool = True
+    """The reference reads the policy's cached encodings of the frozen parts (lower layers,
+    action side) when those are the same weights (`Policy.share_frozen_caches`), so it runs
+    only the trainable top on states the policy has just encoded. Off only to measure it."""
     # ----------------------------------------------------------------------- DPO
     beta: float = 0.1
     """DPO beta: strength of the implicit KL penalty towards the reference."""
@@ -299,6 +306,7 @@ class Learner:
         self.policy, self.reference, self.config = policy, reference, config
         self.device = policy.device
         policy.set_state_cache(config.state_cache_size)
+        self._share_caches()
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         # A plain function (not a bound method) so LambdaLR's state dict stays JSON-able.
         schedule = lambda k: lr_multiplier(k, config.warmup_updates, config.total_updates,  # noqa: E731
@@ -310,6 +318,13 @@ class Learner:
         self._consumed: dict[str, int] = {}  # PPO: traj_id -> policy_version of used trajectories
         # Lower layers or the action side frozen: workers already hold those tensors.
         self._trainable_only = policy.config.trainable_top_layers is not None or policy.config.freeze_action_side
+
+    def _share_caches(self) -> None:
+        """Let the reference read the policy's encodings of frozen parts (lower layers,
+        action side) where those are the same weights: the reference then runs only
+        the trainable top of the model on the states the policy has just seen."""
+        self.shares_frozen_caches = (self.config.share_frozen_caches and self.reference is not None
+                                     and self.reference.share_frozen_caches(self.policy))
 
     @property
     def version(self) -> int:
@@ -677,6 +692,7 @@ class Learner:
         """Restore `state_dict()` (also its JSON round-trip); sets the process's global RNGs too."""
         weights = {k: v.detach().cpu().numpy() for k, v in state["weights"].items()}
         self.policy.set_weights(weights, version=int(state["version"]))
+        self._share_caches()  # set_weights gave the policy caches of its own
         groups = copy.deepcopy(state["opt_param_groups"])
         for group in groups:
             if "betas" in group:

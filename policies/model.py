@@ -10,6 +10,7 @@ is what makes this ~10x cheaper than cross-encoding every (state, action) pair.
 Differences from WebShop's model, on purpose:
 - candidates are laid out per env as (B, K, Ta) with masks, so the state is never
   repeated K times and padded actions / padded candidates are masked everywhere;
+  the head's ReLU layer, most of its FLOPs, runs on the real action tokens only;
 - optionally the action side is a frozen copy of the encoder, so action encodings
   never change during training and can be cached across weight updates;
 - the lower encoder layers can be frozen and run without autograd.
@@ -36,6 +37,10 @@ class BiAttentionHead(nn.Module):
     [c, o1, c*o1, o2*o1] go through a ReLU layer, are mean-pooled over the real
     action tokens and mapped to one logit.
     """
+
+    pack_tokens = True
+    """Run the ReLU layer on the real action tokens only; False runs it on every padded
+    slot too (the same logits, kept to measure what packing saves)."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -71,15 +76,24 @@ class BiAttentionHead(nn.Module):
         token_score = scores.max(dim=-1).values.reshape(B, K, Ta).masked_fill(~act_mask, neg)
         token_weight = F.softmax(token_score, dim=-1).unsqueeze(-1)  # (B, K, Ta, 1)
         summary = (token_weight * act_h).sum(dim=2, keepdim=True)  # o2 (B, K, 1, D)
+        # The ReLU layer - most of the head's FLOPs - runs on the real action tokens
+        # only (`pack_tokens`): in a learner batch of states with 2-20 candidates,
+        # padded candidates and padded tokens are ~5 in 6 of the (B, K, Ta) slots.
+        o2 = summary.expand(B, K, Ta, D)
+        real = act_mask.reshape(-1).nonzero().squeeze(1) if self.pack_tokens else None  # (N,) of B*K*Ta
+        c, o1, o2 = (x.reshape(-1, D) if real is None else x.reshape(-1, D)[real] for x in (act_h, read, o2))
         # mix([c, o1, c*o1, o2*o1]) as four D x D products: same FLOPs, but no
-        # (B, K, Ta, 4D) concat (large tensors are mmapped and page-faulted anew each time).
+        # (N, 4D) concat (large tensors are mmapped and page-faulted anew each time).
         w_c, w_r, w_cr, w_sr = self.mix.weight.split(D, dim=1)
         hidden = F.relu(
-            F.linear(act_h, w_c, self.mix.bias) + F.linear(read, w_r)
-            + F.linear(act_h * read, w_cr) + F.linear(summary * read, w_sr)
-        )  # (B, K, Ta, D)
-        weight = act_mask.unsqueeze(-1).to(hidden.dtype)  # (B, K, Ta, 1)
-        pooled = (hidden * weight).sum(dim=2) / weight.sum(dim=2).clamp_min(1.0)  # (B, K, D)
+            F.linear(c, w_c, self.mix.bias) + F.linear(o1, w_r) + F.linear(c * o1, w_cr) + F.linear(o2 * o1, w_sr)
+        )  # (N, D), or (B*K*Ta, D) unpacked
+        if real is None:
+            hidden = hidden * act_mask.reshape(-1, 1).to(hidden.dtype)
+        else:  # back into the padded layout: a deterministic scatter, unlike index_add_ on a GPU
+            hidden = hidden.new_zeros(B * K * Ta, D).index_put_((real,), hidden)
+        count = act_mask.sum(dim=2, keepdim=True).clamp_min(1).to(hidden.dtype)  # (B, K, 1)
+        pooled = hidden.reshape(B, K, Ta, D).sum(dim=2) / count  # (B, K, D) mean over real tokens
         return self.out(pooled).squeeze(-1)  # (B, K)
 
 

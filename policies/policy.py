@@ -194,6 +194,34 @@ class Policy:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self._state_cache = ActionCache(max_entries)
 
+    def frozen_tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors that never train: the frozen action encoder, and the embeddings
+        and lower layers when `trainable_top_layers` freezes them."""
+        low = self.model.num_frozen_layers
+        prefixes = ("action_encoder.",) if self.model.frozen_action_side else ()
+        if low > 0:
+            prefixes += ("encoder.embeddings.",) + tuple(f"encoder.encoder.layer.{i}." for i in range(low))
+        return {k: v for k, v in self.model.state_dict().items() if prefixes and k.startswith(prefixes)}
+
+    def share_frozen_caches(self, source: "Policy") -> bool:
+        """Use `source`'s state cache and (fp32) action cache, if the frozen parts of
+        the two models are the same tensors: then each state's lower layers and each
+        action string are encoded once for both (the learner's reference and trained
+        policy). Returns whether the caches are now shared; False (nothing changed)
+        when the configurations or the frozen weights differ or nothing is frozen.
+
+        The sharing ends for a policy whose frozen weights are later overwritten by
+        `set_weights`: it goes back to caches of its own."""
+        if self.config != source.config or self.model.num_frozen_layers != source.model.num_frozen_layers:
+            return False
+        mine, theirs = self.frozen_tensors(), source.frozen_tensors()
+        if not mine or mine.keys() != theirs.keys() or not all(torch.equal(mine[k], theirs[k]) for k in mine):
+            return False
+        self._state_cache, self._state_low_version = source._state_cache, source._state_low_version
+        if self.model.frozen_action_side:
+            self._caches["fp32"], self._action_side_version = source._caches["fp32"], source._action_side_version
+        return True
+
     @staticmethod
     def _load_encoder(config: PolicyConfig) -> tuple[nn.Module, Any]:
         if config.model == enc.TINY_MODEL:
@@ -378,14 +406,18 @@ class Policy:
                     warnings.simplefilter("ignore", UserWarning)
                     state[name].copy_(torch.from_numpy(np.asarray(array)))
         self.version = self.version + 1 if version is None else version
+        # New caches, not only new versions: a cache shared by `share_frozen_caches`
+        # stays valid for the other policy, whose weights did not change.
         side = "action_encoder." if self.model.frozen_action_side else "encoder."
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
+            self._caches["fp32"] = ActionCache(self.config.action_cache_size)
         frozen = ("encoder.embeddings.",) + tuple(
             f"encoder.encoder.layer.{i}." for i in range(self.model.num_frozen_layers)
         )
         if any(name.startswith(frozen) for name in weights):
             self._state_low_version += 1
+            self._state_cache = ActionCache(self._state_cache.max_entries)
 
     def with_config(self, **changes: Any) -> "Policy":
         """A policy sharing this one's weights, with run-time fields changed

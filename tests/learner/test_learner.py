@@ -263,6 +263,22 @@ def test_step_scope_anchor_kl_holds_other_states_to_the_reference(tmp_path):
         make_learner().update_dpo([(episode(0), episode(1))], anchors)
 
 
+def test_reference_shares_the_policy_encodings_of_frozen_parts_also_after_resume(tmp_path):
+    learner = make_learner(FROZEN, dpo_scope="step", kl_coef=1.0, anchor_states=2, pairs_per_update=1)
+    assert learner.shares_frozen_caches and make_learner().shares_frozen_caches is False
+    assert learner.reference._state_cache is learner.policy._state_cache
+    anchors = [(SEARCH, SEARCH_ACTIONS), (RESULTS, RESULT_ACTIONS)]
+    learner.update_dpo([(episode(0), episode(1))], anchors)
+    cache = learner.policy._state_cache
+    assert cache.misses == 2 and cache.hits > 0  # two states, each through the lower layers once
+    learner.save(tmp_path / "ckpt")
+    resumed = make_learner(FROZEN, dpo_scope="step", kl_coef=1.0, anchor_states=2, pairs_per_update=1)
+    resumed.load(tmp_path / "ckpt")  # set_weights gave the policy new caches; shared again
+    assert resumed.shares_frozen_caches
+    assert resumed.reference._state_cache is resumed.policy._state_cache
+    assert resumed.reference._caches["fp32"] is resumed.policy._caches["fp32"]
+
+
 def test_dpo_sft_term_adds_chosen_nll():
     learner = make_learner(sft_coef=0.5)
     metrics = learner.update_dpo([(episode(0), episode(1))])

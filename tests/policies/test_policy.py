@@ -203,6 +203,49 @@ def test_state_cache_serves_lower_layers_and_matches_uncached(cpu_policy, batch)
     assert [o.logp for o in acted] == pytest.approx(first.logp_all.max(-1).values.tolist(), abs=1e-5)
 
 
+def test_shared_frozen_caches_serve_both_policies_and_end_when_frozen_weights_change(cpu_policy, batch):
+    states, candidates = batch
+    config = cpu_policy.config
+    reference = Policy(config)  # same seed: the same frozen lower layers and action side ...
+    top = {k: v + 0.05 for k, v in reference.get_weights(trainable_only=True).items()}
+    reference.set_weights(top)  # ... and a different trained top, as after some updates
+    unshared = Policy(config, reference.model, reference.tokenizer)  # the same weights, caches of its own
+    expected = unshared.evaluate(states, candidates, [0, 0, 0]).logp_all
+    cpu_policy.set_state_cache(8)
+    assert reference.share_frozen_caches(cpu_policy)
+    assert reference._state_cache is cpu_policy._state_cache
+    assert reference._caches["fp32"] is cpu_policy._caches["fp32"]
+    cpu_policy.evaluate(states, candidates, [0, 0, 0])  # fills both caches: 3 states, 8 distinct actions
+    actions = cpu_policy._caches["fp32"]
+    assert (cpu_policy._state_cache.misses, actions.misses) == (3, 8)
+    got = reference.evaluate(states, candidates, [0, 0, 0]).logp_all
+    assert (cpu_policy._state_cache.hits, cpu_policy._state_cache.misses) == (3, 3)  # nothing encoded again
+    assert (actions.hits, actions.misses) == (8, 8)
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, cpu_policy.evaluate(states, candidates, [0, 0, 0]).logp_all)
+    # new frozen weights in the policy: it gets caches of its own, the reference keeps the shared ones
+    shared = cpu_policy._state_cache
+    low = {k: v + 0.05 for k, v in cpu_policy.get_weights().items() if k.startswith("encoder.encoder.layer.0.")}
+    cpu_policy.set_weights(low)
+    assert cpu_policy._state_cache is not shared and reference._state_cache is shared
+    assert len(cpu_policy._state_cache) == 0 and cpu_policy._state_cache.max_entries == 8
+    torch.testing.assert_close(reference.evaluate(states, candidates, [0, 0, 0]).logp_all, expected)
+    # now the frozen parts differ: sharing is refused and changes nothing
+    assert not reference.share_frozen_caches(cpu_policy)
+    assert reference._state_cache is shared
+
+
+def test_share_frozen_caches_needs_frozen_parts_and_one_config(full_policy, cpu_policy):
+    assert full_policy.frozen_tensors() == {}
+    assert not Policy(full_policy.config).share_frozen_caches(full_policy)  # nothing frozen to share
+    other = Policy(PolicyConfig(**{**cpu_policy.config.__dict__, "max_state_tokens": 64}))
+    assert not other.share_frozen_caches(cpu_policy)  # cut states differently: other lower outputs
+    frozen = cpu_policy.frozen_tensors()
+    assert "action_encoder.embeddings.word_embeddings.weight" in frozen
+    assert "encoder.encoder.layer.0.attention.self.query.weight" in frozen
+    assert not any(k.startswith(("encoder.encoder.layer.1.", "head.", "value_head.")) for k in frozen)
+
+
 def test_state_cache_is_dropped_when_frozen_layers_change(cpu_policy, batch):
     states, candidates = batch
     cpu_policy.set_state_cache(8)
