@@ -168,12 +168,12 @@ def main() -> None:
         if row is not first:
             print(f"{row['preset']} {row['algo']} {row['device']}: scope {row['scope']} is x{median_ratio(first, row):.1f} "
                   f"the updates/s of scope {first['scope']} (same pairs per update)")
-        for switch, what in (("share_caches", "shared caches"), ("pack_tokens", "the packed head")):
+        for switch, what in (("share_caches", "shared caches give"), ("pack_tokens", "the packed head gives")):
             others = [f for f in ("share_caches", "pack_tokens") if f != switch]
             off = next((r for r in like(row, "device", "preset", "algo", "scope", *others) if r[switch] == "off"), None)
             if row[switch] == "on" and off is not None:
                 print(f"{row['preset']} {row['algo']} {row['scope']} {row['device']} "
-                      f"({', '.join(f'{f} {row[f]}' for f in others)}): {what} give x{median_ratio(off, row):.2f} "
+                      f"({', '.join(f'{f} {row[f]}' for f in others)}): {what} x{median_ratio(off, row):.2f} "
                       f"the updates/s of the row without")
         both_off = next((r for r in like(row, "device", "preset", "algo", "scope")
                          if r["share_caches"] == r["pack_tokens"] == "off"), None)
