@@ -81,7 +81,7 @@ def time_updates(learner: Learner, algo: str, pairs, trajs, warmup: int, updates
     within one call while there are enough records (then it wraps around)."""
     cfg, cursor, seconds, items = learner.config, 0, [], []
     states = [(s, c) for t in trajs for s, c in zip(t.states, t.candidates)]  # anchor states
-    n_anchor = cfg.anchor_states if algo == "dpo" and cfg.dpo_scope == "step" and cfg.kl_coef > 0 else 0
+    n_anchor = cfg.anchor_states if algo == "dpo" else 0  # LearnerConfig allows them only with step scope, KL
     for k in range(warmup + updates):
         anchors = [states[(k * n_anchor + i) % len(states)] for i in range(n_anchor)]
         if algo == "dpo":

@@ -197,11 +197,16 @@ class Policy:
     def frozen_tensors(self) -> dict[str, torch.Tensor]:
         """The tensors that never train: the frozen action encoder, and the embeddings
         and lower layers when `trainable_top_layers` freezes them."""
-        low = self.model.num_frozen_layers
         prefixes = ("action_encoder.",) if self.model.frozen_action_side else ()
-        if low > 0:
-            prefixes += ("encoder.embeddings.",) + tuple(f"encoder.encoder.layer.{i}." for i in range(low))
+        if self.model.num_frozen_layers > 0:
+            prefixes += self._lower_prefixes()
         return {k: v for k, v in self.model.state_dict().items() if prefixes and k.startswith(prefixes)}
+
+    def _lower_prefixes(self) -> tuple[str, ...]:
+        """State-dict name prefixes of the embeddings and the frozen lower layers."""
+        return ("encoder.embeddings.",) + tuple(
+            f"encoder.encoder.layer.{i}." for i in range(self.model.num_frozen_layers)
+        )
 
     def share_frozen_caches(self, source: "Policy") -> bool:
         """Use `source`'s state cache and (fp32) action cache, if the frozen parts of
@@ -412,10 +417,7 @@ class Policy:
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
             self._caches["fp32"] = ActionCache(self.config.action_cache_size)
-        frozen = ("encoder.embeddings.",) + tuple(
-            f"encoder.encoder.layer.{i}." for i in range(self.model.num_frozen_layers)
-        )
-        if any(name.startswith(frozen) for name in weights):
+        if any(name.startswith(self._lower_prefixes()) for name in weights):
             self._state_low_version += 1
             self._state_cache = ActionCache(self._state_cache.max_entries)
 
