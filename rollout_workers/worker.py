@@ -44,7 +44,7 @@ from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
-CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence")
+CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,10 @@ class WorkerConfig:
     product whose page lacks an option the instruction asks for, which the option
     note of the state names (`candidates.option_note`). The first disagreement is
     mostly a choice between two results whose fit hides in options and features the
-    results page does not show, which a policy cannot learn from what it sees)."""
+    results page does not show, which a policy cannot learn from what it sees); or
+    "evidence+noop" (also the first step whose action left the page as it was, such
+    as clicking an option already chosen: a wasted step the state shows, and the
+    step a greedy policy repeats until the episode runs out of steps)."""
 
     def __post_init__(self) -> None:
         if self.pair_mode not in PAIR_MODES:
@@ -246,8 +249,12 @@ class RolloutWorker:
                 obs, _, _, _, info = env.step(action)
         first = last if first is None else first
         mode = self.config.correction_cuts
-        if mode == "evidence":
-            return [last] if traj.terminated and lacking else []
+        if mode.startswith("evidence"):
+            cuts = [last] if traj.terminated and lacking else []
+            if mode == "evidence+noop":
+                noop = next((t for t in range(len(traj.states) - 1) if traj.states[t + 1] == traj.states[t]), None)
+                cuts = ([] if noop is None else [noop]) + cuts  # noop < last
+            return cuts
         cuts = [first]
         if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and lacking)):
             cuts.append(last)

@@ -232,6 +232,39 @@ def test_evidence_cuts_are_a_purchase_the_page_shows_wrong(gen, policy):
     assert len(pairs) == 1 and pairs[0][0].candidates[2][pairs[0][0].chosen[2]] == "click[< prev]"
 
 
+def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
+    cat, idx = gen
+    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=8, pair_mode="correct", correction_cuts="evidence+noop"),
+                         search_index=idx)
+    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence"),
+                             search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx, max_steps=8)
+    expert = ExpertAgent(search_queries)
+    goal = next(g for g in cat.goal_ids("train") if cat.goals[g].goal_options)
+    # the expert's own way to the product page and its first option click
+    obs, info = env.reset(seed=5, options={"goal_id": goal})
+    expert.reset(env)
+    acts = []
+    while not (acts and acts[-1] != "click[< prev]" and info["page"] == "item" and env.session.options):
+        acts.append(expert.act(obs, info))
+        obs, _, _, _, info = env.step(acts[-1])
+    k = len(acts) - 1  # the option click
+    # then the same click again until the steps run out: every repeat leaves the page as it was
+    acts += [acts[k]] * (env.max_steps - len(acts))
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+    assert not traj.terminated and traj.truncated and traj.score == 0.0
+    assert traj.states[k + 1] != traj.states[k] and traj.states[k + 2] == traj.states[k + 1]
+    assert noop.correction_cuts(traj, acts) == [k + 1]
+    assert evidence.correction_cuts(traj, acts) == []  # a purchase-less episode has no evidence cut
+    # the correction: the expert takes over at the first repeat, does something else and buys
+    pairs = noop._corrections(traj, acts)
+    assert len(pairs) == 1
+    chosen, rejected, mode = pairs[0]
+    assert rejected is traj and mode == "correct" and chosen.terminated and chosen.score > 0.0
+    assert chosen.chosen[: k + 1] == traj.chosen[: k + 1]
+    assert chosen.candidates[k + 1][chosen.chosen[k + 1]] != acts[k]
+
+
 class _Replay:
     """An agent that plays a fixed list of env actions."""
 
