@@ -47,6 +47,12 @@ PAIR_MODES = ("none", "expert", "self", "correct", "mix")
 CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop")
 
 
+def first_noop_step(states: list[str]) -> int | None:
+    """The first step whose action left the state text as it was (`states[t + 1] ==
+    states[t]`, e.g. a click on an option already chosen), or None."""
+    return next((t for t in range(len(states) - 1) if states[t + 1] == states[t]), None)
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """How a worker acts and mines pairs."""
@@ -252,7 +258,7 @@ class RolloutWorker:
         if mode.startswith("evidence"):
             cuts = [last] if traj.terminated and lacking else []
             if mode == "evidence+noop":
-                noop = next((t for t in range(len(traj.states) - 1) if traj.states[t + 1] == traj.states[t]), None)
+                noop = first_noop_step(traj.states)
                 cuts = ([] if noop is None else [noop]) + cuts  # noop < last
             return cuts
         cuts = [first]

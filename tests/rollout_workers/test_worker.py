@@ -7,7 +7,7 @@ from envs.search import SearchIndex
 from policies.policy import Policy, PolicyConfig
 from rollout_workers.candidates import build_candidates, policy_state
 from rollout_workers.recording import record_episode
-from rollout_workers.worker import RolloutWorker, WorkerConfig
+from rollout_workers.worker import RolloutWorker, WorkerConfig, first_noop_step
 from envs.agents import ExpertAgent
 from policies.search_queries import search_queries
 
@@ -254,6 +254,7 @@ def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
     assert not traj.terminated and traj.truncated and traj.score == 0.0
     assert traj.states[k + 1] != traj.states[k] and traj.states[k + 2] == traj.states[k + 1]
+    assert first_noop_step(traj.states) == k + 1 and first_noop_step(traj.states[: k + 2]) is None
     assert noop.correction_cuts(traj, acts) == [k + 1]
     assert evidence.correction_cuts(traj, acts) == []  # a purchase-less episode has no evidence cut
     # the correction: the expert takes over at the first repeat, does something else and buys

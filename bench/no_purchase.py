@@ -1,0 +1,77 @@
+"""What the episodes that end without a purchase do.
+
+    python bench/no_purchase.py --checkpoint DIR [DIR ...] [--episodes 500] [--split test]
+
+Plays each checkpoint greedily on the split's first goals (the default generated
+catalog, 15 steps, as the run's final evaluation does) and sorts the episodes that
+ran out of steps without buying by what they did:
+
+- `repeat`: some action left the state text as it was (`first_noop_step`), e.g. a
+  click on an option already chosen. A greedy policy that does it once does it again
+  until the step limit: its state has not changed.
+- `alternate`: the last four actions are two clicks on one page, back and forth
+  (e.g. two values of one option).
+- `browse`: the rest, mostly going back and forth between products.
+
+Prints, per checkpoint, success, score, the purchase rate and the three counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from envs.generate import load_catalog  # noqa: E402
+from policies.checkpoint import load_checkpoint  # noqa: E402
+from rollout_workers.schema import Trajectory  # noqa: E402
+from rollout_workers.worker import RolloutWorker, WorkerConfig, first_noop_step  # noqa: E402
+
+KINDS = ("repeat", "alternate", "browse")
+
+
+def kind(traj: Trajectory) -> str:
+    """`repeat`, `alternate` or `browse` for an episode that did not buy (module doc)."""
+    if first_noop_step(traj.states) is not None:
+        return "repeat"
+    last = [traj.candidates[t][c] for t, c in enumerate(traj.chosen)][-4:]
+    if len(last) == 4 and len(set(last)) == 2 and last[0] == last[2] and last[1] == last[3] \
+            and not any(a.startswith("click[item - ") or a == "click[< prev]" for a in last):
+        return "alternate"
+    return "browse"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", nargs="+", required=True)
+    ap.add_argument("--episodes", type=int, default=500)
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    catalog = load_catalog()
+    goal_ids = list(catalog.goal_ids(args.split))[: args.episodes]
+    for path in args.checkpoint:
+        t0 = time.perf_counter()
+        policy = load_checkpoint(path)
+        worker = RolloutWorker(-1, catalog, policy, WorkerConfig(num_envs=16, max_steps=15, greedy=True,
+                                                                 pair_mode="none"), seed=0, goal_ids=goal_ids)
+        trajs = worker.sample(len(goal_ids)).trajectories
+        n = len(trajs)
+        unbought = [t for t in trajs if not t.terminated]
+        kinds = Counter(kind(t) for t in unbought)
+        success = sum(t.score >= 1.0 for t in trajs) / n
+        score = 100 * sum(t.score for t in trajs) / n
+        print(f"{path}: success {100 * success:.1f}%  score {score:.1f}  bought {100 * (n - len(unbought)) / n:.1f}%  "
+              f"no purchase {len(unbought)}/{n}: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS)
+              + f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
