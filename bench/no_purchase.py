@@ -3,8 +3,8 @@
     python bench/no_purchase.py --checkpoint DIR [DIR ...] [--episodes 500] [--split test]
 
 Plays each checkpoint greedily on the split's first goals (the default generated
-catalog, 15 steps, as the run's final evaluation does) and sorts the episodes that
-ran out of steps without buying by what they did:
+catalog, 15 steps) with the run's own evaluation code (`cluster.evaluate.play_goals`),
+and sorts the episodes that ran out of steps without buying by what they did:
 
 - `repeat`: some action left the state text as it was (`first_noop_step`), e.g. a
   click on an option already chosen. A greedy policy that does it once does it again
@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from cluster.evaluate import play_goals, summarize_trajectories  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
-from rollout_workers.worker import RolloutWorker, WorkerConfig, first_noop_step  # noqa: E402
+from rollout_workers.worker import first_noop_step  # noqa: E402
 
 KINDS = ("repeat", "alternate", "browse")
 
@@ -59,17 +60,13 @@ def main() -> None:
     goal_ids = list(catalog.goal_ids(args.split))[: args.episodes]
     for path in args.checkpoint:
         t0 = time.perf_counter()
-        policy = load_checkpoint(path)
-        worker = RolloutWorker(-1, catalog, policy, WorkerConfig(num_envs=16, max_steps=15, greedy=True,
-                                                                 pair_mode="none"), seed=0, goal_ids=goal_ids)
-        trajs = worker.sample(len(goal_ids)).trajectories
-        n = len(trajs)
+        trajs = play_goals(load_checkpoint(path), catalog, goal_ids).trajectories
+        s = summarize_trajectories(trajs)
         unbought = [t for t in trajs if not t.terminated]
         kinds = Counter(kind(t) for t in unbought)
-        success = sum(t.score >= 1.0 for t in trajs) / n
-        score = 100 * sum(t.score for t in trajs) / n
-        print(f"{path}: success {100 * success:.1f}%  score {score:.1f}  bought {100 * (n - len(unbought)) / n:.1f}%  "
-              f"no purchase {len(unbought)}/{n}: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS)
+        print(f"{path}: success {100 * s['success_rate']:.1f}%  score {s['score']:.1f}  "
+              f"bought {100 * s['bought_rate']:.1f}%  "
+              f"no purchase {len(unbought)}/{len(trajs)}: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS)
               + f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
 
 

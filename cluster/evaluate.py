@@ -10,22 +10,34 @@ from envs.catalog import Catalog
 from envs.env import WebShopEnv
 from envs.rollout import COMPONENTS, EpisodeResult, summarize
 from policies.policy import Policy
-from rollout_workers.worker import RolloutWorker, WorkerConfig
+from rollout_workers.schema import Trajectory
+from rollout_workers.worker import RolloutBatch, RolloutWorker, WorkerConfig
 
 
 def evaluate_policy(policy: Policy, catalog: Catalog, goal_ids: list[int], num_envs: int = 16,
                     greedy: bool = True, max_steps: int = 15, seed: int = 0) -> dict:
     """Success, score and reward components of `policy` on `goal_ids` (one episode each)."""
-    cfg = WorkerConfig(num_envs=num_envs, max_steps=max_steps, greedy=greedy, pair_mode="none")
-    worker = RolloutWorker(-1, catalog, policy, cfg, seed=seed, goal_ids=goal_ids)
     t0 = time.perf_counter()
-    batch = worker.sample(len(goal_ids))
-    results = [EpisodeResult(t.goal_id, t.score, t.num_steps, t.terminated, [], t.reward_info or {})
-               for t in batch.trajectories]
-    out = summarize(results)
-    out.update(mean_intervals(results))
+    batch = play_goals(policy, catalog, goal_ids, num_envs, greedy, max_steps, seed)
+    out = summarize_trajectories(batch.trajectories)
     out.update(seconds=time.perf_counter() - t0, env_steps=batch.env_steps, greedy=greedy,
                policy_version=policy.version)
+    return out
+
+
+def play_goals(policy: Policy, catalog: Catalog, goal_ids: list[int], num_envs: int = 16,
+               greedy: bool = True, max_steps: int = 15, seed: int = 0) -> RolloutBatch:
+    """One episode of each goal in `goal_ids`, batched, no pairs: what an evaluation plays."""
+    cfg = WorkerConfig(num_envs=num_envs, max_steps=max_steps, greedy=greedy, pair_mode="none")
+    return RolloutWorker(-1, catalog, policy, cfg, seed=seed, goal_ids=goal_ids).sample(len(goal_ids))
+
+
+def summarize_trajectories(trajectories: list[Trajectory]) -> dict:
+    """`summarize` and `mean_intervals` of finished episodes."""
+    results = [EpisodeResult(t.goal_id, t.score, t.num_steps, t.terminated, [], t.reward_info or {})
+               for t in trajectories]
+    out = summarize(results)
+    out.update(mean_intervals(results))
     return out
 
 

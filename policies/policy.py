@@ -417,7 +417,8 @@ class Policy:
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
             self._caches["fp32"] = ActionCache(self.config.action_cache_size)
-        if any(name.startswith(self._lower_prefixes()) for name in weights):
+        lower = self._lower_prefixes()
+        if any(name.startswith(lower) for name in weights):
             self._state_low_version += 1
             self._state_cache = ActionCache(self._state_cache.max_entries)
 
