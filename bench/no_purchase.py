@@ -1,4 +1,4 @@
-"""What the episodes that end without a purchase do.
+"""What the episodes that end without a purchase do, and what the failed purchases lack.
 
     python bench/no_purchase.py --checkpoint DIR [DIR ...] [--episodes 500] [--split test]
 
@@ -13,7 +13,10 @@ and sorts the episodes that ran out of steps without buying by what they did:
   (e.g. two values of one option).
 - `browse`: the rest, mostly going back and forth between products.
 
-Prints, per checkpoint, success, score, the purchase rate and the three counts.
+Prints, per checkpoint, success, score, the purchase rate and the three counts; then,
+for the purchases that scored below 1, how many missed each reward component
+(`type`, `attributes`, `options`, `price`; one purchase can miss several) and how
+many bought a product its results page marked `over budget` (`over_budget_open`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from cluster.evaluate import play_goals, summarize_trajectories  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
-from rollout_workers.worker import first_noop_step  # noqa: E402
+from rollout_workers.worker import first_noop_step, over_budget_open  # noqa: E402
 
 KINDS = ("repeat", "alternate", "browse")
+MISSES = ("type", "attributes", "options", "price")
 
 
 def kind(traj: Trajectory) -> str:
@@ -46,6 +50,15 @@ def kind(traj: Trajectory) -> str:
             and not any(a.startswith("click[item - ") or a == "click[< prev]" for a in last):
         return "alternate"
     return "browse"
+
+
+def misses(traj: Trajectory) -> list[str]:
+    """The reward components a purchase that scored below 1 fell short on."""
+    info = traj.reward_info or {}
+    short = {"type": info.get("r_type", 1.0) < 1.0, "attributes": info.get("r_att", 1.0) < 1.0,
+             "options": info.get("r_option") is not None and info["r_option"] < 1.0,
+             "price": info.get("r_price") is False}
+    return [m for m in MISSES if short[m]]
 
 
 def main() -> None:
@@ -68,6 +81,11 @@ def main() -> None:
               f"bought {100 * s['bought_rate']:.1f}%  "
               f"no purchase {len(unbought)}/{len(trajs)}: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS)
               + f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
+        failed = [t for t in trajs if t.terminated and t.score < 1.0]
+        missed = Counter(m for t in failed for m in misses(t))
+        marked = sum(over_budget_open(t) is not None for t in failed)
+        print(f"  purchases below 1: {len(failed)}; missing " + ", ".join(f"{m} {missed[m]}" for m in MISSES)
+              + f"; bought a product marked over budget {marked}", flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from envs.nouns import title_nouns
 from policies.checkpoint import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_checkpoint, read_metadata
 from policies.policy import ActOutput, Policy
 from policies.search_queries import instruction_from_state, keyword_query, search_queries
-from rollout_workers.candidates import Candidates, build_candidates, option_note, page_options, policy_state, state_text
+from rollout_workers.candidates import (Candidates, build_candidates, item_note, page_options, page_pricing,
+                                       policy_state, state_text)
 
 
 class RequestError(ValueError):
@@ -78,14 +79,14 @@ def fallback_search(instruction: str | None) -> tuple[str, ...]:
 def act_state(catalog: Catalog, observation: str | None, instruction: str | None,
               available: Sequence[str] = (), clicked_options: Sequence[str] = ()) -> str:
     """The state text the policy reads, built like `policy_state`: the observation
-    (else the instruction page), on an item page led by the option note (its option
-    groups read back from the page text and its actions) and by "You have clicked
+    (else the instruction page), on an item page led by the option and price notes
+    (its option groups and prices read back from the page text and its actions) and by "You have clicked
     <option>." for each chosen option."""
     text = observation if observation else f"WebShop [SEP] Instruction: [SEP] {instruction or ''} [SEP] Search"
     note = None
     if observation and instruction:
         options = page_options(observation, available, catalog.option_values.keys())
-        note = option_note(instruction, options, catalog.option_values)
+        note = item_note(instruction, options, catalog.option_values, page_pricing(observation))
     return state_text(text, note, clicked_options)
 
 

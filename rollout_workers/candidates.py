@@ -150,6 +150,38 @@ def option_note(instruction: str, page_options: Mapping[str, Sequence[str]],
     return " ".join(parts)
 
 
+def price_note(instruction: str, pricing: Sequence[float]) -> str | None:
+    """ "price over budget." for a product page whose every price is above the
+    instruction's price clause (`budget_note`'s "over budget"), else None: the page
+    shows "Price: $84.95" and the instruction "lower than 70.00 dollars", and the
+    policy does not learn to compare the two (see module doc)."""
+    return "price over budget." if budget_note(list(pricing), price_limit(instruction)) == "over budget" else None
+
+
+def item_note(instruction: str, page_options: Mapping[str, Sequence[str]],
+              vocabulary: Mapping[str, Sequence[str]], pricing: Sequence[float] | None) -> str | None:
+    """The note that leads a product page's state: the option note, then the price
+    note; None when neither has anything to say."""
+    parts = [option_note(instruction, page_options, vocabulary),
+             price_note(instruction, pricing) if pricing else None]
+    return " ".join(p for p in parts if p) or None
+
+
+def page_pricing(observation: str) -> list[float] | None:
+    """A product page's prices read back from its "Price: $a" or "Price: $a to $b"
+    segment (for Serve's `/act`, like `page_options`); None on any other page."""
+    segs = [s.strip() for s in observation.split(" [SEP] ")]
+    if not segs or segs[-1].lower() != "buy now":
+        return None
+    for seg in segs:
+        if seg.startswith("Price: $"):
+            try:
+                return [float(v.replace(",", "").split()[0]) for v in seg[len("Price: "):].split("$")[1:]]
+            except (ValueError, IndexError):
+                return None
+    return None
+
+
 def page_options(observation: str, available: Sequence[str], groups: Collection[str]) -> dict[str, list[str]]:
     """An item page's option groups read back from its text (for a client that sends
     only the page and its actions, as Serve's `/act` does): after "< Prev", each
@@ -189,7 +221,8 @@ def policy_state(env: WebShopEnv, observation: str) -> str:
         return observation
     note = None
     if s.page == "item":
-        note = option_note(s.goal.instruction_text, env.catalog.by_asin[s.asin].options, env.catalog.option_values)
+        product = env.catalog.by_asin[s.asin]
+        note = item_note(s.goal.instruction_text, product.options, env.catalog.option_values, product.pricing)
     return state_text(observation, note, list(s.options.values()))
 
 

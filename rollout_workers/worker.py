@@ -39,12 +39,12 @@ from envs.env import WebShopEnv
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
-from rollout_workers.candidates import Candidates, build_candidates, offers, policy_state
+from rollout_workers.candidates import Candidates, build_candidates, offers, policy_state, price_note
 from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
-CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop")
+CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop", "evidence+noop+budget")
 
 
 def first_noop_step(states: list[str]) -> int | None:
@@ -89,7 +89,9 @@ class WorkerConfig:
     results page does not show, which a policy cannot learn from what it sees); or
     "evidence+noop" (also the first step whose action left the page as it was, such
     as clicking an option already chosen: a wasted step the state shows, and the
-    step a greedy policy repeats until the episode runs out of steps)."""
+    step a greedy policy repeats until the episode runs out of steps); or
+    "evidence+noop+budget" (the purchase cut also takes a product whose page the
+    price note marks over budget, `candidates.price_note`)."""
 
     def __post_init__(self) -> None:
         if self.pair_mode not in PAIR_MODES:
@@ -245,24 +247,25 @@ class RolloutWorker:
         env, expert = self.expert_env, ExpertAgent(search_queries)
         obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
         expert.reset(env)
-        first, last, lacking = None, len(actions) - 1, False
+        first, last, shown_wrong = None, len(actions) - 1, False
         for t, action in enumerate(actions):
             if first is None and expert.act(obs, info).lower() != action.lower():
                 first = t
             if t == last and env.session.page == "item":
-                lacking = self._lacks_wanted_option(env)
+                shown_wrong = self._lacks_wanted_option(env) or (
+                    self.config.correction_cuts == "evidence+noop+budget" and self._over_budget(env))
             if t < last:
                 obs, _, _, _, info = env.step(action)
         first = last if first is None else first
         mode = self.config.correction_cuts
         if mode.startswith("evidence"):
-            cuts = [last] if traj.terminated and lacking else []
-            if mode == "evidence+noop":
+            cuts = [last] if traj.terminated and shown_wrong else []
+            if mode.startswith("evidence+noop"):
                 noop = first_noop_step(traj.states)
                 cuts = ([] if noop is None else [noop]) + cuts  # noop < last
             return cuts
         cuts = [first]
-        if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and lacking)):
+        if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and shown_wrong)):
             cuts.append(last)
         return cuts
 
@@ -273,6 +276,11 @@ class RolloutWorker:
         product = env.catalog.by_asin[env.session.asin]
         offered = [v for values in product.options.values() for v in values]
         return any(not offers(offered, w) for w in env.session.goal.goal_options)
+
+    @staticmethod
+    def _over_budget(env: WebShopEnv) -> bool:
+        """Whether the product page's price note says it is over the instruction's budget."""
+        return price_note(env.session.goal.instruction_text, env.catalog.by_asin[env.session.asin].pricing) is not None
 
     def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         out = []

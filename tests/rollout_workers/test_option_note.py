@@ -6,8 +6,8 @@ from cluster.serve_core import act_state
 from envs import Catalog, WebShopEnv
 from envs.generate import GeneratorConfig, write_catalog
 from envs.search import SearchIndex
-from rollout_workers.candidates import (asked_options, option_note, offers, page_options, policy_state,
-                                        state_text)
+from rollout_workers.candidates import (asked_options, item_note, option_note, offers, page_options, page_pricing,
+                                        policy_state, price_note, state_text)
 from rollout_workers.worker import RolloutWorker
 
 STORE = {
@@ -117,3 +117,39 @@ def test_the_note_finds_the_pages_that_lack_an_asked_option(gen):
     assert lacking > 50
     assert noted / lacking >= 0.95
     assert target_flagged / targets <= 0.10
+
+
+def test_price_note_marks_only_pages_wholly_over_the_instructions_budget():
+    # SHOES asks "price lower than 70.00 dollars"
+    assert price_note(SHOES, [84.95]) == "price over budget."
+    assert price_note(SHOES, [70.0]) is None  # at the limit is within it
+    assert price_note(SHOES, [60.0, 80.0]) is None  # a range that straddles the limit: not marked
+    assert price_note(SHOES, [71.0, 90.0]) == "price over budget."
+    assert price_note("red shoes, size 7", [500.0]) is None  # no price clause, no note
+    page = {"color": ["purple", "clear"], "size": ["6", "9"]}
+    assert item_note(SHOES, page, STORE, [84.95]) == "color purple offered. size 7 not offered. price over budget."
+    assert item_note(SHOES, page, STORE, [50.0]) == "color purple offered. size 7 not offered."
+    assert item_note(SHOES, {}, STORE, [84.95]) == "price over budget."
+    assert item_note(SHOES, {}, STORE, None) is None and item_note(SHOES, {}, STORE, [50.0]) is None
+
+
+def test_serve_reads_the_price_back_from_the_page():
+    assert page_pricing("Instruction: [SEP] x [SEP] < Prev [SEP] t [SEP] Price: $84.95 [SEP] Rating: N.A. [SEP] Buy Now") == [84.95]
+    assert page_pricing("t [SEP] Price: $1,084.95 to $1200.0 [SEP] Buy Now") == [1084.95, 1200.0]
+    assert page_pricing("t [SEP] Price: $84.95 [SEP] Features") is None  # not a product page
+    assert page_pricing("t [SEP] Price: unknown [SEP] Buy Now") is None
+
+
+def test_over_budget_pages_lead_with_the_price_note_in_the_worker_and_in_serve(gen):
+    cat, idx = gen
+    seen = 0
+    for goal in [cat.goals[i] for i in cat.goal_ids("test")][:200]:
+        over = [p for p in cat.products if p.query == cat.by_asin[goal.asin].query and min(p.pricing) > goal.price_upper]
+        for product in over[:1]:
+            env, obs, info = _item_page(cat, idx, goal.goal_id, product)
+            state = policy_state(env, obs)
+            assert "price over budget. " in state[: -len(obs)]
+            assert act_state(cat, obs, goal.instruction_text, info["available_actions"]) == state
+            assert RolloutWorker._over_budget(env)
+            seen += 1
+    assert seen >= 10

@@ -266,6 +266,42 @@ def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
     assert chosen.candidates[k + 1][chosen.chosen[k + 1]] != acts[k]
 
 
+def test_budget_cut_takes_the_purchase_of_a_product_the_price_note_marks_over_budget(gen, policy):
+    cat, idx = gen
+    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct",
+                                                        correction_cuts="evidence+noop+budget"), search_index=idx)
+    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence+noop"),
+                         search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    found = None
+    for goal in cat.goal_ids("train"):
+        if cat.goals[goal].goal_options:  # no option to miss: only the price is wrong
+            continue
+        obs, info = env.reset(seed=3, options={"goal_id": goal})
+        expert = ExpertAgent(search_queries)
+        expert.reset(env)
+        search = expert.act(obs, info)
+        obs, _, _, _, info = env.step(search)
+        c = build_candidates(env, info["available_actions"])
+        over = [a for t, a in zip(c.texts, c.actions) if t.endswith(" - over budget]")]
+        if over:
+            found = goal, search, over[0]
+            break
+    assert found is not None, "the test catalog has a results page with an over-budget product"
+    goal, search, click = found
+    acts = [search, click, "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=3)
+    assert traj.terminated and traj.reward_info["r_price"] is False
+    assert traj.states[2].startswith("price over budget. [SEP] ")  # what the policy read before buying
+    assert budget.correction_cuts(traj, acts) == [2]
+    assert noop.correction_cuts(traj, acts) == []  # without "budget" the purchase is no cut
+    # the correction: the expert takes over on the product page, does not buy it, and scores higher
+    (chosen, rejected, mode), = budget._corrections(traj, acts)
+    assert rejected is traj and mode == "correct" and chosen.score - traj.score >= 0.1
+    assert chosen.chosen[:2] == traj.chosen[:2] and chosen.states[2] == traj.states[2]
+    assert chosen.candidates[2][chosen.chosen[2]] != "click[buy now]"
+
+
 class _Replay:
     """An agent that plays a fixed list of env actions."""
 
