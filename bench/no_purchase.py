@@ -16,7 +16,7 @@ and sorts the episodes that ran out of steps without buying by what they did:
 Prints, per checkpoint, success, score, the purchase rate and the three counts; then,
 for the purchases that scored below 1, how many missed each reward component
 (`type`, `attributes`, `options`, `price`; one purchase can miss several) and how
-many bought a product its results page marked `over budget` (`over_budget_open`).
+many bought on a page the price note marked over budget (`candidates.price_note`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from cluster.evaluate import play_goals, summarize_trajectories  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
-from rollout_workers.worker import first_noop_step, over_budget_open  # noqa: E402
+from rollout_workers.worker import first_noop_step  # noqa: E402
 
 KINDS = ("repeat", "alternate", "browse")
 MISSES = ("type", "attributes", "options", "price")
@@ -83,9 +83,9 @@ def main() -> None:
               + f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
         failed = [t for t in trajs if t.terminated and t.score < 1.0]
         missed = Counter(m for t in failed for m in misses(t))
-        marked = sum(over_budget_open(t) is not None for t in failed)
+        marked = sum("price over budget." in t.states[-1].split(" [SEP] ")[0] for t in failed)
         print(f"  purchases below 1: {len(failed)}; missing " + ", ".join(f"{m} {missed[m]}" for m in MISSES)
-              + f"; bought a product marked over budget {marked}", flush=True)
+              + f"; bought where the price note said over budget {marked}", flush=True)
 
 
 if __name__ == "__main__":
