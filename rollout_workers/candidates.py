@@ -39,7 +39,12 @@ IL policy bought a product lacking an asked-for option in 108 of 500 test
 episodes, and going back from those instead is worth ~9 points of success
 (`bench/visible_check.py`). Like the budget note it reads only what the policy
 sees - the instruction, the page's option lists, and the store's option values
-(`Catalog.option_values`) - with the reward's own notion of a match.
+(`Catalog.option_values`) - with the reward's own notion of a match. After it
+comes the price note (`price_note`): "price over budget." when every price the page
+shows is above the instruction's price clause, as the results page's `over budget`.
+DPO-trained policies bought such products in ~10% of test episodes (the page shows
+"Price: $84.95", the instruction "lower than 70.00 dollars"); with the note, the
+purchase is a decision the page shows wrong, like one lacking an asked-for option.
 """
 
 from __future__ import annotations
