@@ -80,8 +80,8 @@ def act_state(catalog: Catalog, observation: str | None, instruction: str | None
               available: Sequence[str] = (), clicked_options: Sequence[str] = ()) -> str:
     """The state text the policy reads, built like `policy_state`: the observation
     (else the instruction page), on an item page led by the option and price notes
-    (its option groups and prices read back from the page text and its actions) and by "You have clicked
-    <option>." for each chosen option."""
+    (its option groups and prices read back from the page text and its actions) and
+    by "You have clicked <option>." for each chosen option."""
     text = observation if observation else f"WebShop [SEP] Instruction: [SEP] {instruction or ''} [SEP] Search"
     note = None
     if observation and instruction:
