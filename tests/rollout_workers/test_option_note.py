@@ -134,7 +134,8 @@ def test_price_note_marks_only_pages_wholly_over_the_instructions_budget():
 
 
 def test_serve_reads_the_price_back_from_the_page():
-    assert page_pricing("Instruction: [SEP] x [SEP] < Prev [SEP] t [SEP] Price: $84.95 [SEP] Rating: N.A. [SEP] Buy Now") == [84.95]
+    page = "Instruction: [SEP] x [SEP] < Prev [SEP] t [SEP] Price: $84.95 [SEP] Rating: N.A. [SEP] Buy Now"
+    assert page_pricing(page) == [84.95]
     assert page_pricing("t [SEP] Price: $1,084.95 to $1200.0 [SEP] Buy Now") == [1084.95, 1200.0]
     assert page_pricing("t [SEP] Price: $84.95 [SEP] Features") is None  # not a product page
     assert page_pricing("t [SEP] Price: unknown [SEP] Buy Now") is None
@@ -144,7 +145,8 @@ def test_over_budget_pages_lead_with_the_price_note_in_the_worker_and_in_serve(g
     cat, idx = gen
     seen = 0
     for goal in [cat.goals[i] for i in cat.goal_ids("test")][:200]:
-        over = [p for p in cat.products if p.query == cat.by_asin[goal.asin].query and min(p.pricing) > goal.price_upper]
+        kind = cat.by_asin[goal.asin].query
+        over = [p for p in cat.products if p.query == kind and min(p.pricing) > goal.price_upper]
         for product in over[:1]:
             env, obs, info = _item_page(cat, idx, goal.goal_id, product)
             state = policy_state(env, obs)
