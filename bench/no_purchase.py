@@ -34,6 +34,7 @@ import torch  # noqa: E402
 from cluster.evaluate import play_goals, summarize_trajectories  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
+from rollout_workers.candidates import OVER_BUDGET_NOTE  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
 from rollout_workers.worker import first_noop_step  # noqa: E402
 
@@ -83,7 +84,7 @@ def main() -> None:
               + f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
         failed = [t for t in trajs if t.terminated and t.score < 1.0]
         missed = Counter(m for t in failed for m in misses(t))
-        marked = sum("price over budget." in t.states[-1].split(" [SEP] ")[0] for t in failed)
+        marked = sum(OVER_BUDGET_NOTE in t.states[-1].split(" [SEP] ")[0] for t in failed)
         print(f"  purchases below 1: {len(failed)}; missing " + ", ".join(f"{m} {missed[m]}" for m in MISSES)
               + f"; bought where the price note said over budget {marked}", flush=True)
 

@@ -59,6 +59,7 @@ from envs.reward import option_matches
 from policies.search_queries import search_queries
 
 ITEM_PREFIX = "item - "
+OVER_BUDGET_NOTE = "price over budget."
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def price_note(instruction: str, pricing: Sequence[float]) -> str | None:
     instruction's price clause (`budget_note`'s "over budget"), else None: the page
     shows "Price: $84.95" and the instruction "lower than 70.00 dollars", and the
     policy does not learn to compare the two (see module doc)."""
-    return "price over budget." if budget_note(list(pricing), price_limit(instruction)) == "over budget" else None
+    return OVER_BUDGET_NOTE if budget_note(list(pricing), price_limit(instruction)) == "over budget" else None
 
 
 def item_note(instruction: str, page_options: Mapping[str, Sequence[str]],

@@ -244,28 +244,29 @@ class RolloutWorker:
 
     def correction_cuts(self, traj: Trajectory, actions: list[str]) -> list[int]:
         """Where the expert takes over (see `WorkerConfig.correction_cuts`), in step order."""
-        env, expert = self.expert_env, ExpertAgent(search_queries)
+        parts = set(self.config.correction_cuts.split("+"))
+        env = self.expert_env
         obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
-        expert.reset(env)
+        expert = ExpertAgent(search_queries) if "first" in parts else None  # only the first cut asks it
+        if expert is not None:
+            expert.reset(env)
         first, last, shown_wrong = None, len(actions) - 1, False
         for t, action in enumerate(actions):
-            if first is None and expert.act(obs, info).lower() != action.lower():
+            if expert is not None and first is None and expert.act(obs, info).lower() != action.lower():
                 first = t
             if t == last and env.session.page == "item":
-                shown_wrong = self._lacks_wanted_option(env) or (
-                    self.config.correction_cuts == "evidence+noop+budget" and self._over_budget(env))
+                shown_wrong = self._lacks_wanted_option(env) or ("budget" in parts and self._over_budget(env))
             if t < last:
                 obs, _, _, _, info = env.step(action)
-        first = last if first is None else first
-        mode = self.config.correction_cuts
-        if mode.startswith("evidence"):
+        if "first" not in parts:  # the evidence modes
             cuts = [last] if traj.terminated and shown_wrong else []
-            if mode.startswith("evidence+noop"):
+            if "noop" in parts:
                 noop = first_noop_step(traj.states)
                 cuts = ([] if noop is None else [noop]) + cuts  # noop < last
             return cuts
+        first = last if first is None else first
         cuts = [first]
-        if traj.terminated and last > first and (mode == "first+last" or (mode == "first+evidence" and shown_wrong)):
+        if traj.terminated and last > first and ("last" in parts or ("evidence" in parts and shown_wrong)):
             cuts.append(last)
         return cuts
 
