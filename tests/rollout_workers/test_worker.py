@@ -323,3 +323,81 @@ class _Replay:
     def act(self, observation, info):
         self.t += 1
         return self.actions[self.t - 1]
+
+
+def _buy_with_asked_options(env, goal_id, seed, search, click):
+    """Score of opening `click` after `search` and buying it with a page value
+    matching each asked option (found with the reward's own option match)."""
+    from rollout_workers.candidates import offers
+
+    obs, info = env.reset(seed=seed, options={"goal_id": goal_id})
+    env.step(search)
+    obs, _, _, _, info = env.step(click)
+    product = env.catalog.by_asin[click[len("click["):-1].upper()]
+    for wanted in env.session.goal.goal_options:
+        value = next((v for vs in product.options.values() for v in vs if v == wanted), None) or next(
+            (v for vs in product.options.values() for v in vs if offers([v], wanted)), None)
+        if value is not None:
+            env.step(f"click[{value.lower()}]")
+    return env.step("click[buy now]")[1]
+
+
+def test_pick_pairs_compare_the_policys_pick_with_the_first_other_result_within_budget(gen, policy):
+    from rollout_workers.candidates import budget_note
+
+    cat, idx = gen
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct",
+                                                   correction_cuts="evidence+noop+budget+pick"), search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx)
+    seen = {"pair": 0, "tie": 0}
+    for goal in list(cat.goal_ids("train"))[:150]:
+        obs, info = env.reset(seed=5, options={"goal_id": goal})
+        search = build_candidates(env, info["available_actions"]).actions[0]
+        obs, _, _, _, info = env.step(search)
+        links = [a for a in build_candidates(env, info["available_actions"]).actions if a[6:-1].upper() in cat.by_asin]
+        limit = env.session.goal.price_upper
+        within = [a for a in links if budget_note(cat.by_asin[a[6:-1].upper()].pricing, limit) == "within budget"]
+        if len(links) < 2 or not within:
+            continue
+        pick = links[-1]  # the policy opened the page's last product and bought it as it came
+        acts = [search, pick, "click[buy now]"]
+        traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
+        other = next((a for a in within if a != pick), None)
+        pair = w.pick_pair(traj, acts)
+        if other is None:
+            assert pair is None
+            continue
+        mine_score = _buy_with_asked_options(env, goal, 5, search, pick)
+        other_score = _buy_with_asked_options(env, goal, 5, search, other)
+        if abs(mine_score - other_score) < 0.1:
+            assert pair is None
+            seen["tie"] += 1
+            continue
+        chosen, rejected, mode = pair
+        assert mode == "pick" and chosen.score > rejected.score
+        assert sorted([chosen.score, rejected.score]) == pytest.approx(sorted([mine_score, other_score]))
+        better, worse = (pick, other) if mine_score > other_score else (other, pick)
+        # both halves replay the search, part at the results page, then buy what they opened
+        for half, link in ((chosen, better), (rejected, worse)):
+            assert half.states[:2] == traj.states[:2] and half.chosen[0] == traj.chosen[0]
+            opened = half.candidates[1][half.chosen[1]]
+            assert opened.startswith("click[item - ") and cat.by_asin[link[6:-1].upper()].title.lower() in opened
+            assert half.candidates[-1][half.chosen[-1]] == "click[buy now]" and half.terminated
+        seen["pair"] += 1
+    assert seen["pair"] >= 5 and seen["tie"] >= 1, seen
+
+
+def test_pick_pairs_come_from_sampled_episodes_and_fit_the_pair_schema(gen, policy):
+    from rollout_workers.schema import pairs_to_batch
+
+    cat, idx = gen
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=4, pair_mode="correct",
+                                                   correction_cuts="evidence+noop+budget+pick"), seed=3,
+                      search_index=idx)
+    batch = w.sample(16)
+    picks = [p for p in batch.pairs if p[2] == "pick"]
+    assert picks, "an untrained policy's picks differ from the first result within budget"
+    for chosen, rejected, _ in picks:
+        chosen.validate(), rejected.validate()
+        assert chosen.score - rejected.score >= 0.1 and chosen.goal_id == rejected.goal_id
+    assert "pick" in set(pairs_to_batch(batch.pairs).column("mode").to_pylist())
