@@ -204,36 +204,6 @@ class ExpertAgent:
         return acts[0] if acts else "click[back to search]"
 
 
-class OpenAndBuy:
-    """Takes one given action (a product link on a results page), then, on the
-    product page it opens, clicks the page's values for the goal's asked options
-    (`ExpertAgent`'s option plan for that product) and buys. It never judges the
-    product itself, so two products it buys differ only in their own fit: the
-    worker's `pick` pairs compare the policy's pick with another result this way.
-    """
-
-    def __init__(self, first_action: str):
-        self.first_action = first_action
-        self.expert = ExpertAgent()
-
-    def reset(self, env: WebShopEnv) -> None:
-        self.env, self.done_first = env, False
-        self.expert.env, self.expert.goal = env, env.session.goal
-
-    def act(self, observation: str, info: dict) -> str:
-        if not self.done_first:
-            self.done_first = True
-            return self.first_action
-        if info["page"] == "sub":
-            return "click[< prev]"
-        if info["page"] != "item":  # the link did not open a product: nothing to buy
-            raise ValueError(f"OpenAndBuy: {self.first_action!r} led to a {info['page']} page, not a product")
-        for group, value in self.expert._option_plan(info["asin"]).items():
-            if info["options"].get(group) != value:
-                return f"click[{value}]"
-        return f"click[{BUY_NOW}]"
-
-
 class HumanLikeAgent:
     """A noisy, exploratory shopper: the stand-in for WebShop's human demonstrations
     (which cannot be downloaded here). It recognises the goal product when it sees

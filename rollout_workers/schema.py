@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import pyarrow as pa
 
 SOURCES = ("policy", "expert", "demo", "human")
-PAIR_MODES = ("expert", "self", "correct", "pick")
+PAIR_MODES = ("expert", "self", "correct")
 
 REWARD_INFO = pa.struct([
     ("r_type", pa.float32()),

@@ -33,20 +33,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from envs.agents import ExpertAgent, OpenAndBuy
+from envs.agents import ExpertAgent
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
-from rollout_workers.candidates import (Candidates, budget_note, build_candidates, offers, policy_state, price_limit,
-                                        price_note)
+from rollout_workers.candidates import Candidates, build_candidates, offers, policy_state, price_note
 from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
-CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop", "evidence+noop+budget",
-                   "evidence+noop+budget+pick")
+CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop", "evidence+noop+budget")
 
 
 def first_noop_step(states: list[str]) -> int | None:
@@ -93,17 +91,7 @@ class WorkerConfig:
     as clicking an option already chosen: a wasted step the state shows, and the
     step a greedy policy repeats until the episode runs out of steps); or
     "evidence+noop+budget" (the purchase cut also takes a product whose page the
-    price note marks over budget, `candidates.price_note`); or
-    "evidence+noop+budget+pick" (a failed episode that none of those cuts explains
-    gives a `pick` pair instead, if it opened a product from a results page: the
-    policy's pick against the first other result of that page within budget, each
-    opened and bought with the asked options by the same agent
-    (`envs.agents.OpenAndBuy`); the one that scores higher is chosen. Taken from
-    every episode, such pairs outnumbered all others about 4 to 1.
-    The results page shows each product's place (`result 3`), title and price, and
-    the search engine's order carries the attributes a title leaves out, so this
-    choice can be learned from what the policy sees; the expert's own pick cannot,
-    since it knows the goal)."""
+    price note marks over budget, `candidates.price_note`)."""
 
     def __post_init__(self) -> None:
         if self.pair_mode not in PAIR_MODES:
@@ -295,34 +283,6 @@ class RolloutWorker:
         """Whether the product page's price note says it is over the instruction's budget."""
         return price_note(env.session.goal.instruction_text, env.catalog.by_asin[env.session.asin].pricing) is not None
 
-    def pick_pair(self, traj: Trajectory, actions: list[str]) -> tuple[Trajectory, Trajectory, str] | None:
-        """The `pick` pair of an episode (see `WorkerConfig.correction_cuts`), or None
-        when it opened no product from a results page, the page lists no other
-        product within budget, or the two score within `pair_margin` of each other."""
-        env = self.expert_env
-        obs, info = env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
-        by_asin = env.catalog.by_asin
-        for t, action in enumerate(actions):
-            if env.session.page == "results" and action[len("click["):-1].upper() in by_asin:
-                break
-            obs, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                return None
-        else:
-            return None
-        limit = price_limit(env.session.goal.instruction_text)
-        listed = [a for a in build_candidates(env, info["available_actions"]).actions
-                  if a[len("click["):-1].upper() in by_asin]
-        alt = next((a for a in listed if a != action
-                    and budget_note(by_asin[a[len("click["):-1].upper()].pricing, limit) in (None, "within budget")), None)
-        if alt is None:
-            return None
-        mine = corrected_episode(env, OpenAndBuy(action), traj, actions, t)
-        other = corrected_episode(env, OpenAndBuy(alt), traj, actions, t)
-        if abs(mine.score - other.score) < self.config.pair_margin:
-            return None
-        return (mine, other, "pick") if mine.score > other.score else (other, mine, "pick")
-
     def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         out = []
         for cut in self.correction_cuts(traj, actions):
@@ -334,11 +294,7 @@ class RolloutWorker:
     def _pairs_for(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
         cfg, out = self.config, []
         if cfg.pair_mode == "correct" and traj.score < 1.0:
-            corrections = self._corrections(traj, actions)
-            if not corrections and "pick" in cfg.correction_cuts.split("+"):
-                pick = self.pick_pair(traj, actions)
-                corrections += [pick] if pick is not None else []
-            out += corrections
+            out += self._corrections(traj, actions)
         if cfg.pair_mode in ("expert", "mix"):
             expert = self.expert_trajectory(traj.goal_id, traj.policy_version)
             if expert.score - traj.score >= cfg.pair_margin:
