@@ -232,7 +232,7 @@ def make_app(backend: Backend) -> FastAPI:
         if not req.observation and not req.instruction:
             raise RequestError("observation", "give an observation or an instruction")
         instruction = request_instruction(req.observation, req.instruction)
-        cands = act_candidates(backend.catalog, req.available_actions, instruction, req.observation)
+        cands = act_candidates(backend.catalog, req.available_actions, instruction)
         state = act_state(backend.catalog, req.observation, instruction, req.available_actions, req.clicked_options)
         d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
         return {"action": cands.actions[d.index], "candidate": cands.texts[d.index], "index": d.index,

@@ -7,8 +7,7 @@ Ray:
 - `act_candidates` turns a request's available actions into the candidate texts
   the policy reads, exactly as the rollout workers do (`build_candidates`:
   `search[...]` -> one `search[<query>]` per query variant of the instruction,
-  a product asin on a results page -> `click[item - result <n> - <title> - ...]`,
-  its place read from the page number the observation shows);
+  a product asin on a results page -> `click[item - <title>]`);
 - `decide` picks an action from a batched `Policy.act` output (argmax when
   greedy, else the sample the policy drew);
 - `run_episode` plays one episode through an async `act` callable, so every step
@@ -42,7 +41,7 @@ from policies.checkpoint import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_c
 from policies.policy import ActOutput, Policy
 from policies.search_queries import instruction_from_state, keyword_query, search_queries
 from rollout_workers.candidates import (Candidates, build_candidates, item_note, page_options, page_pricing,
-                                       policy_state, results_page_number, state_text)
+                                       policy_state, state_text)
 
 
 class RequestError(ValueError):
@@ -54,8 +53,7 @@ class RequestError(ValueError):
 
 
 # ------------------------------------------------------------------ candidates
-def act_candidates(catalog: Catalog, available: Sequence[str], instruction: str | None,
-                   observation: str | None = None) -> Candidates:
+def act_candidates(catalog: Catalog, available: Sequence[str], instruction: str | None) -> Candidates:
     """Candidate texts and env actions for `/act`, built like the rollout workers'.
 
     Raises:
@@ -64,12 +62,10 @@ def act_candidates(catalog: Catalog, available: Sequence[str], instruction: str 
     if SEARCH_ACTION in available and not (instruction and instruction.strip()):
         raise RequestError("instruction", "'search[...]' is offered but no instruction was given "
                                           "or found in the observation ('Instruction: [SEP] ...')")
-    # build_candidates reads only the session's instruction, page and page number and the
-    # catalog's asin index; "results" lets a known asin become its title and its place in
-    # the results, as on a results page (the page number read from the observation).
+    # build_candidates reads only the session's instruction and page and the catalog's
+    # asin index; "results" lets a known asin become its title, as on a results page.
     shim = SimpleNamespace(session=SimpleNamespace(goal=SimpleNamespace(instruction_text=instruction or ""),
-                                                   page="results", page_num=results_page_number(observation)),
-                           catalog=catalog)
+                                                   page="results"), catalog=catalog)
     return build_candidates(shim, list(available), fallback_search(instruction))
 
 

@@ -5,8 +5,7 @@ a finite list of texts it can read:
 
 - `search[...]` becomes one `search[<query>]` per query variant of the instruction
   (`policies.search_queries`);
-- a product link `click[b07zjhq3yt]` becomes `click[item - result <n> - <title> -
-  <price> - <budget>]`:
+- a product link `click[b07zjhq3yt]` becomes `click[item - <title> - <price>]`:
   WebShop's IL model (`click_item_name`) shows the title, because an asin says
   nothing to a reader; we add the price the results page shows next to it, since
   the state is cut to 128 tokens on the CPU preset and keeps only ~2 of the 10
@@ -16,11 +15,7 @@ a finite list of texts it can read:
   with the bare price), the text also says how the price relates to the
   instruction's own price clause: `within budget`, `over budget`, or `partly over
   budget` for a price range that straddles the limit - read from the instruction
-  the policy sees, nothing hidden. It starts with the product's place in the
-  results, `result 3` (page 2's first product is `result 11`): the page lists the
-  products in the search engine's order, which ranks on attributes a title does not
-  spell out, and the 128-token state keeps only the first ~2 of them, so without
-  it the policy cannot see the order at all. A
+  the policy sees, nothing hidden; a
   product already opened in this episode is not offered again (the shopper's
   memory). Earlier it stayed on offer as `click[visited item - ...]`; a policy
   that DPO taught to go back from a product lacking an asked-for option then
@@ -60,7 +55,6 @@ from dataclasses import dataclass
 from typing import Collection, Mapping, Sequence
 
 from envs.env import SEARCH_ACTION, WebShopEnv
-from envs.pages import PRODUCT_WINDOW
 from envs.reward import option_matches
 from policies.search_queries import search_queries
 
@@ -102,22 +96,11 @@ def budget_note(pricing: list[float], limit: float | None) -> str | None:
     return "partly over budget"
 
 
-def item_text(title: str, price_tag: str | None = None, budget: str | None = None, rank: int | None = None) -> str:
+def item_text(title: str, price_tag: str | None = None, budget: str | None = None) -> str:
     """The candidate text of a product link (see module doc)."""
-    place = f"result {rank} - " if rank is not None else ""
     price = f" - {price_tag.lower()}" if price_tag else ""
     note = f" - {budget}" if budget else ""
-    return f"click[{ITEM_PREFIX}{place}{title.lower()}{price}{note}]"
-
-
-RESULTS_PAGE = re.compile(r"\bPage (\d+) \(Total results: \d+\)")
-
-
-def results_page_number(observation: str | None) -> int:
-    """The page number a results page shows ("Page 2 (Total results: 50)"); 1 when
-    the observation shows none (for Serve's `/act`, like `page_pricing`)."""
-    m = RESULTS_PAGE.search(observation or "")
-    return int(m.group(1)) if m else 1
+    return f"click[{ITEM_PREFIX}{title.lower()}{price}{note}]"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -260,8 +243,6 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
             texts.append(f"search[{q}]")
             actions.append(f"search[{q}]")
     visited = getattr(env.session, "visited", None) or ()
-    first_rank = (getattr(env.session, "page_num", 1) - 1) * PRODUCT_WINDOW + 1
-    listed = 0  # product links seen so far on this page, opened ones included
     for a in available:
         if a == SEARCH_ACTION:
             continue
@@ -269,12 +250,9 @@ def build_candidates(env: WebShopEnv, available: list[str], extra_searches: tupl
         product = env.catalog.by_asin.get(arg.upper()) if env.session.page == "results" else None
         if product is None:
             texts.append(a)
-            actions.append(a)
+        elif product.asin in visited:
             continue
-        listed += 1
-        if product.asin in visited:
-            continue
-        texts.append(item_text(product.title, product.price_tag, budget_note(product.pricing, limit),
-                               first_rank + listed - 1))
+        else:
+            texts.append(item_text(product.title, product.price_tag, budget_note(product.pricing, limit)))
         actions.append(a)
     return Candidates(texts, actions)

@@ -40,24 +40,15 @@ def test_candidates_name_products_and_expand_search(gen):
     note = ("within budget" if max(product.pricing) <= limit else
             "over budget" if min(product.pricing) > limit else "partly over budget")
     tail = f"{product.title.lower()} - {product.price_tag.lower()} - {note}"
-    assert c.texts[first] == f"click[item - result 1 - {tail}]"
-    products = [t for t in c.texts if t.startswith("click[item - ")]
-    assert [t.split(" - ")[1] for t in products] == [f"result {n}" for n in range(1, len(products) + 1)]
+    assert c.texts[first] == f"click[item - {tail}]"
     assert c.index_of_action(c.actions[first].upper()) == first
     # once opened, the product is no longer offered on the results page; the rest are, in order
     env.step(c.actions[first])
     obs, *_, info = env.step("click[< prev]")
     again = build_candidates(env, info["available_actions"])
     assert c.actions[first] in info["available_actions"] and c.actions[first] not in again.actions
-    assert again.texts == [t for i, t in enumerate(c.texts) if i != first]  # the others keep their places
+    assert again.texts == [t for i, t in enumerate(c.texts) if i != first]
     assert again.actions == [a for i, a in enumerate(c.actions) if i != first]
-    # page 2 goes on counting: its first product is the 11th result
-    obs, *_, info = env.step("click[next >]")
-    page2 = build_candidates(env, info["available_actions"])
-    listed = [a for a in info["available_actions"] if a[len("click["):-1].upper() in cat.by_asin]
-    assert listed, "the test catalog's first query should have a second page"
-    p2 = cat.by_asin[listed[0][len("click["):-1].upper()]
-    assert page2.texts[page2.actions.index(listed[0])].startswith(f"click[item - result 11 - {p2.title.lower()} - ")
 
 
 def test_expert_recording_replays_to_the_same_score(gen):
