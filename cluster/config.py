@@ -89,6 +89,11 @@ class RunConfig:
     """Goals of the test split in the final evaluation (before/after table)."""
     checkpoint_interval_s: float = 180.0
     """Checkpoint this often."""
+    keep_best: bool = True
+    """Keep the weights of the best periodic evaluation (eval-split success, then score;
+    the later one on a tie) in `OUT/best`, evaluate the last weights on the eval split
+    too, and hand the best ones to the final test. The last weights are tested as well
+    and reported beside them. False: the last weights are the result."""
     il_checkpoint: str | None = None
     """Start from this IL checkpoint; None trains one from generated expert demos."""
     il_demos: int = 1000

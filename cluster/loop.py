@@ -14,12 +14,19 @@ from pathlib import Path
 from cluster.evaluate import evaluate_policy
 from cluster.train_helpers import learner_config, load_policy
 from learner.learner import Learner
-from policies.checkpoint import CheckpointMetadata, save_checkpoint
+from policies.checkpoint import CheckpointMetadata, read_metadata, save_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
 from rollout_workers.worker import RolloutWorker
 
 RUN_STATE = "run_state.json"
+BEST_DIR = "best"
+
+
+def better_eval(new: dict, best: dict | None) -> bool:
+    """Whether eval result `new` is at least as good as `best`: higher success, then
+    higher score; on a tie the later one (more training) wins."""
+    return best is None or (new["success_rate"], new["score"]) >= (best["success_rate"], best["score"])
 
 
 class _LoopBase:
@@ -31,6 +38,9 @@ class _LoopBase:
         self.recent_success: list[float] = []  # success rate of the last 20 rounds
         self.last_eval: dict | None = None
         self.learner_placement: dict = {}  # device and GPU ids of the learner's model, set by _start
+        self.best: dict | None = None  # the best periodic evaluation so far (keep_best), as saved in OUT/best
+        if (out / BEST_DIR / "metadata.json").exists():  # a resumed run: the checkpoint on disk is the truth
+            self.best = read_metadata(out / BEST_DIR).metrics["eval"]
         state_path = out / RUN_STATE
         if state_path.exists():
             saved = json.loads(state_path.read_text())
@@ -71,6 +81,9 @@ class _LoopBase:
         evaluator.set_weights(weights, version=version)
         self.last_eval = evaluate_policy(evaluator, self.catalog, eval_ids)
         self.log.write("eval", self.last_eval, step=self.counters["updates"])
+        if self.cfg.run.keep_best and better_eval(self.last_eval, self.best):
+            self.best = dict(self.last_eval, step=self.counters["updates"])
+            self.save_checkpoint(evaluator, metrics={"eval": self.best}, directory=self.out / BEST_DIR)
 
     def _maybe_checkpoint(self, evaluator, timers: dict, start: float, force: bool = False) -> None:
         now = time.perf_counter()
@@ -86,10 +99,12 @@ class _LoopBase:
         tmp.write_text(json.dumps({"counters": counters, "workers": self.worker_states}, indent=2))
         tmp.replace(self.out / RUN_STATE)
 
-    def save_checkpoint(self, policy, final: bool = False, metrics: dict | None = None) -> Path:
-        meta = CheckpointMetadata(version=policy.version, steps=self.counters["updates"],
+    def save_checkpoint(self, policy, final: bool = False, metrics: dict | None = None,
+                        directory: Path | None = None, steps: int | None = None) -> Path:
+        steps = self.counters["updates"] if steps is None else steps
+        meta = CheckpointMetadata(version=policy.version, steps=steps,
                                   metrics=metrics or {}, train_config=self.cfg.to_dict())
-        return save_checkpoint(policy, self.out / "checkpoint", meta)
+        return save_checkpoint(policy, directory or self.out / "checkpoint", meta)
 
     def run(self, evaluator, eval_ids) -> dict:
         from cluster.train import Progress
@@ -106,6 +121,8 @@ class _LoopBase:
             self._maybe_eval(evaluator, eval_ids, timers)
             self._maybe_checkpoint(evaluator, timers, start)
         self._drain()
+        if self.cfg.run.keep_best:  # the last weights compete with the periodic ones
+            self._maybe_eval(evaluator, eval_ids, timers, force=True)
         self._maybe_checkpoint(evaluator, timers, start, force=True)
         self.counters["rl_seconds"] += time.perf_counter() - start
         return {**self.counters, "seconds": self.counters["rl_seconds"], "learner": self.learner_placement}

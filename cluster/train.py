@@ -25,6 +25,7 @@ from cluster.imitation import ILRunConfig, run_il
 from cluster.metrics import MetricsLog
 from cluster.runtime import load_catalog_section, resolve_device
 from cluster.train_helpers import load_policy
+from policies.checkpoint import load_checkpoint
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
     """The IL checkpoint to start from (trained here when none is given)."""
@@ -114,7 +115,7 @@ def run_training(cfg: TrainConfig) -> dict:
     evaluator = load_policy(il_path, "cpu")
     before = il_eval or evaluate_policy(evaluator, catalog, test_ids)
     log.write("test/il", before, step=0)
-    from cluster.loop import LocalLoop, RayLoop
+    from cluster.loop import BEST_DIR, LocalLoop, RayLoop
 
     loop_cls = LocalLoop if cfg.run.num_workers == 0 else RayLoop
     loop = loop_cls(cfg, catalog, il_path, device, out, log)
@@ -124,18 +125,32 @@ def run_training(cfg: TrainConfig) -> dict:
         loop.close()
     version, weights = loop.final_weights()
     evaluator.set_weights(weights, version=version)
-    after = evaluate_policy(evaluator, catalog, test_ids)
+    last = evaluate_policy(evaluator, catalog, test_ids)
+    ckpt = loop.save_checkpoint(evaluator, final=True, metrics={"test": last, "il_test": before})
+    after, extra = last, {}
+    best = loop.best
+    if best is not None and best["policy_version"] != version:  # an earlier evaluation beat the last weights
+        log.write("test/last", last, step=stats["updates"])
+        ckpt = out / BEST_DIR
+        chosen = load_checkpoint(ckpt, device="cpu")
+        after = evaluate_policy(chosen, catalog, test_ids)
+        loop.save_checkpoint(chosen, directory=ckpt, steps=best["step"],
+                             metrics={"eval": best, "test": after, "il_test": before})
+        extra = {"last": last, "selected": {"by": "eval", "step": best["step"], "version": best["policy_version"],
+                                            "eval_success_rate": best["success_rate"], "eval_score": best["score"]}}
     log.write("test/final", after, step=stats["updates"])
-    ckpt = loop.save_checkpoint(evaluator, final=True, metrics={"test": after, "il_test": before})
-    summary = {"checkpoint": str(ckpt), "before": before, "after": after, **stats}
+    summary = {"checkpoint": str(ckpt), "before": before, "after": after, **extra, **stats}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print_summary(cfg, before, after, stats, ckpt)
+    print_summary(cfg, before, after, stats, ckpt, extra)
     log.close()
     return summary
 
 
-def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt) -> None:
+def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt, extra: dict | None = None) -> None:
     rows = [("IL checkpoint", before), (f"after {cfg.run.algo.upper()}", after)]
+    if extra:  # the best evaluation's weights are the result; the last ones for comparison
+        rows[1] = (f"after {cfg.run.algo.upper()} (best eval, update {extra['selected']['step']})", after)
+        rows.append((f"after {cfg.run.algo.upper()} (last weights, update {stats['updates']})", extra["last"]))
     print("\n| policy | test success | score | episodes |")
     print("|---|---|---|---|")
     for name, m in rows:

@@ -204,6 +204,21 @@ class ExpertAgent:
         return acts[0] if acts else "click[back to search]"
 
 
+class BuyHereAgent(ExpertAgent):
+    """Buys the product whose page is open when it takes over, choosing the
+    instruction's options where the page offers them (ExpertAgent's option plan for
+    that product). A worker's correction for an episode that left a product page
+    showing nothing wrong and then never bought (`WorkerConfig.correction_cuts`)."""
+
+    def reset(self, env: WebShopEnv) -> None:
+        if env.session.page != "item":
+            raise ValueError(f"BuyHereAgent takes over on a product page, not on the {env.session.page!r} page")
+        self.env, self.goal = env, env.session.goal
+        self.query, self.target = "", env.session.asin
+        self.wanted_options = self._option_plan(self.target)
+        self.disturbed = False
+
+
 class HumanLikeAgent:
     """A noisy, exploratory shopper: the stand-in for WebShop's human demonstrations
     (which cannot be downloaded here). It recognises the goal product when it sees

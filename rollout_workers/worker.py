@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from envs.agents import ExpertAgent
+from envs.agents import BuyHereAgent, ExpertAgent
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
 from envs.search import SearchIndex
@@ -44,7 +44,9 @@ from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
-CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop", "evidence+noop+budget")
+CORRECTION_CUTS = ("first", "first+evidence", "first+last", "evidence", "evidence+noop", "evidence+noop+budget",
+                   "evidence+noop+budget+leave")
+LEAVE_ACTIONS = ("click[< prev]", "click[back to search]")
 
 
 def first_noop_step(states: list[str]) -> int | None:
@@ -91,7 +93,11 @@ class WorkerConfig:
     as clicking an option already chosen: a wasted step the state shows, and the
     step a greedy policy repeats until the episode runs out of steps); or
     "evidence+noop+budget" (the purchase cut also takes a product whose page the
-    price note marks over budget, `candidates.price_note`)."""
+    price note marks over budget, `candidates.price_note`); or
+    "evidence+noop+budget+leave" (also, in an episode that ran out of steps without a
+    purchase, the first step that left a product page showing nothing wrong - no
+    missing option, not over budget; there `BuyHereAgent` buys that product with the
+    asked options instead: the correction for browsing until the steps run out)."""
 
     def __post_init__(self) -> None:
         if self.pair_mode not in PAIR_MODES:
@@ -283,10 +289,28 @@ class RolloutWorker:
         """Whether the product page's price note says it is over the instruction's budget."""
         return price_note(env.session.goal.instruction_text, env.catalog.by_asin[env.session.asin].pricing) is not None
 
+    def leave_cut(self, traj: Trajectory, actions: list[str]) -> int | None:
+        """With a "leave" cut mode: in an episode that ended without a purchase, the first
+        step whose action left a product page that showed nothing wrong; else None."""
+        if "leave" not in self.config.correction_cuts.split("+") or traj.terminated:
+            return None
+        env = self.expert_env
+        env.reset(seed=traj.seed, options={"goal_id": traj.goal_id})
+        for t, action in enumerate(actions):
+            if (env.session.page == "item" and action.lower() in LEAVE_ACTIONS
+                    and not self._lacks_wanted_option(env) and not self._over_budget(env)):
+                return t
+            env.step(action)
+        return None
+
     def _corrections(self, traj: Trajectory, actions: list[str]) -> list[tuple[Trajectory, Trajectory, str]]:
+        cuts = [(cut, ExpertAgent(search_queries)) for cut in self.correction_cuts(traj, actions)]
+        leave = self.leave_cut(traj, actions)
+        if leave is not None:
+            cuts.append((leave, BuyHereAgent()))
         out = []
-        for cut in self.correction_cuts(traj, actions):
-            chosen = corrected_episode(self.expert_env, ExpertAgent(search_queries), traj, actions, cut)
+        for cut, agent in cuts:
+            chosen = corrected_episode(self.expert_env, agent, traj, actions, cut)
             if chosen.score - traj.score >= self.config.pair_margin:
                 out.append((chosen, traj, "correct"))
         return out

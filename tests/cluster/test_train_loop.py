@@ -43,6 +43,54 @@ def test_local_loop_end_to_end(tmp_path, algo):
     assert summary["after"]["episodes"] == 8
 
 
+def test_the_best_evaluation_is_kept_and_is_the_result(tmp_path, monkeypatch):
+    import cluster.loop
+    from cluster.evaluate import evaluate_policy
+    from envs.generate import load_catalog
+    from policies.checkpoint import load_checkpoint, read_metadata
+
+    calls = []
+
+    def eval_with_a_peak(policy, catalog, goal_ids, **kw):  # the real evaluation, success rewritten
+        out = evaluate_policy(policy, catalog, goal_ids, **kw)
+        calls.append(policy.version)
+        return dict(out, success_rate=0.9 if len(calls) == 2 else 0.1)
+
+    monkeypatch.setattr(cluster.loop, "evaluate_policy", eval_with_a_peak)
+    summary = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=4, eval_interval_s=0))
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["tag"] == "eval"]
+    assert len(evals) == len(calls) >= 3 and evals[-1]["policy_version"] == calls[-1]  # the last weights too
+    peak = evals[1]
+    assert summary["selected"] == {"by": "eval", "step": peak["step"], "version": calls[1],
+                                   "eval_success_rate": 0.9, "eval_score": peak["score"]}
+    assert summary["checkpoint"] == str(run / "best") and calls[1] != calls[-1]
+    meta = read_metadata(run / "best")
+    assert meta.version == calls[1] and meta.steps == peak["step"] and meta.metrics["test"] == summary["after"]
+    assert read_metadata(run / "checkpoint").version == calls[-1]  # the last weights stay in checkpoint/
+    # the reported results are those of the two checkpoints on the test goals
+    catalog = load_catalog(size=150, seed=4)
+    test_ids = list(catalog.goal_ids("test"))[:8]
+    for name, key in (("best", "after"), ("checkpoint", "last")):
+        again = evaluate_policy(load_checkpoint(run / name, device="cpu"), catalog, test_ids)
+        assert (again["success_rate"], again["score"]) == (summary[key]["success_rate"], summary[key]["score"])
+    tags = [r["tag"] for r in rows]
+    assert tags[-2:] == ["test/last", "test/final"]
+
+
+def test_better_eval_prefers_success_then_score_then_the_later():
+    from cluster.loop import better_eval
+
+    best = {"success_rate": 0.4, "score": 60.0}
+    assert better_eval(best, None)
+    assert better_eval({"success_rate": 0.5, "score": 10.0}, best)
+    assert not better_eval({"success_rate": 0.3, "score": 90.0}, best)
+    assert better_eval({"success_rate": 0.4, "score": 61.0}, best)
+    assert not better_eval({"success_rate": 0.4, "score": 59.0}, best)
+    assert better_eval(dict(best), best)  # a tie: the later evaluation
+
+
 def test_checkpoint_evaluates_from_the_cli(tmp_path, capsys):
     from cluster.cli import main as cli
 

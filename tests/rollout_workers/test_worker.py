@@ -314,3 +314,62 @@ class _Replay:
     def act(self, observation, info):
         self.t += 1
         return self.actions[self.t - 1]
+
+
+def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purchaseless_episode(gen, policy):
+    cat, idx = gen
+    leave = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6, pair_mode="correct",
+                                                       correction_cuts="evidence+noop+budget+leave"), search_index=idx)
+    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6, pair_mode="correct",
+                                                        correction_cuts="evidence+noop+budget"), search_index=idx)
+    env = WebShopEnv(catalog=cat, search_index=idx, max_steps=6)
+
+    def page_shows_wrong(goal, search, click) -> bool:
+        env.reset(seed=2, options={"goal_id": goal})
+        env.step(search)
+        env.step(click)
+        return RolloutWorker._lacks_wanted_option(env) or RolloutWorker._over_budget(env)
+
+    found = None
+    for goal in cat.goal_ids("train"):
+        obs, info = env.reset(seed=2, options={"goal_id": goal})
+        expert = ExpertAgent(search_queries)
+        expert.reset(env)
+        search = expert.act(obs, info)
+        obs, _, _, _, info = env.step(search)
+        shown = [a for a in info["available_actions"] if a[len("click["):-1].upper() in cat.by_asin]
+        wrong = [a for a in shown if page_shows_wrong(goal, search, a)]
+        fine = [a for a in shown if not page_shows_wrong(goal, search, a)]
+        if wrong and len(fine) >= 2:
+            found = goal, search, wrong[0], fine
+            break
+    assert found is not None
+    goal, search, wrong, fine = found
+    # leaving a page that shows something wrong is right; leaving fine[0]'s page (step 4) is
+    # where the episode went wrong: it browsed on and ran out of steps without buying
+    acts = [search, wrong, "click[< prev]", fine[0], "click[< prev]", fine[1]]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=2)
+    assert traj.truncated and not traj.terminated and traj.score == 0.0
+    assert leave.leave_cut(traj, acts) == 4
+    assert budget.leave_cut(traj, acts) is None  # a mode without "leave"
+    # the correction: BuyHereAgent buys fine[0] with the asked options instead of going back
+    pairs = leave._corrections(traj, acts)
+    assert len(pairs) == 1
+    chosen, rejected, mode = pairs[0]
+    assert rejected is traj and mode == "correct" and chosen.terminated and chosen.score >= 0.1
+    assert chosen.chosen[:4] == traj.chosen[:4] and chosen.candidates[4][chosen.chosen[4]] != "click[< prev]"
+    env.reset(seed=2, options={"goal_id": goal})
+    for a in acts[:4]:
+        env.step(a)
+    bought = env.session.asin
+    assert chosen.candidates[-1][chosen.chosen[-1]] == "click[buy now]" and fine[0] == f"click[{bought.lower()}]"
+    from envs.agents import BuyHereAgent
+
+    env.reset(seed=2, options={"goal_id": goal})
+    env.step(search)
+    with pytest.raises(ValueError, match="takes over on a product page, not on the 'results' page"):
+        BuyHereAgent().reset(env)
+    # an episode that bought has no leave cut, even if it left a fine page on the way
+    acts = [search, fine[0], "click[< prev]", fine[1], "click[buy now]"]
+    traj = record_episode(env, _Replay(acts), goal, source="policy", seed=2)
+    assert traj.terminated and leave.leave_cut(traj, acts) is None
