@@ -252,6 +252,7 @@ def test_the_cpu_preset_is_the_measured_dpo_recipe():
     cfg = load_config(CONFIG_DIR / "cpu.yaml")
     lc = learner_config(cfg)
     assert (lc.algo, lc.dpo_scope, lc.beta, lc.lr, lc.kl_coef, lc.anchor_states) == ("dpo", "step", 0.5, 3e-5, 2.0, 16)
-    assert cfg.worker.pair_mode == "correct" and cfg.worker.correction_cuts == "evidence+noop+budget"
+    assert lc.sft_coef == 2.0 and cfg.run.keep_best
+    assert cfg.worker.pair_mode == "correct" and cfg.worker.correction_cuts == "evidence+noop+budget+leave"
     ppo = learner_config(load_config(CONFIG_DIR / "cpu.yaml", {"run": {"algo": "ppo"}}))
     assert (ppo.kl_coef, ppo.anchor_states, ppo.lr) == (0.0, 0, 5e-5)
