@@ -158,8 +158,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def checkpoint_dir(path: Path) -> Path:
-    """A checkpoint directory, or a run directory holding one in `checkpoint/`."""
+    """A checkpoint directory, or a run directory: its result, which is `best/` when the
+    run's summary says the best evaluation's weights were chosen (`run.keep_best`),
+    else `checkpoint/`."""
     path = Path(path)
+    summary = path / "summary.json"
+    if (path / "best" / "model.safetensors").exists() and summary.exists() \
+            and "selected" in json.loads(summary.read_text()):
+        return path / "best"
     return path / "checkpoint" if (path / "checkpoint" / "model.safetensors").exists() else path
 
 

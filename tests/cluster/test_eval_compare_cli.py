@@ -73,3 +73,18 @@ def test_compare_runs_to_the_budget_and_writes_a_png(checkpoints, tmp_path, caps
 def test_compare_needs_two_checkpoints(checkpoints):
     with pytest.raises(SystemExit, match="at least two"):
         cli(["compare", checkpoints[0], *CATALOG])
+
+
+def test_a_run_directory_resolves_to_the_runs_result(tmp_path):
+    from cluster.cli import checkpoint_dir
+
+    run = tmp_path / "run"
+    for name in ("checkpoint", "best"):
+        (run / name).mkdir(parents=True)
+        (run / name / "model.safetensors").write_bytes(b"")
+    assert checkpoint_dir(run / "best") == run / "best"  # a checkpoint directory is itself
+    assert checkpoint_dir(run) == run / "checkpoint"  # no summary yet (a run in progress)
+    (run / "summary.json").write_text(json.dumps({"after": {}, "last": {}, "selected": {"step": 3}}))
+    assert checkpoint_dir(run) == run / "best"  # the best evaluation's weights were the result
+    (run / "summary.json").write_text(json.dumps({"after": {}}))
+    assert checkpoint_dir(run) == run / "checkpoint"  # the last weights were
