@@ -60,7 +60,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     env = WebShopEnv(catalog=catalog, max_steps=args.max_steps)
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     if Path(args.policy).exists():
-        from cluster.evaluate import evaluate_checkpoint  # model policies (policies issue)
+        from cluster.eval.evaluate import evaluate_checkpoint  # model policies (policies issue)
 
         summary = evaluate_checkpoint(args.policy, env, ids)
     else:
@@ -141,7 +141,7 @@ def format_eval(summary: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from cluster.evaluate import evaluate_policy
+    from cluster.eval.evaluate import evaluate_policy
     from policies.checkpoint import load_checkpoint
 
     catalog = load_catalog(args)
@@ -172,7 +172,7 @@ def checkpoint_dir(path: Path) -> Path:
 def cmd_compare(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from cluster.compare import ThompsonAB, format_table, plot_comparison, run_thompson
+    from cluster.eval.compare import ThompsonAB, format_table, plot_comparison, run_thompson
     from policies.checkpoint import load_checkpoint
     from rollout_workers.worker import RolloutWorker, WorkerConfig
 
@@ -212,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cluster.report import write_report
+    from cluster.eval.report import write_report
 
     out = write_report(args.run_dirs, args.out)
     print(Path(out["markdown"]).read_text())
@@ -233,7 +233,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from cluster.serve import ServeArgs, start
+    from cluster.serve.app import ServeArgs, start
 
     cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,

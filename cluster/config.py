@@ -68,7 +68,7 @@ class RunConfig:
     """The run as a whole."""
 
     algo: str = "dpo"
-    """il | dpo | ppo | rllib-ppo (RLlib's PPO on the same env and model: cluster/rllib_train.py)."""
+    """il | dpo | ppo | rllib-ppo (RLlib's PPO on the same env and model: cluster/rllib/train.py)."""
     out: str = "runs/latest"
     """Run directory (checkpoints, metrics.jsonl, TensorBoard, buffer)."""
     num_workers: int = 1

@@ -121,7 +121,7 @@ class ILRunConfig:
 
 def run_il(cfg: ILRunConfig, catalog: Catalog, log=print) -> dict:
     """Train by imitation, evaluate, save; returns the run's metrics."""
-    from cluster.evaluate import evaluate_policy
+    from cluster.eval.evaluate import evaluate_policy
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -192,7 +192,7 @@ class _EpochSelector:
     def __call__(self, epoch: int) -> dict | None:
         if epoch < self.cfg.num_epochs // 2:
             return None
-        from cluster.evaluate import evaluate_policy
+        from cluster.eval.evaluate import evaluate_policy
 
         t0 = time.perf_counter()
         ev = evaluate_policy(self.policy, self.catalog, self.goal_ids)

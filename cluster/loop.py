@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from cluster.evaluate import evaluate_policy
+from cluster.eval.evaluate import evaluate_policy
 from cluster.train_helpers import learner_config, load_policy
 from learner.learner import Learner
 from policies.checkpoint import CheckpointMetadata, read_metadata, save_checkpoint

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cluster.config import CONFIG_DIR, TrainConfig, load_config, parse_duration, parse_set
-from cluster.evaluate import evaluate_policy
+from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import ILRunConfig, run_il
 from cluster.metrics import MetricsLog
 from cluster.runtime import load_catalog_section, resolve_device
@@ -87,8 +87,8 @@ def set_aside_earlier_run(out: Path, log=print) -> Path | None:
 def run_training(cfg: TrainConfig) -> dict:
     if not cfg.run.resume:
         set_aside_earlier_run(Path(cfg.run.out))
-    if cfg.run.algo == "rllib-ppo":  # RLlib's PPO as the measured peer (cluster/rllib_train.py)
-        from cluster.rllib_train import run_rllib_training
+    if cfg.run.algo == "rllib-ppo":  # RLlib's PPO as the measured peer (cluster/rllib/train.py)
+        from cluster.rllib.train import run_rllib_training
 
         return run_rllib_training(cfg)
     out = Path(cfg.run.resume or cfg.run.out)

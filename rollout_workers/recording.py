@@ -2,7 +2,7 @@
 
 `record_episode(env, agent, goal_id)` runs one episode and returns a `Trajectory`
 whose candidates are exactly what a policy would have been offered on each page
-(`rollout_workers.candidates`), with the agent's choice among them. An expert
+(`policies.candidates`), with the agent's choice among them. An expert
 search query that is not among the policy's query variants is appended as one
 more candidate on that step, so the demonstration stays faithful.
 """
@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from envs.agents import Agent
 from envs.env import WebShopEnv
-from rollout_workers.candidates import build_candidates, policy_state
+from policies.candidates import build_candidates, policy_state
 from rollout_workers.schema import Trajectory, trajectories_to_batch
 
 

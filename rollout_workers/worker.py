@@ -39,7 +39,7 @@ from envs.env import WebShopEnv
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.search_queries import search_queries
-from rollout_workers.candidates import Candidates, build_candidates, offers, policy_state, price_note
+from policies.candidates import Candidates, build_candidates, offers, policy_state, price_note
 from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
 

@@ -29,7 +29,7 @@ from typing import Sequence
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from cluster.report import load_run, t_interval  # noqa: E402
+from cluster.eval.report import load_run, t_interval  # noqa: E402
 
 # A run of seconds on the tiny random model and a 150-product catalog: proves the
 # plumbing and the resume logic, measures nothing.
@@ -279,7 +279,7 @@ def plot_results(rows: list[dict], groups: Sequence[str], path: Path, title: str
 
 def write_results(out: Path, title: str, rows: list[dict], groups: Sequence[str], notes: Sequence[str] = ()) -> Path:
     """`results.md` and `results.png` in `out` (and `report/` curves of the runs)."""
-    from cluster.report import write_report
+    from cluster.eval.report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in rows if r["group"] in groups]

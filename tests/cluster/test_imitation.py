@@ -3,7 +3,7 @@
 import pyarrow.parquet as pq
 import pytest
 
-from cluster.evaluate import evaluate_policy
+from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import ILRunConfig, generate_demos, run_il
 from envs.generate import default_catalog
 from policies.checkpoint import load_checkpoint

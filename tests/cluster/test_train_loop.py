@@ -45,7 +45,7 @@ def test_local_loop_end_to_end(tmp_path, algo):
 
 def test_the_best_evaluation_is_kept_and_is_the_result(tmp_path, monkeypatch):
     import cluster.loop
-    from cluster.evaluate import evaluate_policy
+    from cluster.eval.evaluate import evaluate_policy
     from envs.generate import load_catalog
     from policies.checkpoint import load_checkpoint, read_metadata
 

@@ -5,7 +5,7 @@ from envs import Catalog, WebShopEnv
 from envs.generate import GeneratorConfig, write_catalog
 from envs.search import SearchIndex
 from policies.policy import Policy, PolicyConfig
-from rollout_workers.candidates import build_candidates, policy_state
+from policies.candidates import build_candidates, policy_state
 from rollout_workers.recording import record_episode
 from rollout_workers.worker import RolloutWorker, WorkerConfig, first_noop_step
 from envs.agents import ExpertAgent
@@ -112,7 +112,7 @@ def test_worker_config_errors():
 
 
 def test_budget_note_reads_the_instructions_price_clause():
-    from rollout_workers.candidates import budget_note, price_limit
+    from policies.candidates import budget_note, price_limit
 
     assert price_limit("red shoes, and price lower than 70.00 dollars") == 70.0
     assert price_limit("a tv, and price lower than 1,200.50 dollars") == 1200.5

@@ -1,0 +1,74 @@
+"""Shared pieces of the policy benchmarks: WebShop-like synthetic batches, timing.
+
+States imitate WebShop's `text` observation of a results page (instruction first,
+then buttons, then 10 products with ASIN, title and price) and are long enough to
+fill the token limit, which is the expensive case. Candidates mix the buttons
+every page has (these repeat across envs and steps) with ASINs / options that
+are new to each env.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+WORDS = """organic cotton slim fit long sleeve shirt women men casual summer dress
+wireless bluetooth headphones noise cancelling over ear stainless steel water bottle
+insulated gluten free protein bar chocolate peanut butter pack vegan leather wallet
+travel backpack waterproof laptop sleeve usb charger fast charging cable phone case
+shockproof clear soft silicone makeup brush set eye shadow palette hair extension
+natural wavy curly shampoo sulfate paraben argan oil face mask moisturizer cream
+anti aging vitamin serum running shoes breathable mesh sneakers non slip sole kids
+toddler baby bedding queen size sheet set microfiber pillow memory foam mattress
+topper led desk lamp dimmable bedroom nightstand wood coffee table living room
+""".split()
+COLORS = "red blue black white navy gray pink green beige brown purple".split()
+SIZES = "x-small small medium large x-large xx-large 6 7 8 9 10 11".split()
+BUTTONS = ["click[back to search]", "click[next >]", "click[< prev]", "click[buy now]",
+           "click[description]", "click[features]"]
+
+
+def _title(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 16))).title()
+
+
+def _asin(rng: random.Random) -> str:
+    return "B0" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(8))
+
+
+def instruction(rng: random.Random) -> str:
+    words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12)))
+    return (f"i am looking for {words} in {rng.choice(COLORS)} color and size {rng.choice(SIZES)}, "
+            f"and price lower than {rng.randint(2, 9)}0.00 dollars")
+
+
+def results_page(rng: random.Random) -> tuple[str, list[str]]:
+    """A results-page text and its 10 product ASINs (lower-cased, as clicks are)."""
+    asins = [_asin(rng) for _ in range(10)]
+    parts = ["Instruction:", instruction(rng), "Back to Search", "Page 2 (Total results: 50)",
+             "< Prev", "Next >"]
+    for a in asins:
+        parts += [a, _title(rng), f"${rng.randint(5, 90)}.{rng.randint(0, 99):02d}"]
+    return " [SEP] ".join(parts), [a.lower() for a in asins]
+
+
+def decision(rng: random.Random, num_candidates: int = 12) -> tuple[str, list[str]]:
+    """One env's (state, candidates): 6 common buttons + products/options of its own."""
+    state, asins = results_page(rng)
+    own = [f"click[{a}]" for a in asins] + [f"click[{c}]" for c in rng.sample(COLORS, 3)]
+    return state, (BUTTONS + own)[:num_candidates]
+
+
+def batch(seed: int, num_envs: int, num_candidates: int = 12) -> tuple[list[str], list[list[str]]]:
+    rng = random.Random(seed)
+    pairs = [decision(rng, num_candidates) for _ in range(num_envs)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def spread(xs: list[float]) -> str:
+    """Median [min-max]."""
+    return f"{statistics.median(xs):.3g} [{min(xs):.3g}-{max(xs):.3g}]"

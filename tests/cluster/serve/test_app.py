@@ -1,0 +1,141 @@
+"""The Ray Serve app on the session's local Ray: two replicas, dynamic batching,
+reload under load, a watched checkpoint directory; plus the builder and CLI wiring."""
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pydantic
+import pytest
+import requests
+
+from cluster.cli import build_parser
+from cluster.serve.app import ServeArgs, app, deployment_options
+from cluster.serve.core import RequestError
+from envs.generate import GeneratorConfig, write_catalog
+from policies.checkpoint import CheckpointMetadata, save_checkpoint
+from policies.policy import Policy, PolicyConfig
+
+ACT = {"instruction": "i need a pair of red running shoes, and price lower than 60.00 dollars",
+       "available_actions": ["search[...]"]}
+
+
+def tiny_checkpoint(directory: Path, version: int, seed: int = 0) -> Path:
+    return save_checkpoint(Policy(PolicyConfig(model="tiny", seed=seed)), directory,
+                           CheckpointMetadata(version=version))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_builder_and_cli_wiring(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "ckpt", 1)
+    with pytest.raises(RequestError, match="not a policy checkpoint directory"):
+        app({"checkpoint": str(tmp_path / "nope")})
+    with pytest.raises(pydantic.ValidationError, match="replicaz"):
+        app({"checkpoint": str(ckpt), "replicaz": "2"})
+    built = app({"checkpoint": str(ckpt), "replicas": "2", "max_batch_size": "8"})  # serve run passes strings
+    assert built is not None
+    assert deployment_options(ServeArgs(checkpoint="x", replicas=2))["num_replicas"] == 2
+    auto = deployment_options(ServeArgs(checkpoint="x", replicas=1, max_replicas=4))
+    assert auto["autoscaling_config"]["max_replicas"] == 4 and "num_replicas" not in auto
+    assert auto["ray_actor_options"]["num_cpus"] == 0  # shares a node with a training job
+    args = build_parser().parse_args(["serve", "--checkpoint", str(ckpt), "--max-replicas", "3"])
+    assert (args.host, args.port, args.replicas, args.max_replicas) == ("127.0.0.1", 8000, 1, 3)
+
+
+@pytest.fixture(scope="module")
+def deployed(ray_local, tmp_path_factory):
+    from ray import serve
+
+    from cluster.serve.app import start
+
+    root = tmp_path_factory.mktemp("serve_ray")
+    ckpt = tiny_checkpoint(root / "ckpt", 3)
+    catalog = write_catalog(GeneratorConfig(size=150, seed=4), root / "catalog")
+    port = free_port()
+    args = ServeArgs(checkpoint=str(ckpt), catalog=str(catalog), replicas=2, max_batch_size=16,
+                     batch_wait_ms=20, poll_s=0.3, watch_s=0.5, threads=1)
+    start(args, host="127.0.0.1", port=port)
+    yield f"http://127.0.0.1:{port}", root
+    serve.shutdown()
+
+
+@pytest.mark.ray
+def test_act_episode_and_batching(deployed):
+    url, _ = deployed
+    v = requests.get(url + "/version", timeout=30).json()
+    assert v["version"] == 3 and v["replicas"] == 2
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda _: requests.post(url + "/act", json=ACT, timeout=60), range(64)))
+    assert all(r.status_code == 200 for r in results)
+    sizes = [r.json()["batch_size"] for r in results]
+    assert max(sizes) > 1, sizes  # concurrent requests shared forward passes
+    assert {r.json()["action"] for r in results} <= {c["action"] for c in results[0].json()["candidates"]}
+    ep = requests.post(url + "/episode", json={"goal_id": 4, "max_steps": 5}, timeout=60)
+    assert ep.status_code == 200 and 1 <= ep.json()["num_steps"] <= 5
+    bad = requests.post(url + "/act", json={**ACT, "available_actions": ["x" * 600]}, timeout=30)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "available_actions"]
+
+
+def load(url: str, stop: threading.Event, log: list, max_requests: int = 400) -> None:
+    """Send /act requests until `stop` (bounded in count); log (start, end, status, version)."""
+    session = requests.Session()
+    for _ in range(max_requests):
+        if stop.is_set():
+            return
+        t0 = time.monotonic()
+        try:
+            r = session.post(url + "/act", json=ACT, timeout=60)
+            log.append((t0, time.monotonic(), r.status_code, r.json().get("policy_version")))
+        except Exception as e:  # counted as a failure
+            log.append((t0, time.monotonic(), repr(e), None))
+
+
+@pytest.mark.ray
+def test_reload_under_load_fails_nothing(deployed):
+    url, root = deployed
+    new = tiny_checkpoint(root / "ckpt_v9", 9, seed=1)
+    stop, log = threading.Event(), []
+    threads = [threading.Thread(target=load, args=(url, stop, log)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        r = requests.post(url + "/reload", json={"checkpoint": str(new)}, timeout=120)
+        done_at = time.monotonic()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 9 and r.json()["replicas"] == 2 and r.json()["replicas_updated"] == 2
+    failures = [e for e in log if e[2] != 200]
+    assert not failures and len(log) > 20, (failures[:5], len(log))
+    assert {e[3] for e in log if e[1] < done_at - 0.5} <= {3, 9}
+    after = [e[3] for e in log if e[0] > done_at]
+    assert after and set(after) == {9}  # every replica serves the new version once /reload answered
+    bad = requests.post(url + "/reload", json={"checkpoint": str(root)}, timeout=60)
+    assert bad.status_code == 404 and requests.get(url + "/version", timeout=30).json()["version"] == 9
+
+
+@pytest.mark.ray
+def test_watched_checkpoint_directory_is_reloaded(deployed):
+    url, root = deployed
+    if not (root / "ckpt_v9").exists():  # run alone
+        tiny_checkpoint(root / "ckpt_v9", 9, seed=1)
+    requests.post(url + "/reload", json={"checkpoint": str(root / "ckpt_v9")}, timeout=120)
+    tiny_checkpoint(root / "ckpt_v9", 12, seed=2)  # a training run re-saving in place
+    deadline, seen = time.monotonic() + 30, set()
+    while time.monotonic() < deadline:
+        seen = {requests.post(url + "/act", json=ACT, timeout=60).json()["policy_version"] for _ in range(6)}
+        if seen == {12}:
+            break
+        time.sleep(0.5)
+    assert seen == {12}
