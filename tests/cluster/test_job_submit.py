@@ -36,11 +36,6 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def auth_token() -> str:
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
-    return os.environ.get("RAY_AUTH_TOKEN") or path.read_text().strip()
-
-
 class Head:
     """`ray start --head --block` in its own session; SIGTERM stops every process it started
     (unlike `ray stop`, which would stop every Ray instance on the machine)."""
@@ -50,7 +45,10 @@ class Head:
         self.dashboard = f"http://127.0.0.1:{dash}"
         # RAY_ADDRESS / RAY_API_SERVER_ADDRESS would override --address in `ray job submit`
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
-        self.env = {**env, "RAY_AUTH_MODE": "token", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+        # a token of its own: a fresh machine has no ~/.ray/auth_token for `ray start` to read
+        token = os.environ.get("RAY_AUTH_TOKEN") or uuid.uuid4().hex + uuid.uuid4().hex
+        self.env = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
+                    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
         cmd = [str(RAY), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
                "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent),
@@ -64,7 +62,7 @@ class Head:
                                      start_new_session=True)
 
     def api(self, path: str, **kw) -> requests.Response:
-        headers = {"Authorization": f"Bearer {auth_token()}"}
+        headers = {"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"}
         return requests.get(self.dashboard + path, headers=headers, timeout=10, **kw)
 
     def wait_ready(self, timeout_s: float = 120) -> None:
@@ -123,7 +121,7 @@ def test_ray_job_submit_trains_and_writes_a_checkpoint(tmp_path):
         if head.proc.poll() is None:
             try:
                 requests.post(f"{head.dashboard}/api/jobs/{submission}/stop", timeout=10,
-                              headers={"Authorization": f"Bearer {auth_token()}"})
+                              headers={"Authorization": f"Bearer {head.env['RAY_AUTH_TOKEN']}"})
             except requests.RequestException:
                 pass
         head.stop()
