@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -195,8 +196,9 @@ class RolloutWorker:
                                worker_id=self.worker_id, instruction=slot.env.session.goal.instruction_text,
                                values=[])
 
-    def sample(self, num_episodes: int) -> RolloutBatch:
-        """Step all env copies until `num_episodes` episodes have finished."""
+    def sample(self, num_episodes: int, on_episode: Callable[[Trajectory], None] | None = None) -> RolloutBatch:
+        """Step all env copies until `num_episodes` episodes have finished; `on_episode`
+        (e.g. a progress bar) sees each finished trajectory as it ends."""
         t0, steps = time.perf_counter(), 0
         finished: list[Trajectory] = []
         pairs: list[tuple[Trajectory, Trajectory, str]] = []
@@ -220,6 +222,8 @@ class RolloutWorker:
                 if done:
                     finished.append(s.traj)
                     pairs += self._pairs_for(s.traj, s.actions)
+                    if on_episode is not None:
+                        on_episode(s.traj)
                     s.traj = None
         self.total_steps += steps
         self.total_episodes += len(finished)

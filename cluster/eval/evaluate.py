@@ -6,6 +6,7 @@ import math
 import time
 from pathlib import Path
 
+from cluster.progress import Progress
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
 from envs.rollout import COMPONENTS, EpisodeResult, summarize
@@ -15,10 +16,14 @@ from rollout_workers.worker import RolloutBatch, RolloutWorker, WorkerConfig
 
 
 def evaluate_policy(policy: Policy, catalog: Catalog, goal_ids: list[int], num_envs: int = 16,
-                    greedy: bool = True, max_steps: int = 15, seed: int = 0) -> dict:
-    """Success, score and reward components of `policy` on `goal_ids` (one episode each)."""
+                    greedy: bool = True, max_steps: int = 15, seed: int = 0, progress: str | None = None) -> dict:
+    """Success, score and reward components of `policy` on `goal_ids` (one episode each).
+
+    `progress`, when given, names a progress bar (plain lines when stdout is not a
+    terminal) that advances per finished episode; what is played is the same without it.
+    """
     t0 = time.perf_counter()
-    batch = play_goals(policy, catalog, goal_ids, num_envs, greedy, max_steps, seed)
+    batch = play_goals(policy, catalog, goal_ids, num_envs, greedy, max_steps, seed, progress=progress)
     out = summarize_trajectories(batch.trajectories)
     out.update(seconds=time.perf_counter() - t0, env_steps=batch.env_steps, greedy=greedy,
                policy_version=policy.version)
@@ -26,10 +31,23 @@ def evaluate_policy(policy: Policy, catalog: Catalog, goal_ids: list[int], num_e
 
 
 def play_goals(policy: Policy, catalog: Catalog, goal_ids: list[int], num_envs: int = 16,
-               greedy: bool = True, max_steps: int = 15, seed: int = 0) -> RolloutBatch:
-    """One episode of each goal in `goal_ids`, batched, no pairs: what an evaluation plays."""
+               greedy: bool = True, max_steps: int = 15, seed: int = 0, progress: str | None = None) -> RolloutBatch:
+    """One episode of each goal in `goal_ids`, batched, no pairs: what an evaluation plays.
+    `progress` names a bar over the episodes (see `evaluate_policy`); None: quiet."""
     cfg = WorkerConfig(num_envs=num_envs, max_steps=max_steps, greedy=greedy, pair_mode="none")
-    return RolloutWorker(-1, catalog, policy, cfg, seed=seed, goal_ids=goal_ids).sample(len(goal_ids))
+    worker = RolloutWorker(-1, catalog, policy, cfg, seed=seed, goal_ids=goal_ids)
+    if progress is None:
+        return worker.sample(len(goal_ids))
+    with Progress(len(goal_ids), progress, unit="episode") as bar:
+        tally = {"success": 0, "score": 0.0}
+
+        def finished(traj: Trajectory) -> None:
+            tally["success"] += int(traj.score >= 1.0 - 1e-9)  # success as `summarize` counts it
+            tally["score"] += traj.score
+            done = bar.done + 1
+            bar.advance(success=f"{100 * tally['success'] / done:.1f}%", score=f"{100 * tally['score'] / done:.1f}")
+
+        return worker.sample(len(goal_ids), on_episode=finished)
 
 
 def summarize_trajectories(trajectories: list[Trajectory]) -> dict:
@@ -57,10 +75,13 @@ def mean_intervals(results: list[EpisodeResult]) -> dict:
     return out
 
 
-def evaluate_checkpoint(path: str | Path, env: WebShopEnv, goal_ids: list[int], greedy: bool = True) -> dict:
+def evaluate_checkpoint(path: str | Path, env: WebShopEnv, goal_ids: list[int], greedy: bool = True,
+                        progress: str | None = None) -> dict:
+    """`evaluate_policy` of the checkpoint at `path` with `env`'s catalog and step limit."""
     from policies.checkpoint import load_checkpoint
 
     policy = load_checkpoint(path)
-    out = evaluate_policy(policy, env.catalog, list(goal_ids), greedy=greedy, max_steps=env.max_steps)
+    out = evaluate_policy(policy, env.catalog, list(goal_ids), greedy=greedy, max_steps=env.max_steps,
+                          progress=progress)
     out["checkpoint"] = str(path)
     return out

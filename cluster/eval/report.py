@@ -21,24 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-# Two-sided 95% Student-t quantiles t_{0.975, df} (df 1..30), then a few larger df.
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-_T975_LARGE = [(40, 2.021), (60, 2.000), (120, 1.980)]
+from scipy import stats
 
 
-def t_quantile_975(df: int) -> float:
-    """t_{0.975} with `df` degrees of freedom (a table; conservative between entries)."""
-    if df < 1:
+def t_quantile_975(df: float) -> float:
+    """t_{0.975} with `df` degrees of freedom: the two-sided 95% Student-t quantile."""
+    if not df >= 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    for limit, t in _T975_LARGE:
-        if df <= limit:
-            return t
-    return 1.960
+    return float(stats.t.ppf(0.975, df))
 
 
 def t_interval(values: list[float]) -> tuple[float, float | None]:

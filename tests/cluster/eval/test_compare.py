@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from cluster.eval.compare import ThompsonAB, beta_interval, beta_pdf, format_table, plot_comparison, run_thompson
+from cluster.eval.compare import ThompsonAB, beta_interval, format_table, plot_comparison, run_thompson
 
 
 def exact_prob_b_beats_a(aa, ba, ab, bb):
@@ -33,13 +33,54 @@ def test_posterior_parameters_by_hand():
         ab.update(0, 1.5)
 
 
-def test_credible_interval_and_density():
-    assert beta_interval(1, 1) == pytest.approx((0.025, 0.975), abs=1e-4)
-    # Beta(2, 1) has CDF x^2
-    assert beta_interval(2, 1) == pytest.approx((math.sqrt(0.025), math.sqrt(0.975)), abs=1e-4)
-    assert beta_pdf(np.array([0.5]), 2, 1)[0] == pytest.approx(1.0)
-    x = np.linspace(0, 1, 10001)
-    assert np.trapezoid(beta_pdf(x, 7.5, 3.2), x) == pytest.approx(1.0, abs=1e-3)
+def beta_cdf_by_binomial(x, a, b):
+    """I_x(a, b) for integers a, b >= 1: P(Binomial(a + b - 1, x) >= a)."""
+    n = a + b - 1
+    return sum(math.comb(n, j) * x ** j * (1 - x) ** (n - j) for j in range(a, n + 1))
+
+
+def quantile_by_bisection(cdf, p):
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def test_credible_interval_by_hand():
+    assert beta_interval(1, 1) == pytest.approx((0.025, 0.975), abs=1e-12)
+    # Beta(2, 1) has CDF x^2; Beta(3, 1) (2 of 2 successes) x^3; Beta(1, 2) (0 of 1) 1 - (1 - x)^2
+    assert beta_interval(2, 1) == pytest.approx((math.sqrt(0.025), math.sqrt(0.975)), abs=1e-9)
+    assert beta_interval(3, 1) == pytest.approx((0.025 ** (1 / 3), 0.975 ** (1 / 3)), abs=1e-9)
+    assert beta_interval(1, 2) == pytest.approx((1 - math.sqrt(0.975), 1 - math.sqrt(0.025)), abs=1e-9)
+    assert beta_interval(1, 2, mass=0.5) == pytest.approx((1 - math.sqrt(0.75), 1 - math.sqrt(0.25)), abs=1e-9)
+    # 3 successes in 10 episodes: Beta(4, 8), its CDF as a binomial tail, inverted by bisection
+    cdf = lambda x: beta_cdf_by_binomial(x, 4, 8)  # noqa: E731
+    expected = (quantile_by_bisection(cdf, 0.025), quantile_by_bisection(cdf, 0.975))
+    assert beta_interval(4, 8) == pytest.approx(expected, abs=1e-9)
+    assert expected == pytest.approx((0.1093, 0.6097), abs=1e-4)
+
+
+def test_table_intervals_are_the_posteriors():
+    ab = ThompsonAB(["a", "b"])
+    for s in (1.0, 0.0, 0.0):
+        ab.update(0, s)
+    row = ab.table(prob_best=np.array([0.5, 0.5]))[0]
+    assert row["success_ci95"] == pytest.approx(beta_interval(2, 3))  # Beta(1 + 1, 1 + 3 - 1)
+    assert row["score_ci95"] == pytest.approx(beta_interval(2, 3))
+
+
+def test_draws_use_the_seeded_generator_in_order():
+    """Allocation and P(best) draw from one numpy Generator, arm by arm, in a fixed order."""
+    ab = ThompsonAB(["a", "b", "c"], seed=11, mc_samples=7)
+    ab.update(0, 1.0)
+    ab.update(2, 0.25)
+    rng = np.random.default_rng(11)
+    alpha, beta = np.array([2.0, 1.0, 1.0]), np.array([1.0, 1.0, 2.0])
+    assert ab.choose() == int(np.argmax(rng.beta(alpha, beta, size=(1, 3))[0]))
+    draws = rng.beta(alpha, beta, size=(7, 3))
+    expected = (draws == draws.max(axis=1, keepdims=True)).mean(axis=0)
+    np.testing.assert_array_equal(ab.prob_best(), expected)
 
 
 @pytest.mark.parametrize("post", [((1, 1), (2, 1)), ((11, 21), (16, 16)), ((4, 30), (6, 28))])

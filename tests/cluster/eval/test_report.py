@@ -1,11 +1,12 @@
 """`webshop-rl report` on hand-made run directories."""
 
 import json
+import math
 
 import pytest
 
 from cluster.cli import main as cli
-from cluster.eval.report import load_run, t_interval, write_report
+from cluster.eval.report import load_run, t_interval, t_quantile_975, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,10 +45,32 @@ def runs(tmp_path):
     return dirs
 
 
+def t_cdf_by_simpson(t, df, steps=20_000):
+    """Student-t CDF at t > 0: 1/2 plus Simpson's rule on the density over [0, t]."""
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    pdf = lambda x: math.exp(log_norm - (df + 1) / 2 * math.log1p(x * x / df))  # noqa: E731
+    h = t / steps
+    inner = sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, steps))
+    return 0.5 + h / 3 * (pdf(0.0) + inner + pdf(t))
+
+
+def test_t_quantile_by_hand():
+    # df = 1 (Cauchy): tan(pi * (0.975 - 1/2)); df = 2: F(t) = 1/2 + t / (2 sqrt(2 + t^2)) = 0.975
+    assert t_quantile_975(1) == pytest.approx(math.tan(0.475 * math.pi), rel=1e-9)
+    assert t_quantile_975(2) == pytest.approx(math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2)), rel=1e-9)
+    assert t_quantile_975(4) == pytest.approx(2.776, abs=5e-4)  # the printed tables' value
+    for df in (4, 9, 45):  # the density integrated independently reaches 0.975 there
+        assert t_cdf_by_simpson(t_quantile_975(df), df) == pytest.approx(0.975, abs=1e-9)
+    assert t_quantile_975(10_000) == pytest.approx(1.960, abs=1e-3)
+    with pytest.raises(ValueError, match="degrees of freedom must be >= 1, got 0"):
+        t_quantile_975(0)
+
+
 def test_t_interval_by_hand():
     mean, half = t_interval([0.40, 0.45, 0.50])
     assert mean == pytest.approx(0.45)
-    assert half == pytest.approx(4.303 * 0.05 / 3 ** 0.5, rel=1e-6)  # t_{0.975, 2} = 4.303, sd = 0.05
+    t2 = math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2))  # t_{0.975, 2} = 4.3027 (closed form for df = 2)
+    assert half == pytest.approx(t2 * 0.05 / 3 ** 0.5, rel=1e-9)  # sd = 0.05
     assert t_interval([0.3]) == (0.3, None)
 
 
