@@ -35,9 +35,9 @@ class Progress:
 
     def __init__(self, total: float, desc: str, unit: str = "it", file: IO[str] | None = None,
                  bar: bool | None = None, fraction: float = 0.1):
-        self.total, self.desc, self.unit = float(total), desc, unit
+        self.total, self.desc, self.unit = total, desc, unit  # ints stay ints: "7/10", not "7.0/10"
         self.file = file or sys.stdout
-        self.done, self.postfix = 0.0, ""
+        self.done, self.postfix = 0, ""
         self.start = time.perf_counter()
         self.step = max(float(total) * fraction, 1e-9)
         self.next_line = self.step
@@ -54,7 +54,7 @@ class Progress:
 
     def set(self, done: float, **figures) -> None:
         """Progress is now `done` units (e.g. seconds of a time budget used)."""
-        done = min(float(done), self.total)
+        done = min(done, self.total)
         if figures:
             self.postfix = " ".join(f"{k}={_fmt(v)}" for k, v in figures.items())
         if self._bar is not None:

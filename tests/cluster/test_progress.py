@@ -34,4 +34,4 @@ def test_bar_mode_writes_a_tqdm_bar():
     out = io.StringIO()
     with Progress(4, "eval", "episode", file=out, bar=True) as p:
         p.advance(4)
-    assert "eval: 100%" in out.getvalue() and "4.0/4 [" in out.getvalue()
+    assert "eval: 100%" in out.getvalue() and "4/4 [" in out.getvalue()
