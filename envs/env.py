@@ -19,7 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs import pages
+import envs.pages as pages
 from envs.catalog import Catalog, Goal, Product
 from envs.reward import RewardInfo, purchase_reward
 from envs.search import SearchIndex, index_for

@@ -22,7 +22,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from envs import vocab
+import envs.vocab as vocab
 from envs.catalog import Catalog, Goal, make_goal, price_clause
 
 GENERATOR_VERSION = 2

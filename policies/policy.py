@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies import encoder as enc
+import policies.encoder as enc
 from policies.batching import (
     ActionCache,
     encode_hidden_sequences,
