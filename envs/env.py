@@ -20,7 +20,8 @@ from typing import Any
 import gymnasium as gym
 
 import envs.pages as pages
-from envs.catalog import Catalog, Goal, Product
+from envs.catalog import Catalog
+from envs.products import Goal, Product
 from envs.reward import RewardInfo, purchase_reward
 from envs.search import SearchIndex, index_for
 

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import envs.vocab as vocab
-from envs.catalog import Catalog, Goal, make_goal, price_clause
+from envs.catalog import Catalog
+from envs.products import Goal, make_goal, price_clause
 
 GENERATOR_VERSION = 2
 SIZES = (1_000, 10_000, 100_000)
