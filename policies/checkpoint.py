@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 
 import policies.encoder as enc
 from policies.model import ActionScorer
-from policies.policy import Policy, PolicyConfig
+from policies.config import PolicyConfig
+from policies.policy import Policy
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
