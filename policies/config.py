@@ -22,8 +22,8 @@ class PolicyConfig:
     """State text is cut to this many tokens; envs put the instruction first, so the
     cut drops the end of the page, never the instruction."""
     max_action_tokens: int = 48
-    """Each candidate action string is cut to this many tokens (a product link with
-    its title, price and budget note is at most ~42 MiniLM tokens on the default catalog)."""
+    """Each candidate action string is cut to this many tokens (enough for a product
+    link with its title, price and budget note on the generated catalog)."""
     trainable_top_layers: int | None = None
     """How many top encoder layers train; None = all layers and the embeddings. The
     frozen lower layers run without autograd (the CPU preset's main saving)."""
@@ -38,9 +38,9 @@ class PolicyConfig:
     """Padded tokens per encoder call; sequences are length-sorted into such chunks."""
     precision: str = "fp32"
     """"fp32"; "bf16" (encoders and head under torch.autocast(bfloat16) in act AND
-    evaluate, so the two stay consistent; ~3x faster on CPUs with AMX-BF16 and on
-    GPUs, encodings within cosine 0.9999 of fp32); or "auto" (bf16 where the
-    hardware multiplies bf16 natively, else fp32). Int8 acting ignores it."""
+    evaluate, so the two stay consistent; faster on CPUs with AMX-BF16 and on GPUs,
+    encodings close to fp32); or "auto" (bf16 where the hardware multiplies bf16
+    natively, else fp32). Int8 acting ignores it."""
     dropout: float = 0.0
     """Encoder dropout; 0 keeps act and evaluate log-probs identical (RL ratios)."""
     device: str = "cpu"
@@ -49,17 +49,15 @@ class PolicyConfig:
     """Seed of the head initialisation (and of the tiny encoder's weights)."""
 
 
-# What each preset trains, and why (figures: bench/policy_*.py on the 2-core CPU,
-# see policies/README.md). Both use bf16 autocast where the hardware has native
-# bf16 (AMX CPUs, GPUs) and fp32 elsewhere.
+# What each preset trains, and why (bench/speed/policy_*.py measure them). Both use
+# bf16 autocast where the hardware has native bf16 (AMX CPUs, GPUs) and fp32 elsewhere.
 PRESETS: dict[str, dict[str, Any]] = {
     # CPU: a design for 2 cores, not a tweak. States cut to 128 tokens (instruction
-    # first: search and item pages survive whole or nearly - 100% / 99% of tokens -
-    # but a results page keeps ~37% of its tokens, ~2 of its 10 products); the 5
-    # lower MiniLM layers frozen and run under inference_mode; only the top layer,
-    # the bi-attention head and the value head train; actions are encoded by a
-    # frozen copy of the encoder and cached, so the learner never re-encodes a
-    # known action string.
+    # first: search and item pages keep nearly all their text, a results page only
+    # its first few products); the 5 lower MiniLM layers frozen and run under
+    # inference_mode; only the top layer, the bi-attention head and the value head
+    # train; actions are encoded by a frozen copy of the encoder and cached, so the
+    # learner never re-encodes a known action string.
     "cpu": {"max_state_tokens": 128, "trainable_top_layers": 1, "freeze_action_side": True,
             "precision": "auto"},
     # Full fine-tuning of every layer on both sides at 256 tokens: the GPU default.

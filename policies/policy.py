@@ -19,9 +19,9 @@ used the same way on a hit or a miss, so a result never depends on the cache.
 
 Int8 acting (`PolicyConfig.int8_acting`) runs a dynamically quantised copy of the
 encoders (`torch.ao.quantization.quantize_dynamic` on Linear layers). It is
-lossy: encodings differ from fp32 (cosine ~0.92-0.96 on MiniLM), so behaviour
-log-probs from an int8 actor are NOT the learner's policy; PPO ratios must be
-computed against log-probs re-evaluated in fp32 (or accept the bias).
+lossy: encodings differ from fp32, so behaviour log-probs from an int8 actor are
+NOT the learner's policy; PPO ratios must be computed against log-probs
+re-evaluated in fp32 (or accept the bias).
 """
 
 from __future__ import annotations
