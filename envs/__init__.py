@@ -2,8 +2,9 @@
 
 import gymnasium as gym
 
-from envs.catalog import Catalog, CatalogError, Goal, Product
+from envs.catalog import Catalog
 from envs.env import WebShopEnv, parse_action
+from envs.products import CatalogError, Goal, Product
 from envs.reward import RewardInfo, purchase_reward
 
 ENV_ID = "WebShop-v0"

@@ -19,8 +19,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs import pages
-from envs.catalog import Catalog, Goal, Product
+import envs.pages as pages
+from envs.catalog import Catalog
+from envs.products import Goal, Product
 from envs.reward import RewardInfo, purchase_reward
 from envs.search import SearchIndex, index_for
 

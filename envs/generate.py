@@ -10,8 +10,9 @@ options and price a shopper asks for decide the reward, not just the type.
 Instructions are phrased like the real human ones (lower case, "i am looking
 for ...", options and a price clause at the end).
 
-The knobs in `GeneratorConfig` were calibrated so that WebShop's rule baseline
-scores close to its published numbers here (see README, "Calibration").
+The knobs in `GeneratorConfig` are set so that WebShop's rule baseline scores
+close to its published numbers on this catalog (`bench/diagnostics/calibration.py`
+measures it).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from envs import vocab
-from envs.catalog import Catalog, Goal, make_goal, price_clause
+import envs.vocab as vocab
+from envs.catalog import Catalog
+from envs.products import Goal, make_goal, price_clause
 
 GENERATOR_VERSION = 2
 SIZES = (1_000, 10_000, 100_000)

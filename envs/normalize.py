@@ -2,7 +2,8 @@
 
 WebShop compares options after mapping each one to the first base colour word it
 contains (so "navy blue" becomes "blue", and "dark navy" becomes "dark": the first
-match in the list's order wins, which is why the order below is WebShop's own). The list is WebShop's colour vocabulary (MIT), kept in its order.
+match in the list's order wins, which is why the order below is WebShop's own). The
+list is WebShop's colour vocabulary (MIT), kept in its order.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from envs.catalog import Product
+    from envs.products import Product
 
 SEP = " [SEP] "
 PRODUCT_WINDOW = 10

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 from envs.normalize import normalize_color, token_set_score
 
 if TYPE_CHECKING:
-    from envs.catalog import Goal, Product
+    from envs.products import Goal, Product
 
 FUZZY_THRESHOLD = 85
 CATEGORY_SEP = "›"

@@ -1,50 +1,24 @@
-"""What the policy chooses from: the env's actions turned into candidate texts.
+"""What the policy chooses from and what it reads: candidate texts and the state.
 
-The env lists `search[...]` (free text) and `click[...]` actions. The policy needs
-a finite list of texts it can read:
-
-- `search[...]` becomes one `search[<query>]` per query variant of the instruction
-  (`policies.search_queries`);
-- a product link `click[b07zjhq3yt]` becomes `click[item - <title> - <price>]`:
-  WebShop's IL model (`click_item_name`) shows the title, because an asin says
-  nothing to a reader; we add the price the results page shows next to it, since
-  the state is cut to 128 tokens on the CPU preset and keeps only ~2 of the 10
-  listed products, so without it the policy cannot respect the price clause; and
-  since a 6-layer encoder trained on 1,000 demonstrations does not learn to compare
-  "$84.95" with "lower than 70.00 dollars" (IL bought over budget 19% of the time
-  with the bare price), the text also says how the price relates to the
-  instruction's own price clause: `within budget`, `over budget`, or `partly over
-  budget` for a price range that straddles the limit - read from the instruction
-  the policy sees, nothing hidden; a
-  product already opened in this episode is not offered again (the shopper's
-  memory). Earlier it stayed on offer as `click[visited item - ...]`; a policy
-  that DPO taught to go back from a product lacking an asked-for option then
-  reopened the same product and went back again until the step limit (13 of 100
-  eval episodes), so the results page it returns to offers only the others;
-- every other click is kept as it is.
-
-`Candidates.texts` is what the policy scores and what trajectories store;
+`build_candidates` turns the env's actions into texts the policy can score:
+`search[...]` becomes one `search[<query>]` per query variant of the instruction
+(`policies.search_queries`); a product link becomes `click[item - <title> - <price>
+- <budget note>]`: the title because an asin says nothing to a reader (WebShop's IL
+model shows it too), the price because the cut state shows few of the listed
+products, and a budget note (`within budget`, `over budget`, `partly over budget`)
+because a small encoder does not learn to compare a price with the instruction's
+price clause. A product already opened in this episode is not offered again, so a
+policy that went back from it cannot loop by reopening it. Other clicks stay as
+they are. `Candidates.texts` is what the policy scores and trajectories store;
 `Candidates.actions` is the env action for each text, same order.
 
-`policy_state` is what the policy reads as the state: the observation, prefixed on
-product pages by "You have clicked <option>." for each chosen option, as WebShop's
-`text_rich` mode does. WebShop's `text` mode does not show chosen options, so
-without this a policy cannot tell an item page before choosing a size from the
-same page after it, and never learns when to buy. On an item page the state also
-opens with an option note (`option_note`): for each option group of the page that
-the instruction names a value of, whether the page offers it ("size 7 not
-offered."). The policy could in principle compare the two itself, but a product
-page lists a dozen values and the instruction names its options in passing; the
-IL policy bought a product lacking an asked-for option in 108 of 500 test
-episodes, and going back from those instead is worth ~9 points of success
-(`bench/diagnostics/visible_check.py`). Like the budget note it reads only what the policy
-sees - the instruction, the page's option lists, and the store's option values
-(`Catalog.option_values`) - with the reward's own notion of a match. After it
-comes the price note (`price_note`): "price over budget." when every price the page
-shows is above the instruction's price clause, as the results page's `over budget`.
-DPO-trained policies bought such products in ~10% of test episodes (the page shows
-"Price: $84.95", the instruction "lower than 70.00 dollars"); with the note, the
-purchase is a decision the page shows wrong, like one lacking an asked-for option.
+`policy_state` is the state the policy reads: on a product page, the observation
+led by the option note (`option_note`: whether the page offers each option the
+instruction asks for), the price note (`price_note`) and "You have clicked
+<option>." for each chosen option, as WebShop's `text_rich` mode shows them;
+without them a page before choosing a size looks like the same page after it. The
+notes read only what the policy sees (the instruction, the page and the store's
+option values), with the reward's own notion of a match.
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from policies import encoder as enc
+import policies.encoder as enc
 from policies.model import ActionScorer
-from policies.policy import Policy, PolicyConfig
+from policies.config import PolicyConfig
+from policies.policy import Policy
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"

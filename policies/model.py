@@ -5,7 +5,7 @@ bert.py`): the state text and each candidate action are encoded separately by th
 same encoder, then a bi-attention layer (BiDAF-style, Seo et al., 2017) lets every
 action token attend over the state tokens and scores the pair. Encoding the state
 once per env and each distinct action string once (or not at all, from a cache)
-is what makes this ~10x cheaper than cross-encoding every (state, action) pair.
+is what makes this much cheaper than cross-encoding every (state, action) pair.
 
 Differences from WebShop's model, on purpose:
 - candidates are laid out per env as (B, K, Ta) with masks, so the state is never
@@ -78,7 +78,7 @@ class BiAttentionHead(nn.Module):
         summary = (token_weight * act_h).sum(dim=2, keepdim=True)  # o2 (B, K, 1, D)
         # The ReLU layer - most of the head's FLOPs - runs on the real action tokens
         # only (`pack_tokens`): in a learner batch of states with 2-20 candidates,
-        # padded candidates and padded tokens are ~5 in 6 of the (B, K, Ta) slots.
+        # most of the (B, K, Ta) slots are padded candidates or padded tokens.
         o2 = summary.expand(B, K, Ta, D)
         real = act_mask.reshape(-1).nonzero().squeeze(1) if self.pack_tokens else None  # (N,) of B*K*Ta
         c, o1, o2 = (x.reshape(-1, D) if real is None else x.reshape(-1, D)[real] for x in (act_h, read, o2))

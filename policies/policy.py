@@ -19,9 +19,9 @@ used the same way on a hit or a miss, so a result never depends on the cache.
 
 Int8 acting (`PolicyConfig.int8_acting`) runs a dynamically quantised copy of the
 encoders (`torch.ao.quantization.quantize_dynamic` on Linear layers). It is
-lossy: encodings differ from fp32 (cosine ~0.92-0.96 on MiniLM), so behaviour
-log-probs from an int8 actor are NOT the learner's policy; PPO ratios must be
-computed against log-probs re-evaluated in fp32 (or accept the bias).
+lossy: encodings differ from fp32, so behaviour log-probs from an int8 actor are
+NOT the learner's policy; PPO ratios must be computed against log-probs
+re-evaluated in fp32 (or accept the bias).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies import encoder as enc
+import policies.encoder as enc
 from policies.batching import (
     ActionCache,
     encode_hidden_sequences,
@@ -47,84 +47,13 @@ from policies.batching import (
     to_device,
     unique_index,
 )
+from policies.config import PRESETS, PolicyConfig, bf16_native, preset_config
 from policies.model import ActionScorer
 
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """Everything that defines a policy's architecture and how it runs."""
-
-    model: str = enc.DEFAULT_MODEL
-    """Encoder: "default" (shipped all-MiniLM-L6-v2), "tiny" (random 2-layer BERT for
-    tests), a local directory or a Hugging Face name already in the local cache."""
-    max_state_tokens: int = 256
-    """State text is cut to this many tokens; envs put the instruction first, so the
-    cut drops the end of the page, never the instruction."""
-    max_action_tokens: int = 48
-    """Each candidate action string is cut to this many tokens (a product link with
-    its title, price and budget note is at most ~42 MiniLM tokens on the default catalog)."""
-    trainable_top_layers: int | None = None
-    """How many top encoder layers train; None = all layers and the embeddings. The
-    frozen lower layers run without autograd (the CPU preset's main saving)."""
-    freeze_action_side: bool = False
-    """Encode actions with a frozen copy of the initial encoder: their encodings never
-    change in training, so they are cached across updates, learner included."""
-    int8_acting: bool = False
-    """Act with an int8 dynamically quantised copy of the encoders (lossy; see module doc)."""
-    action_cache_size: int = 4096
-    """Entries of the LRU cache of action encodings (0 disables it)."""
-    max_chunk_tokens: int = 4096
-    """Padded tokens per encoder call; sequences are length-sorted into such chunks."""
-    precision: str = "fp32"
-    """"fp32"; "bf16" (encoders and head under torch.autocast(bfloat16) in act AND
-    evaluate, so the two stay consistent; ~3x faster on CPUs with AMX-BF16 and on
-    GPUs, encodings within cosine 0.9999 of fp32); or "auto" (bf16 where the
-    hardware multiplies bf16 natively, else fp32). Int8 acting ignores it."""
-    dropout: float = 0.0
-    """Encoder dropout; 0 keeps act and evaluate log-probs identical (RL ratios)."""
-    device: str = "cpu"
-    """Torch device of the model ("cpu", "cuda", "cuda:1")."""
-    seed: int = 0
-    """Seed of the head initialisation (and of the tiny encoder's weights)."""
-
-
-# What each preset trains, and why (figures: bench/policy_*.py on the 2-core CPU,
-# see policies/README.md). Both use bf16 autocast where the hardware has native
-# bf16 (AMX CPUs, GPUs) and fp32 elsewhere.
-PRESETS: dict[str, dict[str, Any]] = {
-    # CPU: a design for 2 cores, not a tweak. States cut to 128 tokens (instruction
-    # first: search and item pages survive whole or nearly - 100% / 99% of tokens -
-    # but a results page keeps ~37% of its tokens, ~2 of its 10 products); the 5
-    # lower MiniLM layers frozen and run under inference_mode; only the top layer,
-    # the bi-attention head and the value head train; actions are encoded by a
-    # frozen copy of the encoder and cached, so the learner never re-encodes a
-    # known action string.
-    "cpu": {"max_state_tokens": 128, "trainable_top_layers": 1, "freeze_action_side": True,
-            "precision": "auto"},
-    # Full fine-tuning of every layer on both sides at 256 tokens: the GPU default.
-    "full": {"max_state_tokens": 256, "trainable_top_layers": None, "freeze_action_side": False,
-             "precision": "auto"},
-}
-
-
-def bf16_native(device: str | torch.device) -> bool:
-    """Whether `device` multiplies bf16 in hardware (CUDA bf16, or AMX / AVX512-BF16 CPUs)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
-
-
-def preset_config(name: str, **overrides: Any) -> PolicyConfig:
-    """A `PolicyConfig` from a preset ("cpu" or "full"), with field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown policy preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PolicyConfig(**{**PRESETS[name], **overrides})
+# The config lives in policies.config; it is re-exported here because users build a
+# policy and its config together (`from policies.policy import Policy, PolicyConfig`).
+__all__ = ["PRESETS", "ActOutput", "EvalOutput", "Policy", "PolicyConfig", "bf16_native",
+           "preset_config"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from envs import Catalog, CatalogError
-from envs.catalog import PRICE_STEPS, split_bounds
+from envs.catalog import split_bounds
+from envs.products import PRICE_STEPS
 
 from tests.conftest import FIXTURES
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from policies.policy import Policy, PolicyConfig, bf16_native, preset_config
+from policies.config import PolicyConfig, bf16_native, preset_config
+from policies.policy import Policy
 
 
 @pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
