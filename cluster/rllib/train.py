@@ -15,14 +15,14 @@ How the config sections map onto RLlib:
     worker.max_steps, split     -> the env's max_steps and goal split
     run.time_budget_s, updates  -> the stop condition; one `algo.train()` is one update
     run.eval_interval_s, checkpoint_interval_s, eval_episodes, final_eval_episodes
-    learner.lr, gamma, gae_lambda, clip_coef, value_coef, entropy_coef, ppo_epochs,
-        minibatch_size, max_grad_norm -> PPO's lr, gamma, lambda_, clip_param,
+    ppo.lr, gamma, gae_lambda, clip_coef, value_coef, entropy_coef, ppo_epochs,
+        minibatch_size, optim.max_grad_norm -> PPO's lr, gamma, lambda_, clip_param,
         vf_loss_coeff, entropy_coeff, num_epochs, minibatch_size, grad_clip
-    learner.trajectories_per_update x worker.max_steps -> train_batch_size_per_learner
+    ppo.trajectories_per_update x worker.max_steps -> train_batch_size_per_learner
         (the most env steps one of our PPO updates can consume)
 
 Not mapped: RLlib's Adam has no weight decay, its KL term is to the previous policy
-(so `use_kl_loss` is off, and `learner.kl_coef` to the IL reference is not
+(so `use_kl_loss` is off, and `ppo.kl_coef` to the IL reference is not
 supported), workers act in fp32/bf16 as the checkpoint says (no int8 acting), and
 `--resume` is refused. RLlib's PPO is synchronous: sample, update, push weights.
 RLlib reports its timers as EMAs (coefficient 0.01); this driver sets the
