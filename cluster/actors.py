@@ -58,6 +58,15 @@ class BufferActor:
     def newest(self, kind: str, n: int):
         return self.buffer.newest(kind, n)
 
+    def sample_pairs(self, n: int, min_version: int):
+        return self.buffer.sample_pairs(n, min_version)
+
+    def newest_policy_states(self, num_rows: int):
+        return self.buffer.newest_policy_states(num_rows)
+
+    def fresh_policy_trajectories(self, n: int, min_version: int, exclude_ids=()):
+        return self.buffer.fresh_policy_trajectories(n, min_version, exclude_ids)
+
     def stats(self) -> dict:
         return self.buffer.stats()
 

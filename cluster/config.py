@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from envs.agents import ExpertAgent
+from learner.config import DPOConfig, LearnerConfig, OptimConfig, PPOConfig
 from rollout_workers.buffer import BufferConfig
 from rollout_workers.worker import WorkerConfig
 
@@ -132,8 +133,14 @@ class TrainConfig:
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     policy: PolicySection = field(default_factory=PolicySection)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
-    learner: dict = field(default_factory=dict)
-    """LearnerConfig fields (learner.learner.LearnerConfig), e.g. {"beta": 0.1}."""
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    """Learner settings shared by DPO and PPO (forward-pass and cache sizes)."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """AdamW and the LR schedule of the learner."""
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    """DPO's settings (its own lr and staleness bound); used by --algo dpo."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO's settings (its own lr and staleness bound); used by --algo ppo and rllib-ppo."""
     buffer: BufferConfig = field(default_factory=BufferConfig)
 
     def to_dict(self) -> dict:
@@ -180,32 +187,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of sections")
-        values = _fold_algo_sections(raw, (overrides or {}).get("run", {}).get("algo"), where)
+        values = raw
     values = merge(values, overrides or {})
     return _build(TrainConfig, values, where)
-
-
-ALGO_SECTIONS = ("dpo", "ppo")
-"""YAML sections of learner fields for one algorithm only: a preset can tune DPO and
-PPO apart (they share `LearnerConfig`)."""
-
-
-def _fold_algo_sections(raw: dict, algo: str | None, where: str) -> dict:
-    """The YAML's `dpo:` / `ppo:` section for the run's algorithm laid over its
-    `learner:` section (the other one dropped), before any CLI override, so that
-    `--set learner.lr=...` still wins."""
-    values = {k: v for k, v in raw.items() if k not in ALGO_SECTIONS}
-    algo = algo or (raw.get("run") or {}).get("algo") or RunConfig.algo
-    for name in ALGO_SECTIONS:
-        section = raw.get(name)
-        if section is None:
-            continue
-        if not isinstance(section, dict):
-            raise ValueError(f"{where}: section '{name}': expected a mapping of learner fields, "
-                             f"got {type(section).__name__}")
-        if name == algo:
-            values["learner"] = {**(raw.get("learner") or {}), **section}
-    return values
 
 
 def parse_set(items: list[str]) -> dict:

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from cluster.eval.evaluate import evaluate_policy
-from cluster.train_helpers import learner_config, load_policy
-from learner.learner import Learner
+from cluster.train_helpers import build_learner, load_policy
 from policies.checkpoint import CheckpointMetadata, read_metadata, save_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
@@ -134,7 +133,7 @@ class LocalLoop(_LoopBase):
     def _start(self) -> None:
         cfg = self.cfg
         policy = load_policy(self.il_path, self.device)
-        self.learner = Learner(policy, load_policy(self.il_path, self.device), learner_config(cfg))
+        self.learner = build_learner(cfg, policy, load_policy(self.il_path, self.device))
         if (self.out / "learner" / "learner.json").exists():
             self.learner.load(self.out / "learner")
         self.counters["updates"] = self.learner.num_updates

@@ -17,21 +17,23 @@ import ray
 
 from cluster.actors import BufferActor, RemoteWorker, WeightStore
 from cluster.runtime import actor_runtime_env
-from cluster.train_helpers import learner_config, load_policy
-from learner.learner import Learner
+from cluster.train_helpers import build_learner, load_policy
 
 
 class _BufferProxy:
-    """The `ArrowBuffer` surface the learner uses, over the buffer actor."""
+    """The `ArrowBuffer` methods the learner calls (`Learner.update`), over the buffer actor."""
 
     def __init__(self, actor):
         self.actor = actor
 
-    def sample(self, kind, n, min_version=None, recency=0.0):
-        return ray.get(self.actor.sample.remote(kind, n, min_version, recency))
+    def sample_pairs(self, n, min_version):
+        return ray.get(self.actor.sample_pairs.remote(n, min_version))
 
-    def newest(self, kind, n):
-        return ray.get(self.actor.newest.remote(kind, n))
+    def newest_policy_states(self, num_rows):
+        return ray.get(self.actor.newest_policy_states.remote(num_rows))
+
+    def fresh_policy_trajectories(self, n, min_version, exclude_ids=()):
+        return ray.get(self.actor.fresh_policy_trajectories.remote(n, min_version, exclude_ids))
 
 
 class LearnerShell:
@@ -42,7 +44,7 @@ class LearnerShell:
 
         torch.set_num_threads(max(1, threads))
         policy = load_policy(il_path, device)
-        self.learner = Learner(policy, load_policy(il_path, device), learner_config(cfg))
+        self.learner = build_learner(cfg, policy, load_policy(il_path, device))
         if state_dir and os.path.exists(os.path.join(state_dir, "learner.json")):
             self.learner.load(state_dir)
         self.buffer, self.store = _BufferProxy(buffer), store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from learner.learner import LearnerConfig
+from learner.learner import Learner
 
 
 def load_policy(path: str, device: str):
@@ -11,5 +11,8 @@ def load_policy(path: str, device: str):
     return load_checkpoint(path, device=device)
 
 
-def learner_config(cfg) -> LearnerConfig:
-    return LearnerConfig(**{"algo": cfg.run.algo, "seed": cfg.run.seed, **cfg.learner})
+def build_learner(cfg, policy, reference) -> Learner:
+    """The run's `Learner`: its algorithm's section (`cfg.dpo` for --algo dpo, else
+    `cfg.ppo`), the shared `optim` and `learner` sections, and the run's seed."""
+    algorithm = cfg.dpo if cfg.run.algo == "dpo" else cfg.ppo
+    return Learner(policy, reference, algorithm=algorithm, optim=cfg.optim, config=cfg.learner, seed=cfg.run.seed)

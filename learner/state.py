@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: typed config sections, one reference-cache key type
 TENSORS_FILE = "learner.safetensors"
 JSON_FILE = "learner.json"
 TENSOR_TAG = "__tensor__"

@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA
+from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories
 
 KINDS = {"trajectories": (TRAJECTORY_SCHEMA, "traj_id"), "pairs": (PAIR_SCHEMA, "pair_id")}
 
@@ -167,6 +168,32 @@ class ArrowBuffer:
     def newest(self, kind: str, n: int) -> pa.Table:
         """The newest `n` rows in arrival order."""
         table = self.stores[kind].table
+        return table.slice(max(0, table.num_rows - n))
+
+    # ------------------------------------------------ what the learner asks for
+    def sample_pairs(self, n: int, min_version: int) -> pa.Table:
+        """Up to `n` pairs drawn uniformly without replacement (in arrival order) among
+        those whose halves both have policy version >= `min_version` (DPO)."""
+        return self.sample("pairs", n, min_version=min_version)
+
+    def newest_policy_states(self, num_rows: int) -> list[tuple[str, list[str]]]:
+        """(state, candidates) of every step of the policy trajectories among the newest
+        `num_rows` trajectory rows, in arrival and step order (DPO's anchor states)."""
+        table = self.newest("trajectories", num_rows)
+        table = table.filter(pc.equal(table.column("source"), "policy"))
+        return [(s, c) for t in batch_to_trajectories(table) for s, c in zip(t.states, t.candidates)]
+
+    def fresh_policy_trajectories(self, n: int, min_version: int, exclude_ids: Collection[str] = ()) -> pa.Table:
+        """The newest `n` policy trajectories of version >= `min_version` whose ids are
+        not in `exclude_ids`, in arrival order (PPO). Only the newest 4n + 64 rows are
+        looked at (older ones are stale or used anyway), so fewer than `n` may come back."""
+        table = self.newest("trajectories", 4 * n + 64)
+        fresh = pc.and_(pc.equal(table.column("source"), "policy"),
+                        pc.greater_equal(table.column("policy_version"), min_version))
+        table = table.filter(fresh)
+        excluded = set(exclude_ids)
+        unused = np.array([i not in excluded for i in table.column("traj_id").to_pylist()], dtype=bool)
+        table = table.filter(pa.array(unused))
         return table.slice(max(0, table.num_rows - n))
 
     def stats(self) -> dict[str, int]:

@@ -36,8 +36,8 @@ from cluster.eval.report import load_run, t_interval  # noqa: E402
 SMOKE_SETS = ["policy.model=tiny", "catalog.size=150", "catalog.seed=4", "run.num_workers=0",
               "run.il_demos=30", "run.il_epochs=1", "run.eval_episodes=4", "run.final_eval_episodes=8",
               "run.eval_interval_s=2", "run.episodes_per_round=4", "run.checkpoint_interval_s=2",
-              "worker.num_envs=4", "worker.max_steps=8", "learner.pairs_per_update=2",
-              "learner.trajectories_per_update=4", "learner.minibatch_size=16", "learner.ppo_epochs=1"]
+              "worker.num_envs=4", "worker.max_steps=8", "dpo.pairs_per_update=2",
+              "ppo.trajectories_per_update=4", "ppo.minibatch_size=16", "ppo.ppo_epochs=1"]
 
 
 def base_parser(description: str, default_out: str) -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@
         [--dpo-scopes trajectory step] [--updates 8] [--warmup 2] [--repeats 3] [--json OUT.json]
 
 Each (device, preset, algo) builds a fresh `Learner` from the IL checkpoint with the
-learner section of the preset's run config (cpu -> cluster/configs/cpu.yaml, full ->
+dpo / ppo / learner sections of the preset's run config (cpu -> cluster/configs/cpu.yaml, full ->
 gpu.yaml: pairs per update, PPO epochs and minibatches, state cache), then runs
 `--warmup` untimed and `--updates` timed updates, `--repeats` times. Data are real
 records from a run's buffer (`pyarrow.parquet.read_table` of its segment folders):
@@ -15,18 +15,16 @@ reused; PPO takes fresh policy trajectories each update (as the learner does).
 
 Prints seconds/update as median [min-max] over repeats, updates/s, pairs/s (DPO)
 or steps/s (PPO), and each device's ratio to the CPU row of the same preset and
-algo when both ran. `--dpo-scopes` times DPO once per `learner.dpo_scope` (what a pair
+algo when both ran. `--dpo-scopes` times DPO once per `dpo.scope` (what a pair
 compares: whole trajectories, or only the decision where it parts) on the same pairs,
 with each scope's ratio to the first.
 
 Where the preset's config asks for anchor states (DPO, scope "step": the exact KL to
 the reference at `anchor_states` recent policy states per update), each update also
 gets that many states of the policy trajectories, new ones every update (as in a
-run, where they come from the newest trajectories). `--share-caches on off` times
-each row with and without `learner.share_frozen_caches` (the reference reading the
-policy's encodings of the frozen lower layers and action side), and `--pack-tokens on
-off` with and without `BiAttentionHead.pack_tokens` (the head's ReLU layer on real
-action tokens only), and prints each one's ratio to the row with it off.
+run, where they come from the newest trajectories; other scopes get none). `--pack-tokens
+on off` times each row with and without `BiAttentionHead.pack_tokens` (the head's ReLU
+layer on real action tokens only) and prints the ratio to the row with it off.
 """
 
 from __future__ import annotations
@@ -45,8 +43,10 @@ import torch  # noqa: E402
 from common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
-from cluster.train_helpers import learner_config  # noqa: E402
-from learner.learner import DPO_SCOPES, Learner  # noqa: E402
+from cluster.train_helpers import build_learner  # noqa: E402
+from learner.batches import DPOBatch, PPOBatch  # noqa: E402
+from learner.config import DPO_SCOPES  # noqa: E402
+from learner.learner import Learner  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.policy import PRESETS  # noqa: E402
 from rollout_workers.schema import batch_to_trajectories  # noqa: E402
@@ -63,12 +63,13 @@ def load_data(pairs_dir: str, trajs_dir: str, max_rows: int):
     return pairs, trajs
 
 
-def build(checkpoint: str, device: str, preset: str, algo: str, scope: str, share: bool) -> Learner:
+def build(checkpoint: str, device: str, preset: str, algo: str, scope: str) -> Learner:
+    dpo = {"scope": scope} if scope == "step" else {"scope": scope, "anchor_states": 0}  # anchors: step only
     cfg = load_config(Path(__file__).resolve().parents[2] / "cluster" / "configs" / CONFIG_OF_PRESET[preset],
-                      {"run": {"algo": algo}, "learner": {"dpo_scope": scope, "share_frozen_caches": share}})
+                      {"run": {"algo": algo}, "dpo": dpo})
     policy = load_checkpoint(checkpoint, device=device, **PRESETS[preset])
     reference = load_checkpoint(checkpoint, device=device, **PRESETS[preset]) if algo == "dpo" else None
-    return Learner(policy, reference, learner_config(cfg))
+    return build_learner(cfg, policy, reference)
 
 
 def sync(device: str) -> None:
@@ -79,21 +80,21 @@ def sync(device: str) -> None:
 def time_updates(learner: Learner, algo: str, pairs, trajs, warmup: int, updates: int, device: str):
     """Seconds per timed update and items (pairs or steps) per update; data never repeat
     within one call while there are enough records (then it wraps around)."""
-    cfg, cursor, seconds, items = learner.config, 0, [], []
+    cfg, cursor, seconds, items = learner.algorithm.config, 0, [], []
     states = [(s, c) for t in trajs for s, c in zip(t.states, t.candidates)]  # anchor states
-    n_anchor = cfg.anchor_states if algo == "dpo" else 0  # LearnerConfig allows them only with step scope, KL
+    n_anchor = cfg.anchor_states if algo == "dpo" else 0  # DPOConfig allows them only with step scope, KL
     for k in range(warmup + updates):
         anchors = [states[(k * n_anchor + i) % len(states)] for i in range(n_anchor)]
         if algo == "dpo":
             n = cfg.pairs_per_update
-            batch = pairs.take([(cursor + i) % pairs.num_rows for i in range(n)])
+            batch = DPOBatch.from_table(pairs.take([(cursor + i) % pairs.num_rows for i in range(n)]), anchors)
         else:
             n = cfg.trajectories_per_update
-            batch = [trajs[(cursor + i) % len(trajs)] for i in range(n)]
+            batch = PPOBatch([trajs[(cursor + i) % len(trajs)] for i in range(n)])
         cursor += n
         sync(device)
         start = time.perf_counter()
-        metrics = learner.update_dpo(batch, anchors) if algo == "dpo" else learner.update_ppo(batch)
+        metrics = learner.train(batch)
         sync(device)
         if k >= warmup:
             seconds.append(time.perf_counter() - start)
@@ -110,7 +111,6 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["cpu", "full"], choices=sorted(CONFIG_OF_PRESET))
     ap.add_argument("--algos", nargs="+", default=["dpo", "ppo"], choices=["dpo", "ppo"])
     ap.add_argument("--dpo-scopes", nargs="+", default=["trajectory"], choices=list(DPO_SCOPES))
-    ap.add_argument("--share-caches", nargs="+", default=["on"], choices=["on", "off"])
     ap.add_argument("--pack-tokens", nargs="+", default=["on"], choices=["on", "off"])
     ap.add_argument("--updates", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
@@ -127,14 +127,14 @@ def main() -> None:
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""), flush=True)
     rows = []
     for preset in args.presets:
-        variants = [(a, s, sh, pk) for a in args.algos for s in (args.dpo_scopes if a == "dpo" else ["trajectory"])
-                    for sh in args.share_caches for pk in args.pack_tokens]
-        for algo, scope, share, pack in variants:
+        variants = [(a, s, pk) for a in args.algos for s in (args.dpo_scopes if a == "dpo" else ["trajectory"])
+                    for pk in args.pack_tokens]
+        for algo, scope, pack in variants:
             for device in args.devices:
                 per_update, rates = [], []
                 for _ in range(args.repeats):
-                    learner = build(args.checkpoint, device, preset, algo, scope, share == "on")
-                    for policy in (learner.policy, learner.reference):
+                    learner = build(args.checkpoint, device, preset, algo, scope)
+                    for policy in (learner.policy, learner.reference and learner.reference.policy):
                         if policy is not None:
                             policy.model.head.pack_tokens = pack == "on"
                     bf16 = learner.policy.bf16
@@ -143,12 +143,12 @@ def main() -> None:
                     rates.append(sum(items) / sum(secs))
                     del learner
                 row = {"preset": preset, "algo": algo, "scope": scope, "device": device,
-                       "bf16": bf16, "share_caches": share, "pack_tokens": pack,
+                       "bf16": bf16, "pack_tokens": pack,
                        "s_per_update": per_update, "items_per_s": rates,
                        "items": "pairs" if algo == "dpo" else "steps"}
                 rows.append(row)
                 print(f"{preset:5s} {algo:4s} {scope if algo == 'dpo' else '':10s} {device:6s} "
-                      f"{'bf16' if bf16 else 'fp32'} shared caches {share:3s} packed head {pack:3s} "
+                      f"{'bf16' if bf16 else 'fp32'} packed head {pack:3s} "
                       f"s/update {spread(per_update)}  "
                       f"updates/s {1 / statistics.median(per_update):.3g}  "
                       f"{row['items']}/s {spread(rates)}", flush=True)
@@ -159,27 +159,19 @@ def main() -> None:
         return [r for r in rows if all(r[f] == row[f] for f in fields)]
 
     for row in rows:
-        base = next((r for r in like(row, "preset", "algo", "scope", "share_caches", "pack_tokens")
+        base = next((r for r in like(row, "preset", "algo", "scope", "pack_tokens")
                      if r["device"] == "cpu"), None)
         if base is not None and row is not base:
             print(f"{row['preset']} {row['algo']} {row['scope']}: {row['device']} is "
                   f"x{median_ratio(base, row):.1f} the CPU's updates/s")
-        first = like(row, "device", "preset", "algo", "share_caches", "pack_tokens")[0]
+        first = like(row, "device", "preset", "algo", "pack_tokens")[0]
         if row is not first:
             print(f"{row['preset']} {row['algo']} {row['device']}: scope {row['scope']} is x{median_ratio(first, row):.1f} "
                   f"the updates/s of scope {first['scope']} (same pairs per update)")
-        for switch, what in (("share_caches", "shared caches give"), ("pack_tokens", "the packed head gives")):
-            others = [f for f in ("share_caches", "pack_tokens") if f != switch]
-            off = next((r for r in like(row, "device", "preset", "algo", "scope", *others) if r[switch] == "off"), None)
-            if row[switch] == "on" and off is not None:
-                print(f"{row['preset']} {row['algo']} {row['scope']} {row['device']} "
-                      f"({', '.join(f'{f} {row[f]}' for f in others)}): {what} x{median_ratio(off, row):.2f} "
-                      f"the updates/s of the row without")
-        both_off = next((r for r in like(row, "device", "preset", "algo", "scope")
-                         if r["share_caches"] == r["pack_tokens"] == "off"), None)
-        if row["share_caches"] == row["pack_tokens"] == "on" and both_off is not None:
-            print(f"{row['preset']} {row['algo']} {row['scope']} {row['device']}: both give "
-                  f"x{median_ratio(both_off, row):.2f} the updates/s of neither")
+        off = next((r for r in like(row, "device", "preset", "algo", "scope") if r["pack_tokens"] == "off"), None)
+        if row["pack_tokens"] == "on" and off is not None:
+            print(f"{row['preset']} {row['algo']} {row['scope']} {row['device']}: the packed head gives "
+                  f"x{median_ratio(off, row):.2f} the updates/s of the row without")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -15,14 +15,14 @@ How the config sections map onto RLlib:
     worker.max_steps, split     -> the env's max_steps and goal split
     run.time_budget_s, updates  -> the stop condition; one `algo.train()` is one update
     run.eval_interval_s, checkpoint_interval_s, eval_episodes, final_eval_episodes
-    learner.lr, gamma, gae_lambda, clip_coef, value_coef, entropy_coef, ppo_epochs,
-        minibatch_size, max_grad_norm -> PPO's lr, gamma, lambda_, clip_param,
+    ppo.lr, gamma, gae_lambda, clip_coef, value_coef, entropy_coef, ppo_epochs,
+        minibatch_size, optim.max_grad_norm -> PPO's lr, gamma, lambda_, clip_param,
         vf_loss_coeff, entropy_coeff, num_epochs, minibatch_size, grad_clip
-    learner.trajectories_per_update x worker.max_steps -> train_batch_size_per_learner
+    ppo.trajectories_per_update x worker.max_steps -> train_batch_size_per_learner
         (the most env steps one of our PPO updates can consume)
 
 Not mapped: RLlib's Adam has no weight decay, its KL term is to the previous policy
-(so `use_kl_loss` is off, and `learner.kl_coef` to the IL reference is not
+(so `use_kl_loss` is off, and `ppo.kl_coef` to the IL reference is not
 supported), workers act in fp32/bf16 as the checkpoint says (no int8 acting), and
 `--resume` is refused. RLlib's PPO is synchronous: sample, update, push weights.
 RLlib reports its timers as EMAs (coefficient 0.01); this driver sets the
@@ -41,7 +41,6 @@ from cluster.eval.evaluate import evaluate_policy
 from cluster.metrics import MetricsLog
 from cluster.runtime import load_catalog_section
 from cluster.train_helpers import load_policy
-from learner.learner import LearnerConfig
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
 
 ALGO = "rllib-ppo"
@@ -102,9 +101,9 @@ def ppo_config(cfg: TrainConfig, il_path: str, env_cfg: dict, env_name: str):
 
     from cluster.rllib.module import WebShopRLModule
 
-    lc = LearnerConfig(**{"algo": "ppo", "seed": cfg.run.seed, **cfg.learner})
+    lc, optim = cfg.ppo, cfg.optim
     if lc.kl_coef > 0:
-        raise ValueError("--algo rllib-ppo: learner.kl_coef (KL to the IL reference) has no RLlib "
+        raise ValueError("--algo rllib-ppo: ppo.kl_coef (KL to the IL reference) has no RLlib "
                          "counterpart; set it to 0")
     res = _resources(cfg.run.num_workers)
     return (
@@ -116,7 +115,7 @@ def ppo_config(cfg: TrainConfig, il_path: str, env_cfg: dict, env_name: str):
         .resources(num_cpus_for_main_process=res["main_cpus"])
         .training(lr=lc.lr, gamma=lc.gamma, lambda_=lc.gae_lambda, clip_param=lc.clip_coef,
                   vf_loss_coeff=lc.value_coef, entropy_coeff=lc.entropy_coef, num_epochs=lc.ppo_epochs,
-                  minibatch_size=lc.minibatch_size, grad_clip=lc.max_grad_norm, grad_clip_by="global_norm",
+                  minibatch_size=lc.minibatch_size, grad_clip=optim.max_grad_norm, grad_clip_by="global_norm",
                   train_batch_size_per_learner=lc.trajectories_per_update * cfg.worker.max_steps,
                   use_kl_loss=False)
         .rl_module(rl_module_spec=RLModuleSpec(module_class=WebShopRLModule,

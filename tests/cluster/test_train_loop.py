@@ -13,7 +13,8 @@ TINY = {
     "policy": {"model": "tiny"},
     "catalog": {"size": 150, "seed": 4},
     "worker": {"num_envs": 4, "max_steps": 8},
-    "learner": {"pairs_per_update": 2, "trajectories_per_update": 4, "minibatch_size": 16, "ppo_epochs": 1},
+    "dpo": {"pairs_per_update": 2},
+    "ppo": {"trajectories_per_update": 4, "minibatch_size": 16, "ppo_epochs": 1},
     "run": {"il_demos": 30, "il_epochs": 1, "eval_episodes": 4, "final_eval_episodes": 8, "eval_interval_s": 1,
             "episodes_per_round": 4, "checkpoint_interval_s": 1, "time_budget_s": 300, "sync_interval_s": 0.5},
 }
@@ -215,11 +216,11 @@ def test_set_overrides_read_numbers_yaml_leaves_as_strings():
 def test_repeated_set_flags_all_count():
     from cluster.train import build_parser, config_from_args
 
-    args = build_parser().parse_args(["--set", "worker.pair_mode=expert", "--set", "learner.beta=0.5",
-                                      "learner.dpo_scope=step"])
+    args = build_parser().parse_args(["--set", "worker.pair_mode=expert", "--set", "dpo.beta=0.3",
+                                      "dpo.sft_coef=1.0"])
     cfg = config_from_args(args)
     assert cfg.worker.pair_mode == "expert"  # the first flag is not dropped by the later ones
-    assert cfg.learner["beta"] == 0.5 and cfg.learner["dpo_scope"] == "step"
+    assert cfg.dpo.beta == 0.3 and cfg.dpo.sft_coef == 1.0
 
 
 def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
@@ -231,28 +232,42 @@ def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
     assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cuda,cpu"}}
 
 
-def test_algo_sections_tune_one_algorithm_and_yield_to_the_cli(tmp_path):
+def test_learner_sections_are_typed_and_yield_to_the_cli(tmp_path):
+    from learner.config import DPOConfig
+
     preset = tmp_path / "p.yaml"
-    preset.write_text("learner:\n  lr: 0.00005\n  beta: 0.1\n"
-                      "dpo:\n  lr: 0.00003\n  kl_coef: 2.0\nppo:\n  lr: 0.0001\n")
-    assert load_config(preset).learner == {"lr": 3e-5, "beta": 0.1, "kl_coef": 2.0}  # run.algo defaults to dpo
-    assert load_config(preset, {"run": {"algo": "ppo"}}).learner == {"lr": 1e-4, "beta": 0.1}
-    assert load_config(preset, {"run": {"algo": "il"}}).learner == {"lr": 5e-5, "beta": 0.1}
-    # a CLI override of the shared section still wins over the YAML's algorithm section
-    assert load_config(preset, {"learner": {"lr": 1e-3}}).learner["lr"] == 1e-3
+    preset.write_text("dpo:\n  lr: 0.00001\n  scope: trajectory\n  anchor_states: 0\nppo:\n  lr: 0.0001\n"
+                      "optim:\n  weight_decay: 0.0\n")
+    cfg = load_config(preset)
+    assert cfg.dpo == DPOConfig(lr=1e-5, scope="trajectory", anchor_states=0)  # the rest: the defaults
+    assert (cfg.ppo.lr, cfg.optim.weight_decay) == (1e-4, 0.0)
+    assert load_config(preset, {"dpo": {"beta": 0.3}}).dpo.beta == 0.3  # a CLI override wins
     preset.write_text("dpo: 3\n")
-    with pytest.raises(ValueError, match=r"p.yaml: section 'dpo': expected a mapping of learner fields, got int"):
+    with pytest.raises(ValueError, match=r"p.yaml.dpo: expected a mapping, got int"):
+        load_config(preset)
+    preset.write_text("learner:\n  lr: 0.001\n")  # the learning rate is an algorithm's, not shared
+    with pytest.raises(ValueError, match=r"p.yaml.learner: unknown key\(s\) \['lr'\]"):
         load_config(preset)
 
 
 def test_the_cpu_preset_is_the_measured_dpo_recipe():
     from cluster.config import CONFIG_DIR
-    from cluster.train_helpers import learner_config
+    from cluster.train_helpers import build_learner
+    from learner.config import DPOConfig, OptimConfig
+    from learner.dpo import DPO
+    from learner.ppo import PPO
+    from policies.policy import Policy, PolicyConfig
 
     cfg = load_config(CONFIG_DIR / "cpu.yaml")
-    lc = learner_config(cfg)
-    assert (lc.algo, lc.dpo_scope, lc.beta, lc.lr, lc.kl_coef, lc.anchor_states) == ("dpo", "step", 0.5, 3e-5, 2.0, 16)
-    assert lc.sft_coef == 2.0 and cfg.run.keep_best
+    assert cfg.dpo == DPOConfig() and cfg.optim == OptimConfig()  # cpu.yaml ships the defaults
+    dpo = cfg.dpo
+    assert (dpo.scope, dpo.beta, dpo.lr, dpo.kl_coef, dpo.anchor_states) == ("step", 0.5, 3e-5, 2.0, 16)
+    assert dpo.sft_coef == 2.0 and cfg.run.keep_best
     assert cfg.worker.pair_mode == "correct" and cfg.worker.correction_cuts == "evidence+noop+budget+leave"
-    ppo = learner_config(load_config(CONFIG_DIR / "cpu.yaml", {"run": {"algo": "ppo"}}))
-    assert (ppo.kl_coef, ppo.anchor_states, ppo.lr) == (0.0, 0, 5e-5)
+    tiny = PolicyConfig(model="tiny")
+    learner = build_learner(cfg, Policy(tiny), Policy(tiny))
+    assert isinstance(learner.algorithm, DPO) and learner.lr == 3e-5
+    ppo_cfg = load_config(CONFIG_DIR / "cpu.yaml", {"run": {"algo": "ppo"}})
+    assert (ppo_cfg.ppo.kl_coef, ppo_cfg.ppo.lr, ppo_cfg.ppo.max_version_lag) == (0.0, 5e-5, 4)
+    learner = build_learner(ppo_cfg, Policy(tiny), None)
+    assert isinstance(learner.algorithm, PPO) and learner.lr == 5e-5

@@ -74,3 +74,53 @@ def test_pairs(tmp_path):
         pairs_to_batch([(traj(1), traj(2), "self")])
     with pytest.raises(ValueError, match="schema differs"):
         buf.add_pairs(trajectories_to_batch([traj(1)]))
+
+
+# ------------------------------------------------------- what the learner asks for
+
+
+def test_sample_pairs_draws_what_sample_draws_and_keeps_both_halves_fresh(tmp_path):
+    halves = [(0, 0), (4, 3), (4, 5), (6, 6), (7, 2), (5, 5)]  # (chosen, rejected) versions
+    pairs = [(traj(g, version=c, score=1.0, source="expert"), traj(g, version=r, score=0.2), "correct")
+             for g, (c, r) in enumerate(halves)]
+    named, generic = ArrowBuffer(tmp_path / "a", seed=3), ArrowBuffer(tmp_path / "b", seed=3)
+    for buf in (named, generic):
+        buf.add_pairs(pairs_to_batch(pairs))
+    got = named.sample_pairs(2, min_version=4)
+    assert got.column("goal_id").to_pylist() == generic.sample("pairs", 2, min_version=4).column("goal_id").to_pylist()
+    assert set(got.column("goal_id").to_pylist()) <= {2, 3, 5}  # both halves >= 4
+    assert sorted(named.sample_pairs(10, min_version=4).column("goal_id").to_pylist()) == [2, 3, 5]
+
+
+def test_newest_policy_states_are_every_step_of_the_newest_policy_rows(tmp_path):
+    buf = ArrowBuffer(tmp_path)
+    rows = [traj(0, steps=1), traj(1, steps=2, source="expert"), traj(2, steps=2), traj(3, steps=3)]
+    for i, t in enumerate(rows):
+        t.states = [f"g{t.goal_id}s{k}" for k in range(t.num_steps)]
+        t.candidates = [["a", f"b{i}"]] * t.num_steps
+        t.chosen = [0] * t.num_steps
+    buf.add_trajectories(trajectories_to_batch(rows))
+    # the newest 3 rows: goal 1 (expert, left out), goals 2 and 3, in arrival and step order
+    assert buf.newest_policy_states(3) == [("g2s0", ["a", "b2"]), ("g2s1", ["a", "b2"]),
+                                           ("g3s0", ["a", "b3"]), ("g3s1", ["a", "b3"]), ("g3s2", ["a", "b3"])]
+    assert buf.newest_policy_states(1) == [("g3s0", ["a", "b3"]), ("g3s1", ["a", "b3"]), ("g3s2", ["a", "b3"])]
+    assert ArrowBuffer(tmp_path / "empty").newest_policy_states(64) == []
+
+
+def test_fresh_policy_trajectories_are_the_newest_unused_ones(tmp_path):
+    buf = ArrowBuffer(tmp_path)
+    rows = [traj(0, version=5), traj(1, version=1), traj(2, version=4, source="expert"), traj(3, version=3),
+            traj(4, version=4), traj(5, version=6)]
+    buf.add_trajectories(trajectories_to_batch(rows))
+    ids = [t.traj_id for t in rows]
+    goals = lambda table: table.column("goal_id").to_pylist()  # noqa: E731
+    assert goals(buf.fresh_policy_trajectories(2, min_version=3)) == [4, 5]  # newest two, arrival order
+    assert goals(buf.fresh_policy_trajectories(10, min_version=3)) == [0, 3, 4, 5]  # fewer than asked
+    assert goals(buf.fresh_policy_trajectories(3, min_version=3, exclude_ids=[ids[5], ids[3]])) == [0, 4]
+    assert goals(buf.fresh_policy_trajectories(1, min_version=7)) == []
+    # only the newest 4n + 64 rows are looked at: past 68 used rows, goals 0-5 are out of reach
+    newer = [traj(100 + g, version=6) for g in range(70)]
+    buf.add_trajectories(trajectories_to_batch(newer))
+    assert goals(buf.fresh_policy_trajectories(1, min_version=0)) == [169]
+    assert goals(buf.fresh_policy_trajectories(1, min_version=0, exclude_ids={t.traj_id for t in newer})) == []
+    assert goals(buf.fresh_policy_trajectories(2, min_version=0, exclude_ids={t.traj_id for t in newer})) == [4, 5]

@@ -14,7 +14,7 @@ TINY = {
     "policy": {"model": "tiny"},
     "catalog": {"size": 150, "seed": 4},
     "worker": {"num_envs": 4, "max_steps": 8},
-    "learner": {"trajectories_per_update": 4, "minibatch_size": 16, "ppo_epochs": 1, "lr": 0.001},
+    "ppo": {"trajectories_per_update": 4, "minibatch_size": 16, "ppo_epochs": 1, "lr": 0.001},
     "run": {"eval_episodes": 4, "final_eval_episodes": 6, "eval_interval_s": 0, "checkpoint_interval_s": 0,
             "time_budget_s": 300},
 }
