@@ -45,7 +45,7 @@ import torch  # noqa: E402
 from common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
-from cluster.train_helpers import learner_config  # noqa: E402
+from cluster.components import learner_config  # noqa: E402
 from learner.learner import DPO_SCOPES, Learner  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.policy import PRESETS  # noqa: E402

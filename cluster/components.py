@@ -1,4 +1,9 @@
-"""Building the run's objects from config sections (shared by driver and actors)."""
+"""What a run is built from, made from its config sections: the catalog, the device, a
+policy of the configured preset, the learner's config and the Ray actors' runtime env.
+
+The driver, both loops and the actor shells build their objects here, so a worker on
+another node makes the same catalog and policy as the driver.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,17 @@ import os
 
 from envs.catalog import Catalog
 from envs.generate import load_catalog
+from learner.learner import LearnerConfig
 from policies.policy import Policy, preset_config
 
 
-def load_catalog_section(section) -> Catalog:
+def catalog_from_section(section) -> Catalog:
+    """The catalog of a `catalog:` section (a directory, or generated from its seed)."""
     return load_catalog(section.dir, section.size, section.seed, section.train_goals)
 
 
 def resolve_device(device: str) -> str:
+    """"auto" becomes "cuda" where torch sees a GPU, else "cpu"; other names pass through."""
     if device != "auto":
         return device
     import torch
@@ -26,16 +34,20 @@ def actor_runtime_env() -> dict:
 
     `bm25s` runs a JAX op on import where JAX is installed, and JAX then opens its CUDA
     backend; in an actor Ray gave no GPU (CUDA_VISIBLE_DEVICES="") that raises and the
-    actor dies (seen on a CUDA image with JAX). Nothing here uses JAX on the GPU, so it
-    gets the CPU unless the user set JAX_PLATFORMS. Ray merges this with a job's env.
+    actor dies. Nothing here uses JAX on the GPU, so it gets the CPU unless the user set
+    JAX_PLATFORMS. Ray merges this with a job's env.
     """
     return {"env_vars": {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}}
 
 
-def build_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:
-    """A policy of the configured preset (its weights replaced later by a checkpoint or push)."""
+def preset_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:
+    """A policy of the `policy:` section's preset (its weights replaced later by a checkpoint or push)."""
     overrides = {"model": section.model} if section.model else {}
     dev = resolve_device(device or section.device)
     cfg = preset_config(section.preset, device=dev, seed=seed,
                         int8_acting=bool(acting and section.int8_acting), **overrides)
     return Policy(cfg)
+
+
+def learner_config(cfg) -> LearnerConfig:
+    return LearnerConfig(**{"algo": cfg.run.algo, "seed": cfg.run.seed, **cfg.learner})
