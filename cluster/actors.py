@@ -1,21 +1,24 @@
-"""Thin Ray wrappers: the plain classes of the loop made into actors.
+"""Every Ray actor of a run: the plain classes of the loop, each in a thin shell.
 
-Everything here is a few lines per class so the same objects run in one process
-(`--num-workers 0`). Actors that mostly wait (buffer, weight store) ask for
+The shells only move data between Ray and the plain objects (`RolloutWorker`,
+`ArrowBuffer`, `Learner`), so the same objects run in one process (`LocalLoop`,
+`--num-workers 0`). Actors that mostly wait (buffer, weight store) ask for
 `num_cpus=0`: on a 2-core machine, whole CPUs for them starve the learner.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
 
 import ray
 
-from cluster.runtime import build_policy, load_catalog_section
+from cluster.components import build_learner, catalog_from_section, preset_policy
+from cluster.schedule import Interval
+from policies.checkpoint import load_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
-from rollout_workers.worker import RolloutWorker
+from rollout_workers.worker import RolloutWorker, RoundStats
 
 
 @ray.remote(num_cpus=0)
@@ -52,12 +55,6 @@ class BufferActor:
         n_p = self.buffer.add_pairs(pair_batch) if pair_batch is not None else 0
         return n_t, n_p
 
-    def sample(self, kind: str, n: int, min_version: int | None = None, recency: float = 0.0):
-        return self.buffer.sample(kind, n, min_version=min_version, recency=recency)
-
-    def newest(self, kind: str, n: int):
-        return self.buffer.newest(kind, n)
-
     def sample_pairs(self, n: int, min_version: int):
         return self.buffer.sample_pairs(n, min_version)
 
@@ -78,8 +75,8 @@ class WorkerShell:
         import torch
 
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
-        catalog = load_catalog_section(cfg.catalog)
-        policy = build_policy(cfg.policy, device="cpu", acting=True)
+        catalog = catalog_from_section(cfg.catalog)
+        policy = preset_policy(cfg.policy, device="cpu", acting=True)
         self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed)
         self.store, self.buffer = store, buffer
         if start_weights is not None:
@@ -97,19 +94,15 @@ class WorkerShell:
         self.sync_seconds.append(time.perf_counter() - t0)
         return True
 
-    def rollout(self, num_episodes: int) -> dict[str, Any]:
+    def rollout(self, num_episodes: int) -> RoundStats:
         """One round: newest weights, `num_episodes` episodes, pushed to the buffer."""
         self.pull_weights()
         batch = self.worker.sample(num_episodes)
         traj = trajectories_to_batch(batch.trajectories)
         pairs = pairs_to_batch(batch.pairs) if batch.pairs else None
         n_t, n_p = ray.get(self.buffer.add.remote(traj, pairs))
-        return {"worker_id": self.worker.worker_id, "episodes": len(batch.trajectories), "acked": n_t,
-                "pairs": n_p, "env_steps": batch.env_steps, "seconds": batch.seconds,
-                "version": batch.policy_version, "success": sum(t.score >= 1.0 for t in batch.trajectories),
-                "score_sum": sum(t.score for t in batch.trajectories),
-                "sync_s": self.sync_seconds[-1] if self.sync_seconds else None, "state": self.worker.state(),
-                "node_id": ray.get_runtime_context().get_node_id()}
+        return batch.stats(n_t, n_p, sync_s=self.sync_seconds[-1] if self.sync_seconds else None,
+                           node_id=ray.get_runtime_context().get_node_id())
 
     def load_state(self, state: dict) -> None:
         self.worker.load_state(state)
@@ -118,4 +111,81 @@ class WorkerShell:
         return self.worker.version
 
 
+class _BufferProxy:
+    """The `ArrowBuffer` methods the learner calls (`Learner.update`), over the buffer actor."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def sample_pairs(self, n, min_version):
+        return ray.get(self.actor.sample_pairs.remote(n, min_version))
+
+    def newest_policy_states(self, num_rows):
+        return ray.get(self.actor.newest_policy_states.remote(num_rows))
+
+    def fresh_policy_trajectories(self, n, min_version, exclude_ids=()):
+        return ray.get(self.actor.fresh_policy_trajectories.remote(n, min_version, exclude_ids))
+
+
+class LearnerShell:
+    """The learner as an actor: updates from the buffer actor, publishes on its `Interval`."""
+
+    def __init__(self, cfg, il_path: str, device: str, buffer, store, state_dir: str | None, threads: int):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        policy = load_checkpoint(il_path, device=device)
+        self.learner = build_learner(cfg, policy, load_checkpoint(il_path, device=device))
+        if state_dir and os.path.exists(os.path.join(state_dir, "learner.json")):
+            self.learner.load(state_dir)
+        self.buffer, self.store = _BufferProxy(buffer), store
+        self.schedule = Interval(cfg.run.sync_interval_s)
+        self.publish_seconds: list[float] = []
+        self.publish()
+
+    def publish(self) -> int:
+        t0 = time.perf_counter()
+        version, weights = self.learner.publish()
+        ray.get(self.store.publish.remote(version, [ray.put(weights)]))
+        self.publish_seconds.append(time.perf_counter() - t0)
+        self.schedule.restart()  # the period counts from the end of a publish
+        return version
+
+    def train_for(self, seconds: float, max_updates: int | None) -> list[dict]:
+        """Update until `seconds` pass (or `max_updates`); publish when the schedule is due."""
+        end, out = time.perf_counter() + seconds, []
+        while time.perf_counter() < end and (max_updates is None or len(out) < max_updates):
+            m = self.learner.update(self.buffer)
+            if m is None:
+                time.sleep(0.2)  # not enough fresh data yet
+            else:
+                out.append(m)
+            if self.schedule.due():
+                self.publish()
+        return out
+
+    def version(self) -> int:
+        return self.learner.version
+
+    def placement(self) -> dict:
+        """Where Ray put this actor and where its model lives (the GPU check of a run)."""
+        param = next(self.learner.policy.model.parameters())
+        return {"device": str(param.device), "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+                "node_id": ray.get_runtime_context().get_node_id()}
+
+    def num_updates(self) -> int:
+        return self.learner.num_updates
+
+    def weights(self):
+        return self.learner.publish()
+
+    def save(self, directory: str) -> None:
+        self.learner.save(directory)
+
+    def publish_stats(self) -> list[float]:
+        return list(self.publish_seconds)
+
+
 RemoteWorker = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(WorkerShell)
+RemoteLearner = ray.remote(max_restarts=0)(LearnerShell)
+"""Resources and runtime env are given per run (`.options`): they depend on the cluster."""

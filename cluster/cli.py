@@ -31,7 +31,7 @@ def add_catalog_args(p: argparse.ArgumentParser) -> None:
                    help="fresh generated goals added to the train split (generated catalogs; test/eval unchanged)")
 
 
-def load_catalog(args: argparse.Namespace) -> Catalog:
+def catalog_from_args(args: argparse.Namespace) -> Catalog:
     if args.products or args.attributes:
         if not (args.products and args.attributes):
             raise SystemExit("error: --products and --attributes go together")
@@ -56,7 +56,7 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args)
+    catalog = catalog_from_args(args)
     env = WebShopEnv(catalog=catalog, max_steps=args.max_steps)
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     if Path(args.policy).exists():
@@ -75,7 +75,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args)
+    catalog = catalog_from_args(args)
     env = WebShopEnv(catalog=catalog, max_steps=args.max_steps, observation_mode=args.mode)
     goal_id = args.goal_id if args.goal_id is not None else catalog.goal_ids("test")[0]
     obs, info = env.reset(options={"goal_id": goal_id})
@@ -112,7 +112,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from cluster.imitation import generate_demos
     from rollout_workers.recording import write_trajectories
 
-    catalog = load_catalog(args)
+    catalog = catalog_from_args(args)
     t0 = time.perf_counter()
     trajs = generate_demos(catalog, args.policy, args.episodes, split=args.split, seed=args.seed,
                            disturb=args.disturb,
@@ -144,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cluster.eval.evaluate import evaluate_policy
     from policies.checkpoint import load_checkpoint
 
-    catalog = load_catalog(args)
+    catalog = catalog_from_args(args)
     policy = load_checkpoint(checkpoint_dir(args.checkpoint))
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     greedy = args.decoding == "greedy" and not args.sampled
@@ -178,7 +178,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if len(args.checkpoints) < 2:
         raise SystemExit("error: compare needs at least two checkpoints")
-    catalog = load_catalog(args)
+    catalog = catalog_from_args(args)
     policies = [load_checkpoint(checkpoint_dir(c)) for c in args.checkpoints]
     goals = [int(g) for g in np.random.default_rng(args.seed).permutation(list(catalog.goal_ids(args.split)))]
     wcfg = WorkerConfig(num_envs=1, max_steps=args.max_steps, greedy=not args.sampled, pair_mode="none")

@@ -88,5 +88,41 @@ class Progress:
         self.close()
 
 
+class TrainingProgress:
+    """The RL phase's `Progress`: seconds of the time budget, or updates when the run
+    stops at a fixed number of them (`--updates`), with the loop's figures beside it.
+
+    Args:
+        desc: the algorithm, e.g. "DPO".
+        time_budget_s: seconds this process may still train.
+        updates: the run's update target, or None to follow the time budget.
+        counters: the run's counters now (a resumed run starts from its saved ones);
+            rates and update progress count from here.
+        file, bar: as for `Progress`.
+    """
+
+    def __init__(self, desc: str, time_budget_s: float, updates: int | None, counters: dict,
+                 file: IO[str] | None = None, bar: bool | None = None):
+        self.by_updates = updates is not None
+        total = max(0, updates - counters["updates"]) if self.by_updates else max(0.0, time_budget_s)
+        self.at_start = {k: counters[k] for k in ("env_steps", "pairs", "updates")}
+        self.bar = Progress(total, desc, "update" if self.by_updates else "s", file=file, bar=bar)
+
+    def show(self, counters: dict, version: int, lag: int, recent_success: float, last_eval: dict | None) -> None:
+        """Move to where the loop is: `counters` as in the loops, `version` the learner's,
+        `lag` how many versions the workers are behind, `last_eval` the newest evaluation."""
+        elapsed = max(self.bar.elapsed(), 1e-9)
+        done = counters["updates"] - self.at_start["updates"] if self.by_updates else elapsed
+        self.bar.set(done, **{
+            "steps/s": (counters["env_steps"] - self.at_start["env_steps"]) / elapsed,
+            "pairs/s": (counters["pairs"] - self.at_start["pairs"]) / elapsed,
+            "updates": counters["updates"], "version": version, "lag": lag,
+            "success": f"{100 * recent_success:.1f}%",
+            "eval": f"{100 * last_eval['success_rate']:.1f}%" if last_eval else "-"})
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _fmt(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)

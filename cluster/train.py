@@ -19,13 +19,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cluster.components import catalog_from_section, resolve_device
 from cluster.config import CONFIG_DIR, TrainConfig, load_config, parse_duration, parse_set
 from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import ILRunConfig, run_il
 from cluster.metrics import MetricsLog
-from cluster.runtime import load_catalog_section, resolve_device
-from cluster.train_helpers import load_policy
+from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
 from policies.checkpoint import load_checkpoint
+
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
     """The IL checkpoint to start from (trained here when none is given)."""
@@ -41,26 +42,6 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
                      device=resolve_device(cfg.policy.device))
     metrics = run_il(il, catalog, log=log)
     return metrics["checkpoint"], metrics.get("eval")
-
-
-class Progress:
-    """A one-line live progress display."""
-
-    def __init__(self, budget_s: float, every_s: float = 10.0):
-        self.start, self.budget, self.every, self.last = time.perf_counter(), budget_s, every_s, 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def show(self, s: dict, force: bool = False) -> None:
-        now = self.elapsed()
-        if not force and now - self.last < self.every:
-            return
-        self.last = now
-        print(f"[{now:6.0f}s] steps/s {s['env_steps'] / max(now, 1e-9):6.1f} | pairs/s {s['pairs'] / max(now, 1e-9):5.2f}"
-              f" | updates {s['updates']:5d} | version {s['version']:5d} (worker lag {s['lag']}) | "
-              f"rollout success {100 * s['recent_success']:5.1f}% | eval {s['eval']} | "
-              f"left {max(0.0, self.budget - now):5.0f}s", flush=True)
 
 
 def set_aside_earlier_run(out: Path, log=print) -> Path | None:
@@ -85,23 +66,19 @@ def set_aside_earlier_run(out: Path, log=print) -> Path | None:
 
 
 def run_training(cfg: TrainConfig) -> dict:
+    """IL (or the given checkpoint), the RL phase, the final test evaluation.
+
+    The RL phase runs in this process (`LocalLoop`, `--num-workers 0`), on Ray actors
+    (`RayLoop`) or on RLlib (`--algo rllib-ppo`). Returns the summary that is also
+    written to OUT/summary.json.
+    """
     if not cfg.run.resume:
         set_aside_earlier_run(Path(cfg.run.out))
-    if cfg.run.algo == "rllib-ppo":  # RLlib's PPO as the measured peer (cluster/rllib/train.py)
-        from cluster.rllib.train import run_rllib_training
-
-        return run_rllib_training(cfg)
-    out = Path(cfg.run.resume or cfg.run.out)
-    if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
-        saved = load_config(overrides=json.loads((out / "config.json").read_text()))
-        cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
-                                         time_budget_s=cfg.run.time_budget_s))
-    if cfg.run.algo != "dpo" and cfg.worker.pair_mode != "none":  # only DPO reads pairs
-        cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    if cfg.run.algo == RLLIB_ALGO:
+        check_rllib_config(cfg)
+    cfg, out = prepare_run_dir(cfg)
     log = MetricsLog(out)
-    catalog = load_catalog_section(cfg.catalog)
+    catalog = catalog_from_section(cfg.catalog)
     print(f"catalog: {len(catalog)} products; goals: " + ", ".join(
         f"{s} {len(catalog.goal_ids(s))}" for s in ("train", "eval", "test")))
     t_il = time.perf_counter()
@@ -111,22 +88,50 @@ def run_training(cfg: TrainConfig) -> dict:
     eval_ids = list(catalog.goal_ids("eval"))[: cfg.run.eval_episodes]
     if cfg.run.algo == "il":
         return {"checkpoint": il_path, "before": None, "after": il_eval, "il_seconds": il_seconds}
-    device = resolve_device(cfg.policy.device)
-    evaluator = load_policy(il_path, "cpu")
+    evaluator = load_checkpoint(il_path, device="cpu")
     before = il_eval or evaluate_policy(evaluator, catalog, test_ids)
     log.write("test/il", before, step=0)
-    from cluster.loop import BEST_DIR, LocalLoop, RayLoop
+    rl_phase = train_with_rllib if cfg.run.algo == RLLIB_ALGO else train_with_loop
+    summary = rl_phase(cfg, catalog, il_path, evaluator, before, test_ids, eval_ids, out, log)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print_result_table(cfg, summary)
+    log.close()
+    return summary
 
-    loop_cls = LocalLoop if cfg.run.num_workers == 0 else RayLoop
-    loop = loop_cls(cfg, catalog, il_path, device, out, log)
+
+def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
+    """The run's directory and its config (a resumed run's saved one), written to OUT/config.json."""
+    out = Path(cfg.run.resume or cfg.run.out)
+    if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
+        saved = load_config(overrides=json.loads((out / "config.json").read_text()))
+        cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
+                                         time_budget_s=cfg.run.time_budget_s))
+    if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs
+        cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    return cfg, out
+
+
+def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: dict, test_ids: list[int],
+                    eval_ids: list[int], out: Path, log: MetricsLog) -> dict:
+    """DPO or PPO with the project's loop; the test evaluation of its last weights, or of
+    the best periodic evaluation's (`keep_best`) when those differ. Returns the summary."""
+    from cluster.loop import BEST_DIR
+
+    if cfg.run.num_workers == 0:
+        from cluster.loop import LocalLoop as loop_cls
+    else:
+        from cluster.ray_loop import RayLoop as loop_cls
+    loop = loop_cls(cfg, catalog, il_path, resolve_device(cfg.policy.device), out, log)
     try:
         stats = loop.run(evaluator, eval_ids)
     finally:
         loop.close()
-    version, weights = loop.final_weights()
+    version, weights = loop.current_weights()
     evaluator.set_weights(weights, version=version)
     last = evaluate_policy(evaluator, catalog, test_ids)
-    ckpt = loop.save_checkpoint(evaluator, final=True, metrics={"test": last, "il_test": before})
+    ckpt = loop.save_checkpoint(evaluator, metrics={"test": last, "il_test": before})
     after, extra = last, {}
     best = loop.best
     if best is not None and best["policy_version"] != version:  # an earlier evaluation beat the last weights
@@ -139,26 +144,35 @@ def run_training(cfg: TrainConfig) -> dict:
         extra = {"last": last, "selected": {"by": "eval", "step": best["step"], "version": best["policy_version"],
                                             "eval_success_rate": best["success_rate"], "eval_score": best["score"]}}
     log.write("test/final", after, step=stats["updates"])
-    summary = {"checkpoint": str(ckpt), "before": before, "after": after, **extra, **stats}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print_summary(cfg, before, after, stats, ckpt, extra)
-    log.close()
-    return summary
+    return {"checkpoint": str(ckpt), "before": before, "after": after, **extra, **stats}
 
 
-def print_summary(cfg: TrainConfig, before: dict, after: dict, stats: dict, ckpt, extra: dict | None = None) -> None:
-    rows = [("IL checkpoint", before), (f"after {cfg.run.algo.upper()}", after)]
-    if extra:  # the best evaluation's weights are the result; the last ones for comparison
-        rows[1] = (f"after {cfg.run.algo.upper()} (best eval, update {extra['selected']['step']})", after)
-        rows.append((f"after {cfg.run.algo.upper()} (last weights, update {stats['updates']})", extra["last"]))
+def train_with_rllib(cfg: TrainConfig, catalog, il_path: str, evaluator, before: dict, test_ids: list[int],
+                     eval_ids: list[int], out: Path, log: MetricsLog) -> dict:
+    """RLlib's PPO (`cluster.rllib.train`), then the test evaluation of its last weights."""
+    rl, stats = train_rllib(cfg, il_path, evaluator, catalog, eval_ids, out, log)
+    after = evaluate_policy(evaluator, catalog, test_ids)
+    log.write("test/final", after, step=stats["updates"])
+    ckpt = rl.save_checkpoint(metrics={"test": after, "il_test": before})
+    return {"checkpoint": str(ckpt), "before": before, "after": after, "algo": RLLIB_ALGO, **stats}
+
+
+def print_result_table(cfg: TrainConfig, summary: dict) -> None:
+    """The run's before/after table (markdown) and one line of its counters."""
+    algo = cfg.run.algo.upper()
+    rows = [("IL checkpoint", summary["before"]), (f"after {algo}", summary["after"])]
+    if "selected" in summary:  # the best evaluation's weights are the result; the last ones for comparison
+        rows[1] = (f"after {algo} (best eval, update {summary['selected']['step']})", summary["after"])
+        rows.append((f"after {algo} (last weights, update {summary['updates']})", summary["last"]))
     print("\n| policy | test success | score | episodes |")
     print("|---|---|---|---|")
     for name, m in rows:
         print(f"| {name} | {100 * m['success_rate']:.1f}% ± {100 * m['success_ci95']:.1f} | "
               f"{m['score']:.1f} ± {m['score_ci95']:.1f} | {m['episodes']} |")
-    where = stats.get("learner", {}).get("device")  # the RLlib path does not report it
-    print(f"\nupdates {stats['updates']}, env steps {stats['env_steps']}, pairs {stats['pairs']}, "
-          f"wall {stats['seconds']:.0f}s{f'; learner on {where}' if where else ''}; checkpoint: {ckpt}")
+    where = summary.get("learner", {}).get("device")  # the RLlib path does not report it
+    print(f"\nupdates {summary['updates']}, env steps {summary['env_steps']}, pairs {summary['pairs']}, "
+          f"wall {summary['seconds']:.0f}s{f'; learner on {where}' if where else ''}; "
+          f"checkpoint: {summary['checkpoint']}")
 
 
 def build_parser() -> argparse.ArgumentParser:

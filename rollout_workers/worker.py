@@ -110,6 +110,38 @@ class WorkerConfig:
 
 
 @dataclass
+class RoundStats:
+    """One `sample` call as the driver counts and logs it (a `rollout` row of metrics.jsonl)."""
+
+    worker_id: int
+    episodes: int
+    """Episodes finished in the round."""
+    acked: int
+    """Trajectories the buffer stored (on disk before it answered)."""
+    pairs: int
+    """Pairs the buffer stored."""
+    env_steps: int
+    seconds: float
+    """Wall time of the `sample` call."""
+    version: int
+    """Policy version the round acted with."""
+    success: int
+    """Episodes that scored 1.0."""
+    score_sum: float
+    state: dict
+    """`RolloutWorker.state()` after the round: what `--resume` continues from."""
+    sync_s: float | None = None
+    """Seconds the last weight pull took (Ray workers only)."""
+    node_id: str | None = None
+    """The Ray node the worker ran on (Ray workers only)."""
+
+    def log_row(self) -> dict:
+        """The metrics.jsonl row: every field but `state`, the Ray-only ones where known."""
+        row = {k: v for k, v in vars(self).items() if k != "state"}
+        return {k: v for k, v in row.items() if v is not None or k not in ("sync_s", "node_id")}
+
+
+@dataclass
 class RolloutBatch:
     """What one `sample` call produced."""
 
@@ -118,6 +150,18 @@ class RolloutBatch:
     env_steps: int
     seconds: float
     policy_version: int
+    worker_id: int
+    worker_state: dict
+    """`RolloutWorker.state()` when the call returned."""
+
+    def stats(self, acked: int, pairs: int, **ray_fields) -> RoundStats:
+        """The round's `RoundStats`, given what the buffer stored (`acked` trajectories,
+        `pairs` pairs); `ray_fields` are `sync_s` and `node_id` where a Ray worker has them."""
+        return RoundStats(worker_id=self.worker_id, episodes=len(self.trajectories), acked=acked, pairs=pairs,
+                          env_steps=self.env_steps, seconds=self.seconds, version=self.policy_version,
+                          success=sum(t.score >= 1.0 for t in self.trajectories),
+                          score_sum=sum(t.score for t in self.trajectories), state=self.worker_state,
+                          **ray_fields)
 
 
 @dataclass
@@ -227,7 +271,8 @@ class RolloutWorker:
                     s.traj = None
         self.total_steps += steps
         self.total_episodes += len(finished)
-        return RolloutBatch(finished, pairs, steps, time.perf_counter() - t0, self.version)
+        return RolloutBatch(finished, pairs, steps, time.perf_counter() - t0, self.version,
+                            worker_id=self.worker_id, worker_state=self.state())
 
     def _step(self, s: _Slot, out) -> bool:
         t = s.traj

@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from common import spread  # noqa: E402
 
 from cluster.config import load_config  # noqa: E402
-from cluster.train_helpers import build_learner  # noqa: E402
+from cluster.components import build_learner  # noqa: E402
 from learner.batches import DPOBatch, PPOBatch  # noqa: E402
 from learner.config import DPO_SCOPES  # noqa: E402
 from learner.learner import Learner  # noqa: E402

@@ -44,7 +44,7 @@ from policies.policy import Policy, PolicyConfig, bf16_native
 PREFIX = "scorer."  # module state dict = checkpoint state dict under this prefix
 
 
-def build_policy(model_config: dict | None) -> Policy:
+def policy_from_model_config(model_config: dict | None) -> Policy:
     """The policy a module is built from (on the CPU; RLlib moves the module later).
 
     model_config:
@@ -64,7 +64,7 @@ class WebShopRLModule(TorchRLModule, ValueFunctionAPI):
     """RLlib module over `FixedShapeWebShopEnv` observations (see module doc)."""
 
     def setup(self) -> None:
-        policy = build_policy(self.model_config)
+        policy = policy_from_model_config(self.model_config)
         self.scorer = policy.model.train()  # ActionScorer; a registered submodule
         self.policy_config: PolicyConfig = policy.config
         self.tokenizer = policy.tokenizer

@@ -31,7 +31,6 @@ coefficient to 1 so each iteration reports its own sampling, update and sync tim
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -39,8 +38,7 @@ from pathlib import Path
 from cluster.config import TrainConfig
 from cluster.eval.evaluate import evaluate_policy
 from cluster.metrics import MetricsLog
-from cluster.runtime import load_catalog_section
-from cluster.train_helpers import load_policy
+from cluster.progress import TrainingProgress
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
 
 ALGO = "rllib-ppo"
@@ -85,7 +83,7 @@ def _per_iteration_stats():
 
 
 def _resources(num_workers: int) -> dict:
-    """CPUs per env runner and for the driver, GPUs for the learner (as `ray_loop._resources`)."""
+    """CPUs per env runner and for the driver, GPUs for the learner (as `ray_loop.cpu_shares`)."""
     import ray
 
     free = ray.available_resources()
@@ -184,10 +182,8 @@ class RLlibRun:
         self.log.write("sync", rows["sync"], step=c["updates"])
 
     def run(self, eval_ids: list[int]) -> dict:
-        from cluster.train import Progress
-
         run, start = self.cfg.run, time.perf_counter()
-        progress = Progress(run.time_budget_s)
+        progress = TrainingProgress(ALGO.upper(), run.time_budget_s, run.updates, self.counters)
         timers = {"eval": start, "ckpt": start}
         while time.perf_counter() - start < run.time_budget_s and (
                 run.updates is None or self.counters["updates"] < run.updates):
@@ -202,9 +198,8 @@ class RLlibRun:
                 self.pull_weights()
                 self.save_checkpoint()
             rs = self.recent_success
-            progress.show({**self.counters, "version": self.evaluator.version, "lag": 0,
-                           "recent_success": sum(rs) / len(rs) if rs else 0.0,
-                           "eval": f"{100 * self.last_eval['success_rate']:.1f}%" if self.last_eval else "-"})
+            progress.show(self.counters, self.evaluator.version, 0, sum(rs) / len(rs) if rs else 0.0, self.last_eval)
+        progress.close()
         self.counters["rl_seconds"] = time.perf_counter() - start
         return {**self.counters, "seconds": self.counters["rl_seconds"]}
 
@@ -221,25 +216,21 @@ def _init_ray(cfg: TrainConfig) -> bool:
     return True
 
 
-def run_rllib_training(cfg: TrainConfig) -> dict:
-    """IL (or the given checkpoint), then RLlib PPO; the same outputs as `run_training`."""
-    from cluster.train import il_checkpoint, print_summary
-    from cluster.rllib.env import register_with_ray
-
+def check_rllib_config(cfg: TrainConfig) -> None:
+    """Refuse what RLlib's run cannot do, before anything starts."""
     if cfg.run.resume:
         raise ValueError("--resume is not supported with --algo rllib-ppo (RLlib keeps its own state); "
                          "start a new run from the checkpoint with --il-checkpoint")
-    out = Path(cfg.run.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
-    log = MetricsLog(out)
-    catalog = load_catalog_section(cfg.catalog)
-    il_path, il_eval = il_checkpoint(cfg, catalog, out, print)
-    test_ids = list(catalog.goal_ids("test"))[: cfg.run.final_eval_episodes]
-    eval_ids = list(catalog.goal_ids("eval"))[: cfg.run.eval_episodes]
-    evaluator = load_policy(il_path, "cpu")
-    before = il_eval or evaluate_policy(evaluator, catalog, test_ids)
-    log.write("test/il", before, step=0)
+
+
+def train_rllib(cfg: TrainConfig, il_path: str, evaluator, catalog, eval_ids: list[int], out: Path,
+                log: MetricsLog) -> tuple[RLlibRun, dict]:
+    """RLlib PPO from `il_path` until the budget (the RL phase of `cluster.train.run_training`).
+
+    Returns the run (for its final checkpoint) and its counters; `evaluator` then holds
+    the last weights.
+    """
+    from cluster.rllib.env import register_with_ray
 
     started = _init_ray(cfg)
     env_name = register_with_ray()
@@ -254,11 +245,4 @@ def run_rllib_training(cfg: TrainConfig) -> dict:
             import ray
 
             ray.shutdown()
-    after = evaluate_policy(evaluator, catalog, test_ids)
-    log.write("test/final", after, step=stats["updates"])
-    ckpt = rl.save_checkpoint(metrics={"test": after, "il_test": before})
-    summary = {"checkpoint": str(ckpt), "before": before, "after": after, "algo": ALGO, **stats}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print_summary(cfg, before, after, stats, ckpt)
-    log.close()
-    return summary
+    return rl, stats

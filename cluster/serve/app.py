@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from cluster.runtime import actor_runtime_env
+from cluster.components import actor_runtime_env
 from cluster.serve.api import make_app
 from cluster.serve.core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
 from cluster.serve.core import checkpoint_stamp, load_policy, resolve_checkpoint

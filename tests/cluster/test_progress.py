@@ -35,3 +35,26 @@ def test_bar_mode_writes_a_tqdm_bar():
     with Progress(4, "eval", "episode", file=out, bar=True) as p:
         p.advance(4)
     assert "eval: 100%" in out.getvalue() and "4/4 [" in out.getvalue()
+
+
+def test_training_progress_counts_updates_from_a_resumed_start():
+    from cluster.progress import TrainingProgress
+
+    out = io.StringIO()
+    counters = {"env_steps": 100, "pairs": 10, "updates": 20}
+    p = TrainingProgress("DPO", 600, 30, counters, file=out)  # 10 updates left of 30
+    p.show(dict(counters, updates=25), version=25, lag=1, recent_success=0.125, last_eval=None)
+    p.show(dict(counters, updates=30), version=30, lag=0, recent_success=0.25, last_eval={"success_rate": 0.4})
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("DPO:  50% (5/10 update)") and "updates=25 version=25 lag=1 success=12.5%" in lines[0]
+    assert lines[0].endswith("eval=-")
+    assert lines[1].startswith("DPO: 100% (10/10 update)") and lines[1].endswith("success=25.0% eval=40.0%")
+    assert "steps/s=0 pairs/s=0" in lines[1]  # nothing sampled since the start
+
+
+def test_training_progress_follows_the_time_budget_without_updates():
+    from cluster.progress import TrainingProgress
+
+    p = TrainingProgress("PPO", 600, None, {"env_steps": 0, "pairs": 0, "updates": 0}, file=io.StringIO())
+    assert p.bar.unit == "s" and p.bar.total == 600

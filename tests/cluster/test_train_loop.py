@@ -224,7 +224,7 @@ def test_repeated_set_flags_all_count():
 
 
 def test_actors_keep_jax_on_the_cpu_unless_told(monkeypatch):
-    from cluster.runtime import actor_runtime_env
+    from cluster.components import actor_runtime_env
 
     monkeypatch.delenv("JAX_PLATFORMS", raising=False)
     assert actor_runtime_env() == {"env_vars": {"JAX_PLATFORMS": "cpu"}}
@@ -252,7 +252,7 @@ def test_learner_sections_are_typed_and_yield_to_the_cli(tmp_path):
 
 def test_the_cpu_preset_is_the_measured_dpo_recipe():
     from cluster.config import CONFIG_DIR
-    from cluster.train_helpers import build_learner
+    from cluster.components import build_learner
     from learner.config import DPOConfig, OptimConfig
     from learner.dpo import DPO
     from learner.ppo import PPO

@@ -8,7 +8,7 @@ from envs import Catalog, WebShopEnv
 from envs import vocab
 from envs.agents import make_agent, shopper_query, strip_price_clause
 from cluster.config import CatalogConfig
-from cluster.runtime import load_catalog_section
+from cluster.components import catalog_from_section
 from envs.generate import GeneratorConfig, fresh_train_goals, generate, write_catalog
 from envs.rollout import run_episode, summarize
 from envs.search import SearchIndex
@@ -187,7 +187,7 @@ def test_fresh_train_goals_need_the_generators_product_types(fixture_catalog):
 
 def test_catalog_section_adds_fresh_train_goals(small):
     d, base, _ = small
-    cat = load_catalog_section(CatalogConfig(dir=str(d), train_goals=50, seed=3))
+    cat = catalog_from_section(CatalogConfig(dir=str(d), train_goals=50, seed=3))
     assert len(cat.goals) == 1250 and cat.goal_ids("train") == range(600, 1250)
     assert [g.instruction_text for g in cat.goals[:1200]] == [g.instruction_text for g in base.goals]
     assert cat.goals[1200:] == [replace(g, goal_id=1200 + i) for i, g in enumerate(fresh_train_goals(base, 50, 3))]
@@ -196,7 +196,7 @@ def test_catalog_section_adds_fresh_train_goals(small):
 def test_a_real_webshop_catalog_keeps_its_own_goals(fixture_catalog):
     from tests.conftest import FIXTURES
 
-    cat = load_catalog_section(CatalogConfig(dir=str(FIXTURES), train_goals=50))
+    cat = catalog_from_section(CatalogConfig(dir=str(FIXTURES), train_goals=50))
     assert [g.instruction_text for g in cat.goals] == [g.instruction_text for g in fixture_catalog.goals]
     assert cat.splits == fixture_catalog.splits
 

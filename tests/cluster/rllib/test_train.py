@@ -7,7 +7,7 @@ import yaml
 
 from cluster.config import PolicySection, load_config, merge
 from cluster.rllib.train import env_config, iteration_rows, ppo_config
-from cluster.runtime import build_policy
+from cluster.components import preset_policy
 from policies.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 
 TINY = {
@@ -23,7 +23,7 @@ TINY = {
 @pytest.fixture
 def start_checkpoint(tmp_path):
     """A CPU-preset policy on the tiny model, saved as the run's starting (IL) checkpoint."""
-    return str(save_checkpoint(build_policy(PolicySection(model="tiny")), tmp_path / "il"))
+    return str(save_checkpoint(preset_policy(PolicySection(model="tiny")), tmp_path / "il"))
 
 
 def test_iteration_rows_read_an_rllib_result():

@@ -1,0 +1,56 @@
+"""What a run is built from, made from its config sections: the catalog, the device, a
+policy of the configured preset, the learner's config and the Ray actors' runtime env.
+
+The driver, both loops and the actor shells build their objects here, so a worker on
+another node makes the same catalog and policy as the driver.
+"""
+
+from __future__ import annotations
+
+import os
+
+from envs.catalog import Catalog
+from envs.generate import load_catalog
+from learner.learner import Learner
+from policies.policy import Policy, preset_config
+
+
+def catalog_from_section(section) -> Catalog:
+    """The catalog of a `catalog:` section (a directory, or generated from its seed)."""
+    return load_catalog(section.dir, section.size, section.seed, section.train_goals)
+
+
+def resolve_device(device: str) -> str:
+    """"auto" becomes "cuda" where torch sees a GPU, else "cpu"; other names pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def actor_runtime_env() -> dict:
+    """The runtime env of the project's Ray actors: JAX kept on the CPU.
+
+    `bm25s` runs a JAX op on import where JAX is installed, and JAX then opens its CUDA
+    backend; in an actor Ray gave no GPU (CUDA_VISIBLE_DEVICES="") that raises and the
+    actor dies. Nothing here uses JAX on the GPU, so it gets the CPU unless the user set
+    JAX_PLATFORMS. Ray merges this with a job's env.
+    """
+    return {"env_vars": {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}}
+
+
+def preset_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:
+    """A policy of the `policy:` section's preset (its weights replaced later by a checkpoint or push)."""
+    overrides = {"model": section.model} if section.model else {}
+    dev = resolve_device(device or section.device)
+    cfg = preset_config(section.preset, device=dev, seed=seed,
+                        int8_acting=bool(acting and section.int8_acting), **overrides)
+    return Policy(cfg)
+
+
+def build_learner(cfg, policy: Policy, reference: Policy) -> Learner:
+    """The run's `Learner`: its algorithm's section (`cfg.dpo` for --algo dpo, else
+    `cfg.ppo`), the shared `optim` and `learner` sections, and the run's seed."""
+    algorithm = cfg.dpo if cfg.run.algo == "dpo" else cfg.ppo
+    return Learner(policy, reference, algorithm=algorithm, optim=cfg.optim, config=cfg.learner, seed=cfg.run.seed)
