@@ -7,6 +7,11 @@ Runs, through the `webshop-rl` command as a user would:
      weights published every round (`--sync-interval 0s`, so nothing depends on the
      clock), then a 100-goal greedy evaluation on the test split.
 
+Every clock-driven choice (the IL learning rate's progress by time, the publish,
+evaluation and checkpoint timers) sees a stopped clock (`time.perf_counter` frozen in
+the child process), so the figures depend on the seeds alone. `--il-checkpoint DIR`
+skips step 1 and starts DPO from a saved checkpoint, so DPO can be compared on its own.
+
 Prints (and writes as JSON with `--out`): IL loss / accuracy per epoch, each
 evaluation's success / score, every DPO update's loss and log-prob margin, a SHA-256
 of each checkpoint's tensors and of the buffer's rows (ids and times left out: they
@@ -59,18 +64,32 @@ def evaluation(m: dict) -> dict:
     return {"success_rate": m["success_rate"], "score": round(m["score"], 6), "mean_steps": m["mean_steps"]}
 
 
+STOPPED_CLOCK = ("import sys, time; time.perf_counter = lambda: 0.0; "
+                 "from cluster.cli import main; sys.exit(main(sys.argv[1:]))")
+IL_SET = ["il.num_demos=500", "il.epochs=2", "run.final_eval_episodes=100"]
+
+
 def run(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
 
-def fingerprint(work: Path) -> dict:
-    cli = [sys.executable, "-m", "cluster.cli", "train"]
-    il_out, dpo_out = work / "il_run", work / "dpo_run"
-    run(cli + ["--algo", "il", "--out", str(il_out), "--seed", "0",
-               "--set", "run.il_demos=500", "run.il_epochs=2", "run.final_eval_episodes=100"])
+def il_fingerprint(il_out: Path, il_set: list[str]) -> dict:
+    run([sys.executable, "-c", STOPPED_CLOCK, "train", "--algo", "il", "--out", str(il_out), "--seed", "0", "--set", *il_set])
     il_metrics = json.loads((il_out / "il" / "il_metrics.json").read_text())
-    il_ckpt = il_out / "il" / "checkpoint"
+    return {"epochs": [{k: round(e[k], 6) for k in ("loss", "accuracy")} | {"batches": e["batches"]}
+                       for e in il_metrics["epochs"]],
+            "decisions": il_metrics["decisions"], "test_100": evaluation(il_metrics["eval"]),
+            "weights_sha256": tensors_sha(il_out / "il" / "checkpoint")}
+
+
+def fingerprint(work: Path, il_ckpt: Path | None, il_set: list[str]) -> dict:
+    cli = [sys.executable, "-c", STOPPED_CLOCK, "train"]
+    dpo_out = work / "dpo_run"
+    result = {}
+    if il_ckpt is None:
+        result["il"] = il_fingerprint(work / "il_run", il_set)
+        il_ckpt = work / "il_run" / "il" / "checkpoint"
     run(cli + ["--algo", "dpo", "--num-workers", "0", "--updates", "30", "--sync-interval", "0s",
                "--il-checkpoint", str(il_ckpt), "--out", str(dpo_out), "--seed", "0",
                "--set", "run.time_budget_s=10h", "run.eval_interval_s=10h", "run.checkpoint_interval_s=10h",
@@ -82,11 +101,9 @@ def fingerprint(work: Path) -> dict:
     trajs = rows_sha(dpo_out / "buffer" / "trajectories")
     pairs = rows_sha(dpo_out / "buffer" / "pairs")
     return {
-        "il": {"epochs": [{k: round(e[k], 6) for k in ("loss", "accuracy")} | {"batches": e["batches"]}
-                          for e in il_metrics["epochs"]],
-               "decisions": il_metrics["decisions"], "test_100": evaluation(il_metrics["eval"]),
-               "weights_sha256": tensors_sha(il_ckpt)},
-        "dpo": {"updates": updates, "test_100_before": evaluation(summary["before"]),
+        **result,
+        "dpo": {"il_checkpoint_sha256": tensors_sha(il_ckpt), "updates": updates,
+                "test_100_before": evaluation(summary["before"]),
                 "test_100_after": evaluation(summary["after"]),
                 "weights_sha256": tensors_sha(dpo_out / "checkpoint"),
                 "trajectories": {"rows": trajs[0], "sha256": trajs[1]},
@@ -108,16 +125,20 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="write the fingerprint here (JSON)")
     p.add_argument("--compare", type=Path, help="an earlier fingerprint to compare with")
     p.add_argument("--work", type=Path, help="run directory (default: a temporary one)")
+    p.add_argument("--il-checkpoint", type=Path, help="start DPO from this checkpoint (no IL step)")
+    p.add_argument("--il-set", nargs="+", default=IL_SET, metavar="SECTION.KEY=VALUE",
+                   help=f"the IL run's config overrides (default: {' '.join(IL_SET)})")
     args = p.parse_args()
     import torch
 
     work = args.work or Path(tempfile.mkdtemp(prefix="fingerprint-"))
-    result = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), **fingerprint(work)}
+    result = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), **fingerprint(work, args.il_checkpoint, args.il_set)}
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     if args.compare:
-        diffs = compare(result, json.loads(args.compare.read_text()))
+        old = json.loads(args.compare.read_text())
+        diffs = compare({k: v for k, v in result.items() if k in old}, old)
         print("\nidentical to " + str(args.compare) if not diffs else
               f"\n{len(diffs)} difference(s) from {args.compare}:\n" + "\n".join(diffs))
         return 1 if diffs else 0
