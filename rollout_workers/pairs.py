@@ -23,7 +23,7 @@ over by `BuyHereAgent` in step order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 from envs.agents import Agent, BuyHereAgent, ExpertAgent
 from envs.env import WebShopEnv
@@ -31,9 +31,6 @@ from policies.candidates import offers, price_note
 from policies.search_queries import search_queries
 from rollout_workers.recording import corrected_episode, record_episode
 from rollout_workers.schema import Trajectory
-
-if TYPE_CHECKING:
-    from rollout_workers.worker import WorkerConfig
 
 Pair = tuple[Trajectory, Trajectory, str]
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
@@ -188,6 +185,16 @@ def plan_cuts(cuts: list[Cut], r: Replay) -> list[tuple[int, Callable[[], Agent]
     return [(step, agent) for agent in AGENT_ORDER for step in sorted(found.get(agent, ()))]
 
 
+class PairSettings(Protocol):
+    """The fields of `rollout_workers.worker.WorkerConfig` that pair mining reads."""
+
+    pair_mode: str
+    correction_cuts: tuple[str, ...]
+    pair_margin: float
+    samples_per_goal: int
+    max_version_gap: int
+
+
 class PairMiner:
     """Pairs from one worker's finished episodes (see the module doc).
 
@@ -197,7 +204,7 @@ class PairMiner:
         worker_id: recorded on expert episodes.
     """
 
-    def __init__(self, config: WorkerConfig, env: WebShopEnv, worker_id: int):
+    def __init__(self, config: PairSettings, env: WebShopEnv, worker_id: int):
         self.config, self.env, self.worker_id = config, env, worker_id
         self.cuts = [CUTS[name] for name in config.correction_cuts]
         self._groups: dict[int, list[Trajectory]] = {}
