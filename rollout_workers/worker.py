@@ -26,6 +26,7 @@ from policies.candidates import Candidates, build_candidates, policy_state
 from rollout_workers.pairs import CUTS, PAIR_MODES, PairMiner
 from rollout_workers.schema import Trajectory
 
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """How a worker acts and mines pairs."""

@@ -58,7 +58,8 @@ def test_first_noop_and_leave_cuts():
 
 def test_cuts_join_in_step_order_with_the_leave_cut_last():
     expert = CUTS["evidence"].agent
-    views = [SEARCH, OPEN_A, item("click[red]"), item("click[red]"), item(PREV), OPEN_A, item(BUY, lacks=True, over=True)]
+    views = [SEARCH, OPEN_A, item("click[red]"), item("click[red]"), item(PREV), OPEN_A,
+             item(BUY, lacks=True, over=True)]
     bought = episode(views, terminated=True, states=["s", "r", "i", "i", "j", "r", "k"])
     shipped = [CUTS[name] for name in WorkerConfig().correction_cuts]
     # evidence and budget name the same purchase: one correction there, after the noop

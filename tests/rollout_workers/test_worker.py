@@ -269,7 +269,8 @@ def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
 
 def test_budget_cut_takes_the_purchase_of_a_product_the_price_note_marks_over_budget(gen, policy):
     cat, idx = gen
-    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence", "noop", "budget")), search_index=idx)
+    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence", "noop", "budget")),
+                           search_index=idx)
     noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence", "noop")),
                          search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx)
@@ -330,7 +331,8 @@ def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purcha
     cat, idx = gen
     leave = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6), search_index=idx)
     budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6,
-                                                        correction_cuts=("evidence", "noop", "budget")), search_index=idx)
+                                                        correction_cuts=("evidence", "noop", "budget")),
+                          search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx, max_steps=6)
 
     def page_shows_wrong(goal, search, click) -> bool:
