@@ -138,7 +138,8 @@ def main() -> int:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     if args.compare:
         old = json.loads(args.compare.read_text())
-        diffs = compare({k: v for k, v in result.items() if k in old}, old)
+        shared = set(result) & set(old)  # a run from --il-checkpoint has no "il" part
+        diffs = compare({k: result[k] for k in shared}, {k: old[k] for k in shared})
         print("\nidentical to " + str(args.compare) if not diffs else
               f"\n{len(diffs)} difference(s) from {args.compare}:\n" + "\n".join(diffs))
         return 1 if diffs else 0
