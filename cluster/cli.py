@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from envs import Catalog, WebShopEnv
-from envs.agents import AGENTS, ExpertAgent, make_agent
+from envs.agents import AGENTS, make_agent
 from envs.generate import GeneratorConfig, write_catalog
 from envs.generate import load_catalog as load_generated_or_dir
 from envs.rollout import COMPONENTS, run_episode, summarize
@@ -114,9 +114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     catalog = catalog_from_args(args)
     t0 = time.perf_counter()
-    trajs = generate_demos(catalog, args.policy, args.episodes, split=args.split, seed=args.seed,
-                           disturb=args.disturb,
-                           expert_pick=args.expert_pick or ("first" if args.policy == "expert" else "goal"))
+    trajs = generate_demos(catalog, args.policy, args.episodes, split=args.split, seed=args.seed)
     path = write_trajectories(trajs, args.out)
     ok = sum(t.score >= 1.0 for t in trajs)
     print(f"wrote {len(trajs)} {args.policy} trajectories ({ok} successful, "
@@ -258,89 +256,86 @@ def build_parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="build a generated catalog")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
     build = cat_sub.add_parser("build", help="write a generated catalog in WebShop's file format")
-    build.add_argument("--size", type=int, default=1000)
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--out", type=Path, required=True)
+    build.add_argument("--size", type=int, default=1000, help="number of products")
+    build.add_argument("--seed", type=int, default=0, help="generator seed (the same seed gives the same files)")
+    build.add_argument("--out", type=Path, required=True, help="directory to write the files to")
     build.set_defaults(func=cmd_catalog_build)
 
     ro = sub.add_parser("rollout", help="run a policy on a split and print its scores")
     ro.add_argument("--policy", default="rule", help="rule | random | expert | human-like | checkpoint directory")
-    ro.add_argument("--split", default="test", choices=["train", "eval", "test"])
-    ro.add_argument("--episodes", type=int, default=500)
-    ro.add_argument("--max-steps", type=int, default=15)
-    ro.add_argument("--seed", type=int, default=0)
-    ro.add_argument("--json", action="store_true")
+    ro.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
+    ro.add_argument("--episodes", type=int, default=500, help="episodes: the split's first goals, one each")
+    ro.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
+    ro.add_argument("--seed", type=int, default=0, help="seed of the random and human-like agents")
+    ro.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_catalog_args(ro)
     ro.set_defaults(func=cmd_rollout)
 
     play = sub.add_parser("play", help="shop by hand, or replay scripted actions")
-    play.add_argument("--goal-id", type=int)
+    play.add_argument("--goal-id", type=int, help="goal to shop for (default: the test split's first)")
     play.add_argument("--actions", nargs="*", help="scripted actions; no prompt")
-    play.add_argument("--mode", default="text", choices=["text", "text_rich"])
-    play.add_argument("--max-steps", type=int, default=15)
-    play.add_argument("--json", action="store_true")
+    play.add_argument("--mode", default="text", choices=["text", "text_rich"], help="observation format")
+    play.add_argument("--max-steps", type=int, default=15, help="actions before the episode is cut off")
+    play.add_argument("--json", action="store_true", help="print every step as JSON")
     add_catalog_args(play)
     play.set_defaults(func=cmd_play)
     gen = sub.add_parser("generate", help="write demonstrations (trajectory Parquet)")
     gen.add_argument("--policy", default="expert", choices=sorted(AGENTS),
                      help="expert (oracle), human-like (noisy stand-in for human demonstrations), rule, random")
-    gen.add_argument("--episodes", type=int, default=1000)
-    gen.add_argument("--split", default="train", choices=["train", "eval", "test"])
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--disturb", type=float, default=0.0,
-                     help="expert only: DART disturbance probability per episode (one wrong product, then recovery)")
-    gen.add_argument("--expert-pick", choices=ExpertAgent.PICKS,
-                     help="expert only: open the first search hit that can score 1 (default) or the goal product")
-    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--episodes", type=int, default=1000, help="episodes: the split's first goals, one each")
+    gen.add_argument("--split", default="train", choices=["train", "eval", "test"], help="goals to play")
+    gen.add_argument("--seed", type=int, default=0, help="episode seeds start here (and the agent's, if it has one)")
+    gen.add_argument("--out", type=Path, required=True, help="Parquet file to write")
     add_catalog_args(gen)
     gen.set_defaults(func=cmd_generate)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint")
-    ev.add_argument("--checkpoint", type=Path, required=True)
-    ev.add_argument("--split", default="test", choices=["train", "eval", "test"])
-    ev.add_argument("--episodes", type=int, default=500)
+    ev.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
+    ev.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
+    ev.add_argument("--episodes", type=int, default=500, help="episodes: the split's first goals, one each")
     ev.add_argument("--decoding", default="greedy", choices=["greedy", "sampled"],
                     help="argmax actions, or actions sampled from the policy")
     ev.add_argument("--sampled", action="store_true", help="same as --decoding sampled")
     ev.add_argument("--seed", type=int, default=0, help="seed of sampled decoding")
-    ev.add_argument("--max-steps", type=int, default=15)
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
+    ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_catalog_args(ev)
     ev.set_defaults(func=cmd_eval)
 
     cmp_ = sub.add_parser("compare", help="A/B-test checkpoints online by Thompson sampling")
     cmp_.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint (or run) directories")
     cmp_.add_argument("--budget", type=int, default=1000, help="most episodes in all")
-    cmp_.add_argument("--split", default="test", choices=["train", "eval", "test"])
+    cmp_.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
     cmp_.add_argument("--seed", type=int, default=0, help="goal order, posterior draws, sampled decoding")
     cmp_.add_argument("--threshold", type=float, default=0.95, help="stop when P(best) reaches this")
     cmp_.add_argument("--metric", default="success", choices=["success", "score"],
                       help="the posterior that allocates and stops (both are reported)")
-    cmp_.add_argument("--allocation", default="thompson", choices=["thompson", "top-two", "equal"])
+    cmp_.add_argument("--allocation", default="thompson", choices=["thompson", "top-two", "equal"],
+                      help="how the next episode's arm is chosen")
     cmp_.add_argument("--sampled", action="store_true", help="sample actions instead of greedy")
-    cmp_.add_argument("--max-steps", type=int, default=15)
+    cmp_.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
     cmp_.add_argument("--out", type=Path, default=Path("compare.png"), help="PNG of posteriors and allocation")
-    cmp_.add_argument("--json", action="store_true")
+    cmp_.add_argument("--json", action="store_true", help="print the result as JSON")
     add_catalog_args(cmp_)
     cmp_.set_defaults(func=cmd_compare)
 
     rep = sub.add_parser("report", help="learning curves (PNG) and a markdown summary of run directories")
-    rep.add_argument("run_dirs", nargs="+", type=Path)
+    rep.add_argument("run_dirs", nargs="+", type=Path, help="run directories (each with metrics.jsonl)")
     rep.add_argument("--out", type=Path, default=Path("report"), help="folder for curves.png and summary.md")
     rep.set_defaults(func=cmd_report)
 
     tr = sub.add_parser("train", help="IL, then DPO or PPO (see `webshop-rl train --help`)", add_help=False)
-    tr.add_argument("train_args", nargs=argparse.REMAINDER)
+    tr.add_argument("train_args", nargs=argparse.REMAINDER, help="the driver's flags (webshop-rl train --help)")
     tr.set_defaults(func=cmd_train)
 
     sv = sub.add_parser("serve", help="serve a checkpoint with Ray Serve (/act, /episode, /reload, /viewer)")
     sv.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--replicas", type=int, default=1)
+    sv.add_argument("--port", type=int, default=8000, help="HTTP port")
+    sv.add_argument("--replicas", type=int, default=1, help="model replicas (the minimum when autoscaling)")
     sv.add_argument("--max-replicas", type=int, help="autoscale between --replicas and this")
-    sv.add_argument("--max-batch-size", type=int, default=32)
-    sv.add_argument("--batch-wait-ms", type=float, default=5.0)
+    sv.add_argument("--max-batch-size", type=int, default=32, help="most requests a replica scores in one pass")
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch")
     sv.add_argument("--num-cpus", type=float, default=0.0, help="CPUs each replica reserves")
     sv.add_argument("--threads", type=int, default=1, help="torch threads per replica")
     sv.add_argument("--num-gpus", type=float, default=0.0, help="GPUs each replica reserves")

@@ -1,26 +1,36 @@
 """The training configuration: typed frozen sections composed into `TrainConfig`.
 
-Values come from, in order: the dataclass defaults, a YAML file
-(`cluster/configs/*.yaml`, sections named like the fields below), then CLI flags.
-Unknown sections or keys are errors that name the file and the key.
+Values come from, in order: the dataclass defaults (the shipped recipe, what
+`webshop-rl train` runs), a YAML file (`cluster/configs/*.yaml`, sections named like
+the fields below), then CLI flags and `--set section.key=value`. Every value is
+checked against its field's type as it is read; a wrong type, an unknown section or
+an unknown key is a `ConfigError` whose one line names the file (or `--set`), the
+section and the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from envs.agents import ExpertAgent
+from cluster.imitation import ILSection
 from learner.config import DPOConfig, LearnerConfig, OptimConfig, PPOConfig
 from rollout_workers.buffer import BufferConfig
 from rollout_workers.worker import WorkerConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+ALGOS = ("il", "dpo", "ppo", "rllib-ppo")
+WORKER_PLACEMENTS = ("spread", "placement_group")
+
+
+class ConfigError(ValueError):
+    """A config value, key or section that cannot be used; the message is one line."""
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -43,7 +53,7 @@ class CatalogConfig:
     """Generated catalog size."""
     seed: int = 0
     """Generated catalog seed."""
-    train_goals: int = 0
+    train_goals: int = 20000
     """Fresh generated training goals added to the train split (test and eval goals
     unchanged); 0 = train on the catalog's own train split only."""
 
@@ -56,8 +66,8 @@ class PolicySection:
     """cpu (top layer + head trained, 128-token states) or full (every layer, 256)."""
     model: str | None = None
     """Encoder name or local path; None = the bundled MiniLM-L6."""
-    device: str = "auto"
-    """auto = cuda when the learner has a GPU, else cpu."""
+    device: str = "cpu"
+    """Where the learner and IL train: cpu, cuda, or auto (cuda when there is a GPU)."""
     int8_acting: bool = False
     """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
     threads_per_worker: int = 1
@@ -82,12 +92,12 @@ class RunConfig:
     """The learner publishes weights this often."""
     episodes_per_round: int = 8
     """Episodes a worker collects between weight checks."""
-    eval_interval_s: float = 120.0
+    eval_interval_s: float = 180.0
     """Evaluation on the eval split this often."""
     eval_episodes: int = 100
     """Goals of the eval split per periodic evaluation."""
     final_eval_episodes: int = 500
-    """Goals of the test split in the final evaluation (before/after table)."""
+    """Goals of the test split in the final evaluations (IL's and the run's)."""
     checkpoint_interval_s: float = 180.0
     """Checkpoint this often."""
     keep_best: bool = True
@@ -95,41 +105,31 @@ class RunConfig:
     the later one on a tie) in `OUT/best`, evaluate the last weights on the eval split
     too, and hand the best ones to the final test. The last weights are tested as well
     and reported beside them. False: the last weights are the result."""
-    il_checkpoint: str | None = None
-    """Start from this IL checkpoint; None trains one from generated expert demos."""
-    il_demos: int = 1000
-    """Expert demonstrations generated when no IL checkpoint or demo file is given."""
-    il_demos_path: str | None = None
-    """IL demonstrations to train on (trajectory Parquet or WebShop's IL jsonl)."""
-    il_epochs: int = 3
-    il_time_budget_s: float = 1200.0
-    il_disturb: float = 0.0
-    """DART: probability that a generated expert demonstration opens one wrong product
-    and recovers (only the recovery is imitated; see envs.agents.ExpertAgent)."""
-    il_expert_pick: str = "first"
-    """Which product generated expert demonstrations open: "first" (the first search
-    hit that can score 1, the default: +2.2 points of IL test success over "goal" in 2
-    seeds) or "goal" (the goal product); see envs.agents.ExpertAgent."""
     worker_placement: str = "spread"
     """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
     SPREAD strategy, reserved before the workers start: a multi-node cluster)."""
     chaos_kill_interval_s: float | None = None
     """Chaos testing: kill a random rollout worker actor this often (Ray restarts it)."""
     seed: int = 0
+    """Seeds IL, the workers' goal order and sampling, and the learner."""
     address: str | None = None
     """Ray cluster address; None = RAY_ADDRESS or a local instance."""
     resume: str | None = None
     """Continue the run in this directory exactly."""
 
     def __post_init__(self):
-        if self.il_expert_pick not in ExpertAgent.PICKS:
-            allowed = " or ".join(repr(p) for p in ExpertAgent.PICKS)
-            raise ValueError(f"run.il_expert_pick must be {allowed}, got {self.il_expert_pick!r}")
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.worker_placement not in WORKER_PLACEMENTS:
+            raise ValueError(f"worker_placement must be one of {WORKER_PLACEMENTS}, got {self.worker_placement!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything one run reads, one section per component."""
+
     run: RunConfig = field(default_factory=RunConfig)
+    il: ILSection = field(default_factory=ILSection)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     policy: PolicySection = field(default_factory=PolicySection)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
@@ -147,30 +147,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, values: dict, where: str):
-    if cls is dict:
-        return dict(values)
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
-    kwargs = {}
-    for k, v in values.items():
-        t = hints[k]
-        if dataclasses.is_dataclass(t) or t is dict:
-            if not isinstance(v, dict):
-                raise ValueError(f"{where}.{k}: expected a mapping, got {type(v).__name__}")
-            kwargs[k] = _build(t, v, f"{where}.{k}")
-        elif k.endswith("_s") and isinstance(v, str):
-            kwargs[k] = parse_duration(v)
-        elif isinstance(v, list):
-            kwargs[k] = tuple(v)
-        else:
-            kwargs[k] = v
-    return cls(**kwargs)
-
-
 def merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for k, v in override.items():
@@ -178,26 +154,111 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """TrainConfig from defaults, then the YAML file, then `overrides` (nested dict)."""
-    values: dict = {}
-    where = "config"
+def load_config(path: str | Path | None = None, overrides: dict | None = None,
+                source: str = "overrides") -> TrainConfig:
+    """TrainConfig from defaults, then the YAML file, then `overrides` (a nested dict,
+    named `source` in errors: e.g. "--set")."""
+    checked = check_section(TrainConfig, overrides, source, "") if overrides else {}
+    layers = []
     if path is not None:
-        where = str(path)
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of sections")
-        values = raw
-    values = merge(values, overrides or {})
-    return _build(TrainConfig, values, where)
+            raise ConfigError(f"{path}: expected a mapping of sections")
+        layers.append((str(path), check_section(TrainConfig, raw, str(path), "")))
+    if checked:
+        layers.append((source, checked))
+    values: dict = {}
+    for _, layer in layers:
+        values = merge(values, layer)
+    return _build(TrainConfig, values, layers)
+
+
+def check_section(cls, values, where: str, path: str) -> dict:
+    """`values` for dataclass `cls` with every value checked against its field's type
+    (durations read, lists made tuples); `path` is the section's dotted name."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: {path}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    out = {}
+    for key, value in values.items():
+        name = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            what = f"section '{key}'" if not path else f"key '{name}'"
+            raise ConfigError(f"{where}: unknown {what}; expected one of {', '.join(names)}")
+        out[key] = _typed(hints[key], value, where, name)
+    return out
+
+
+def _typed(t, value, where: str, name: str):
+    """`value` as type `t`, or a ConfigError naming `where` and `name`."""
+    if dataclasses.is_dataclass(t):
+        return check_section(t, value, where, name)
+    args = typing.get_args(t)
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (t,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(t)
+
+    def wrong(expected: str):
+        return ConfigError(f"{where}: {name}: expected {expected}, got {value!r}")
+
+    if t is dict:
+        if not isinstance(value, dict):
+            raise wrong("a mapping")
+        return dict(value)
+    if t is bool:
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("an integer")
+        return value
+    if t is float:
+        if isinstance(value, str) and name.endswith("_s"):
+            try:
+                return parse_duration(value)
+            except ValueError:
+                raise wrong("a duration such as 90s, 30m, 1h") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    if t is str:
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    if typing.get_origin(t) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise wrong("a list of names, e.g. [a, b]")
+        return tuple(value)
+    raise TypeError(f"config field {name} has a type the loader cannot check: {t}")
+
+
+def _build(cls, values: dict, layers: list[tuple[str, dict]], path: str = ""):
+    """The dataclass `cls` from checked `values`; a section's own check (its
+    `__post_init__`) fails as a ConfigError naming the layers that set it."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{path}.{key}" if path else key
+        if dataclasses.is_dataclass(hints[key]):
+            value = _build(hints[key], value, [(w, v.get(key, {})) for w, v in layers], name)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        where = " + ".join(w for w, v in layers if v) or "config"
+        raise ConfigError(f"{where}: {path}: {e}") from None
 
 
 def parse_set(items: list[str]) -> dict:
-    """`--set worker.num_envs=16 learner.beta=0.2` -> nested dict (YAML-typed values)."""
+    """`--set worker.num_envs=16 dpo.beta=0.2` -> nested dict (YAML-typed values)."""
     out: dict = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--set expects section.key=value, got {item!r}")
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
         key, value = item.split("=", 1)
         node = out
         parts = key.split(".")

@@ -62,8 +62,9 @@ class Progress:
                 self._bar.set_postfix_str(self.postfix, refresh=False)
             self._bar.update(done - self.done)
         self.done = done
-        if self._bar is None and done >= self.next_line:
-            while self.next_line <= done:
+        slack = 1e-9 * self.step  # tenths of e.g. 26 batches add up to 26.000000000000004
+        if self._bar is None and done >= self.next_line - slack:
+            while self.next_line <= done + slack:
                 self.next_line += self.step
             self._line()
 

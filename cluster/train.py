@@ -20,27 +20,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from cluster.components import catalog_from_section, resolve_device
-from cluster.config import CONFIG_DIR, TrainConfig, load_config, parse_duration, parse_set
+from cluster.config import CONFIG_DIR, ConfigError, TrainConfig, load_config, merge, parse_duration, parse_set
 from cluster.eval.evaluate import evaluate_policy
-from cluster.imitation import ILRunConfig, run_il
+from cluster.imitation import run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
 from policies.checkpoint import load_checkpoint
+from policies.policy import preset_config
 
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
-    """The IL checkpoint to start from (trained here when none is given)."""
-    if cfg.run.il_checkpoint:
-        return cfg.run.il_checkpoint, None
+    """The IL checkpoint to start from (trained here when none is given) and, when
+    trained here, its test-split evaluation."""
+    if cfg.il.checkpoint:
+        return cfg.il.checkpoint, None
     existing = out / "il" / "checkpoint" / "model.safetensors"
     if existing.exists():  # resumed run: IL already done
         return str(existing.parent), None
-    il = ILRunConfig(out=str(out / "il"), demos=cfg.run.il_demos_path, num_demos=cfg.run.il_demos, preset=cfg.policy.preset,
-                     model=cfg.policy.model, num_epochs=cfg.run.il_epochs, time_budget_s=cfg.run.il_time_budget_s,
-                     eval_episodes=cfg.run.final_eval_episodes, seed=cfg.run.seed, disturb=cfg.run.il_disturb,
-                     expert_pick=cfg.run.il_expert_pick,
-                     device=resolve_device(cfg.policy.device))
-    metrics = run_il(il, catalog, log=log)
+    model = {"model": cfg.policy.model} if cfg.policy.model else {}
+    policy_config = preset_config(cfg.policy.preset, device=resolve_device(cfg.policy.device), seed=cfg.run.seed,
+                                  **model)
+    metrics = run_il(cfg.il, catalog, policy_config, out / "il", seed=cfg.run.seed,
+                     eval_episodes=cfg.run.final_eval_episodes, log=log)
     return metrics["checkpoint"], metrics.get("eval")
 
 
@@ -176,51 +177,58 @@ def print_result_table(cfg: TrainConfig, summary: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="webshop-rl train", description="IL, then DPO or PPO, on Ray")
-    p.add_argument("--config", type=Path, default=CONFIG_DIR / "cpu.yaml", help="YAML preset")
-    p.add_argument("--algo", choices=["il", "dpo", "ppo", "rllib-ppo"])
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--envs-per-worker", type=int)
-    p.add_argument("--time-budget", help="e.g. 30m, 600s")
-    p.add_argument("--updates", type=int)
-    p.add_argument("--sync-interval", help="weight publishing period, e.g. 5s")
-    p.add_argument("--il-checkpoint")
-    p.add_argument("--demos", help="IL demonstrations (trajectory Parquet or WebShop IL jsonl)")
-    p.add_argument("--out")
-    p.add_argument("--resume", help="run directory to continue")
-    p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or local)")
-    p.add_argument("--seed", type=int)
+    p = argparse.ArgumentParser(
+        prog="webshop-rl train", description="IL, then DPO or PPO, on Ray (or in this process).",
+        epilog="Any config field can be set with --set SECTION.KEY=VALUE (sections: run, il, catalog, policy, "
+               "worker, learner, buffer; see cluster/config.py), e.g. --set il.num_demos=500 "
+               "worker.correction_cuts=[evidence,noop].")
+    p.add_argument("--config", type=Path, default=CONFIG_DIR / "cpu.yaml",
+                   help="YAML preset (default: cpu.yaml, the shipped recipe; gpu.yaml, multinode.yaml)")
+    p.add_argument("--algo", choices=["il", "dpo", "ppo", "rllib-ppo"],
+                   help="il stops after imitation learning; rllib-ppo runs RLlib's PPO (run.algo)")
+    p.add_argument("--num-workers", type=int, help="rollout worker actors; 0 runs everything in this process")
+    p.add_argument("--envs-per-worker", type=int, help="env copies each worker steps together (worker.num_envs)")
+    p.add_argument("--time-budget", help="RL training time after IL, e.g. 30m, 600s (run.time_budget_s)")
+    p.add_argument("--updates", type=int, help="stop after this many learner updates (run.updates)")
+    p.add_argument("--sync-interval", help="weight publishing period, e.g. 5s (run.sync_interval_s)")
+    p.add_argument("--il-checkpoint", help="start RL from this IL checkpoint instead of training one (il.checkpoint)")
+    p.add_argument("--demos", help="IL demonstrations: trajectory Parquet or WebShop IL jsonl (il.demos)")
+    p.add_argument("--out", help="run directory (run.out)")
+    p.add_argument("--resume", help="run directory to continue exactly")
+    p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local instance)")
+    p.add_argument("--seed", type=int, help="seed of IL, rollouts and the learner (run.seed)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="SECTION.KEY=VALUE",
                    help="config overrides; the flag may be repeated, and every value counts")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config of `webshop-rl train ARGS`: the preset, then the flags, then `--set`."""
     run: dict = {}
-    for flag, key in [("algo", "algo"), ("num_workers", "num_workers"), ("updates", "updates"),
-                      ("il_checkpoint", "il_checkpoint"), ("out", "out"), ("resume", "resume"),
-                      ("address", "address"), ("seed", "seed")]:
-        if getattr(args, flag) is not None:
-            run[key] = getattr(args, flag)
-    if args.time_budget:
-        run["time_budget_s"] = parse_duration(args.time_budget)
-    if args.sync_interval:
-        run["sync_interval_s"] = parse_duration(args.sync_interval)
-    overrides: dict = {"run": run}
+    for key in ("algo", "num_workers", "updates", "out", "resume", "address", "seed"):
+        if getattr(args, key) is not None:
+            run[key] = getattr(args, key)
+    for flag, key in (("time_budget", "time_budget_s"), ("sync_interval", "sync_interval_s")):
+        if getattr(args, flag):
+            try:
+                run[key] = parse_duration(getattr(args, flag))
+            except ValueError as e:
+                raise ConfigError(f"--{flag.replace('_', '-')}: {e}") from None
+    il = {k: v for k, v in (("checkpoint", args.il_checkpoint), ("demos", args.demos)) if v is not None}
+    overrides: dict = {"run": run, **({"il": il} if il else {})}
     if args.envs_per_worker:
         overrides["worker"] = {"num_envs": args.envs_per_worker}
-    from cluster.config import merge
-
-    overrides = merge(overrides, parse_set(args.set))
-    cfg = load_config(args.config, overrides)
-    if args.demos:
-        cfg = replace(cfg, run=replace(cfg.run, il_demos_path=args.demos))
-    return cfg
+    return load_config(args.config, merge(overrides, parse_set(args.set)), source="--set")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    run_training(config_from_args(args))
+    try:
+        cfg = config_from_args(args)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"webshop-rl train: error: {e}", file=sys.stderr)
+        return 2
+    run_training(cfg)
     return 0
 
 

@@ -88,42 +88,29 @@ class ExpertAgent:
             offered; the expert prefers the first of them that shows the goal
             product on the first results page, so its demonstrations use queries a
             policy can choose too.
-        disturb: DART-style noise (Laskey et al. 2017): with this probability per
-            episode, the first time the target is on a results page the expert is
-            made to open another product of the page instead; it then recovers
-            (`< prev`, then the target). `labelled` is False after such an action,
-            so recordings mark it as not the expert's choice and imitation learns
-            only the recovery.
-        seed: seeds the disturbances.
-        pick: which product to open. "goal": the goal product. "first": the first
-            hit, in the search engine's order up to the goal, whose best purchase
-            scores 1. The reward gives 1 to any product with the goal's type,
-            attributes, options and price, and on about a third of the default
-            catalog's results pages more than one product qualifies; always opening
-            the goal is then an arbitrary choice among equals that imitation can
-            only memorise, while "the first that fits" is a rule that carries over.
+        pick: which product to open. "goal": the goal product (the expert that
+            corrects a policy's episodes in the RL loop). "first": the first hit, in
+            the search engine's order up to the goal, whose best purchase scores 1
+            (the demonstrator for IL). The reward gives 1 to any product with the
+            goal's type, attributes, options and price, and often more than one on a
+            results page qualifies; always opening the goal is then an arbitrary
+            choice among equals that imitation can only memorise, while "the first
+            that fits" is a rule that carries over.
     """
 
     PICKS = ("goal", "first")
 
-    def __init__(self, query_variants: Callable[[str], list[str]] | None = None, disturb: float = 0.0,
-                 seed: int | None = None, pick: str = "goal"):
-        if not 0.0 <= disturb <= 1.0:
-            raise ValueError(f"disturb must be a probability in [0, 1], got {disturb}")
+    def __init__(self, query_variants: Callable[[str], list[str]] | None = None, pick: str = "goal"):
         if pick not in self.PICKS:
             raise ValueError(f"pick must be one of {self.PICKS}, got {pick!r}")
         self.pick = pick
         self.query_variants = query_variants
-        self.disturb = disturb
-        self.rng = np.random.default_rng(seed)
-        self.labelled = True  # whether the last action was the expert's own choice
 
     def reset(self, env: WebShopEnv) -> None:
         self.env = env
         self.goal = env.session.goal
         self.query, self.target = self._plan()
         self.wanted_options = self._option_plan(self.target)
-        self.disturbed = False
 
     def _plan(self) -> tuple[str, str]:
         index, goal, catalog = self.env.index, self.goal, self.env.catalog
@@ -177,19 +164,11 @@ class ExpertAgent:
     def act(self, observation: str, info: dict) -> str:
         acts = info["available_actions"]
         page = info["page"]
-        self.labelled = True
         if SEARCH_ACTION in acts:
             return f"search[{self.query}]"
         if page == "results":
             target = f"click[{self.target.lower()}]"
             if target in acts:
-                if self.disturb and not self.disturbed:
-                    self.disturbed = True
-                    by_asin = self.env.catalog.by_asin
-                    others = [a for a in acts if a != target and a[len("click["):-1].upper() in by_asin]
-                    if others and self.rng.random() < self.disturb:
-                        self.labelled = False
-                        return others[int(self.rng.integers(len(others)))]
                 return target
             return f"click[{NEXT_PAGE}]" if f"click[{NEXT_PAGE}]" in acts else "click[back to search]"
         if page == "sub":
@@ -216,7 +195,6 @@ class BuyHereAgent(ExpertAgent):
         self.env, self.goal = env, env.session.goal
         self.query, self.target = "", env.session.asin
         self.wanted_options = self._option_plan(self.target)
-        self.disturbed = False
 
 
 class HumanLikeAgent:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from envs.agents import Agent
@@ -55,11 +56,6 @@ def continue_episode(env: WebShopEnv, agent: Agent, traj: Trajectory, obs: str, 
     done = False
     while not done:
         action = agent.act(obs, info)
-        labelled = getattr(agent, "labelled", True)  # False: a disturbance (see ExpertAgent)
-        if not labelled and traj.il_mask is None:
-            traj.il_mask = [True] * len(traj.chosen)
-        if traj.il_mask is not None:
-            traj.il_mask.append(labelled)
         extra = (action[len("search["):-1],) if action.startswith("search[") else ()
         cands = build_candidates(env, info["available_actions"], extra_searches=extra)
         idx = cands.index_of_action(action)
@@ -85,5 +81,5 @@ def write_trajectories(trajs: Iterable[Trajectory], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = trajectories_to_batch(list(trajs))
-    pq.write_table(__import__("pyarrow").Table.from_batches([batch]), path)
+    pq.write_table(pa.Table.from_batches([batch]), path)
     return path

@@ -66,7 +66,7 @@ def evaluation(m: dict) -> dict:
 
 STOPPED_CLOCK = ("import sys, time; time.perf_counter = lambda: 0.0; "
                  "from cluster.cli import main; sys.exit(main(sys.argv[1:]))")
-IL_SET = ["run.il_demos=500", "run.il_epochs=2", "run.final_eval_episodes=100"]
+IL_SET = ["il.num_demos=500", "il.epochs=2", "run.final_eval_episodes=100"]
 
 
 def run(cmd: list[str]) -> None:

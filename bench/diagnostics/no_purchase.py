@@ -36,7 +36,7 @@ from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.candidates import OVER_BUDGET_NOTE  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
-from rollout_workers.worker import first_noop_step  # noqa: E402
+from rollout_workers.pairs import first_noop_step  # noqa: E402
 
 KINDS = ("repeat", "alternate", "browse")
 MISSES = ("type", "attributes", "options", "price")

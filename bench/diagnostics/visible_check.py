@@ -34,7 +34,7 @@ from envs.env import WebShopEnv  # noqa: E402
 from envs.generate import load_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.candidates import build_candidates, policy_state  # noqa: E402
-from rollout_workers.worker import RolloutWorker  # noqa: E402
+from rollout_workers.pairs import lacks_wanted_option  # noqa: E402
 
 BUY, BACK = "click[buy now]", "click[< prev]"
 CHECK_UNTIL_STEP = 12
@@ -45,7 +45,7 @@ def checked_index(env: WebShopEnv, cands, probs: np.ndarray, index: int, steps: 
     if env.session.page == "results":  # products already opened are no longer candidates
         products = (int(i) for i in np.argsort(-probs) if cands.texts[i].startswith("click[item - "))
         return next(products, index)
-    if cands.actions[index] == BUY and steps < CHECK_UNTIL_STEP and RolloutWorker._lacks_wanted_option(env):
+    if cands.actions[index] == BUY and steps < CHECK_UNTIL_STEP and lacks_wanted_option(env):
         back = cands.index_of_action(BACK)
         return index if back is None else back
     return index
@@ -69,7 +69,7 @@ def play(policy, catalog, goal_ids: list[int], check: bool, num_envs: int = 16) 
                 env, index = s["env"], out.index
                 if check:
                     index = checked_index(env, c, np.asarray(out.probs), index, s["steps"])
-                if c.actions[index] == BUY and RolloutWorker._lacks_wanted_option(env):
+                if c.actions[index] == BUY and lacks_wanted_option(env):
                     lacking += 1
                 s["obs"], reward, terminated, truncated, s["info"] = env.step(c.actions[index])
                 s["steps"] += 1

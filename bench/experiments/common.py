@@ -34,7 +34,7 @@ from cluster.eval.report import load_run, t_interval  # noqa: E402
 # A run of seconds on the tiny random model and a 150-product catalog: proves the
 # plumbing and the resume logic, measures nothing.
 SMOKE_SETS = ["policy.model=tiny", "catalog.size=150", "catalog.seed=4", "run.num_workers=0",
-              "run.il_demos=30", "run.il_epochs=1", "run.eval_episodes=4", "run.final_eval_episodes=8",
+              "il.num_demos=30", "il.epochs=1", "run.eval_episodes=4", "run.final_eval_episodes=8",
               "run.eval_interval_s=2", "run.episodes_per_round=4", "run.checkpoint_interval_s=2",
               "worker.num_envs=4", "worker.max_steps=8", "dpo.pairs_per_update=2",
               "ppo.trajectories_per_update=4", "ppo.minibatch_size=16", "ppo.ppo_epochs=1"]

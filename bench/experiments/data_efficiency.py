@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-dpo", action="store_true", help="DPO for --budget after each IL run")
     args = p.parse_args(argv)
     ledger = Ledger(args.out / "ledger.jsonl")
-    il_sets = [f"run.il_epochs={args.il_epochs}"] if args.il_epochs else []
+    il_sets = [f"il.epochs={args.il_epochs}"] if args.il_epochs else []
     human_arm = "human" if args.human_file else "human-like"
     arms = [(f"expert{args.expert_demos}", "expert", args.expert_demos),
             (f"{human_arm}{args.human_demos}", "human-like", args.human_demos)]

@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         "policy": {"model": args.model},
         "catalog": {"size": 300, "seed": 0},
         "worker": {"num_envs": 4, "max_steps": 10},
+        "il": {"num_demos": 40, "epochs": 1},
         "run": {"algo": "dpo", "out": str(out), "num_workers": 2, "time_budget_s": args.budget,
-                "il_demos": 40, "il_epochs": 1, "eval_episodes": 0, "final_eval_episodes": 20,
+                "eval_episodes": 0, "final_eval_episodes": 20,
                 "episodes_per_round": 4, "sync_interval_s": 2, "checkpoint_interval_s": 30,
                 "worker_placement": "spread"},
     })

@@ -69,8 +69,8 @@ def il_checkpoint(args) -> str:
     run = args.out / "il_run"
     checkpoint = run / "il" / "checkpoint"
     if not (checkpoint / "model.safetensors").exists():
-        train(args, "il", run, [], [f"run.il_demos={args.il_demos}", "run.il_epochs=2",
-                                    f"run.il_time_budget_s={args.il_budget}"])
+        train(args, "il", run, [], [f"il.num_demos={args.il_demos}", "il.epochs=2",
+                                    f"il.time_budget_s={args.il_budget}"])
     return str(checkpoint)
 
 

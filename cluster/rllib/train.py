@@ -3,7 +3,7 @@
 RLlib (new API stack) trains `cluster.rllib.module.WebShopRLModule` - the project's
 `ActionScorer` - on `cluster.rllib.env.FixedShapeWebShopEnv`, which offers exactly the
 candidates our rollout workers offer. The run reads the same config file and writes
-the same run directory as `--algo ppo`: IL first (or `run.il_checkpoint`), the
+the same run directory as `--algo ppo`: IL first (or `il.checkpoint`), the
 `test/il` evaluation, `rollout` / `learner` / `sync` / `eval` rows in metrics.jsonl
 and TensorBoard, a project checkpoint in `<out>/checkpoint` (timed, and final), and
 the final test-split evaluation through `cluster.eval.evaluate`.

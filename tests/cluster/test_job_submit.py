@@ -20,7 +20,7 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).parent / "ray"
 TRAIN_ARGS = ["--config", "cluster/configs/cpu.yaml", "--num-workers", "1", "--updates", "2", "--set",
-              "policy.model=tiny", "run.il_demos=20", "run.il_epochs=1", "run.eval_episodes=2",
+              "policy.model=tiny", "il.num_demos=20", "il.epochs=1", "run.eval_episodes=2",
               "run.final_eval_episodes=4", "catalog.size=150", "worker.num_envs=2", "run.episodes_per_round=2",
               "dpo.pairs_per_update=2"]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}

@@ -94,40 +94,6 @@ def test_play_interactive_reads_actions_from_the_prompt(tmp_path, monkeypatch, c
     assert "actions: search[...]" in out and "reward: 1.000" in out
 
 
-def test_disturbed_expert_recovers_and_marks_the_disturbance(small):
-    from cluster.imitation import trajectory_steps
-    from policies.search_queries import search_queries
-    from rollout_workers.recording import record_episode
-    from envs.agents import ExpertAgent
-
-    _, cat, idx = small
-    env = WebShopEnv(catalog=cat, search_index=idx)
-    goals = list(cat.goal_ids("train"))[:40]
-    clean = [record_episode(env, ExpertAgent(search_queries), g, seed=i) for i, g in enumerate(goals)]
-    agent = ExpertAgent(search_queries, disturb=1.0, seed=0)
-    noisy = [record_episode(env, agent, g, seed=i) for i, g in enumerate(goals)]
-    disturbed = [t for t in noisy if t.il_mask is not None]
-    assert disturbed, "with disturb=1 every episode whose target is on a results page is disturbed"
-    for c, t in zip(clean, noisy):
-        if t.il_mask is None:  # the target was never on a results page: nothing to disturb
-            assert c.chosen == t.chosen
-            continue
-        assert len(t.il_mask) == t.num_steps and t.il_mask.count(False) == 1
-        k = t.il_mask.index(False)
-        wrong = t.candidates[k][t.chosen[k]]
-        assert wrong.startswith("click[item - ") or wrong.startswith("click[b")  # a product, not a button
-        assert t.candidates[k + 1][t.chosen[k + 1]] == "click[< prev]"  # the expert's recovery
-        assert t.num_steps == c.num_steps + 2 and t.score == c.score  # same purchase, two steps later
-    # imitation keeps the recovery (k + 1) and drops the disturbance (k)
-    clean_steps = trajectory_steps([c for c, t in zip(clean, noisy) if t.il_mask])
-    noisy_steps = trajectory_steps(disturbed)
-    assert len(noisy_steps) == len(clean_steps) + 2 * len(disturbed) - len(disturbed)
-    assert all(s.candidates[s.chosen] != "click[< prev]" for s in clean_steps)
-    assert sum(s.candidates[s.chosen] == "click[< prev]" for s in noisy_steps) == len(disturbed)
-    with pytest.raises(ValueError, match="disturb must be a probability"):
-        ExpertAgent(disturb=1.5)
-
-
 def test_expert_pick_first_opens_the_first_hit_that_fits(small):
     from policies.search_queries import search_queries
     from rollout_workers.recording import record_episode

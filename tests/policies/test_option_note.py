@@ -8,7 +8,7 @@ from envs.generate import GeneratorConfig, write_catalog
 from envs.search import SearchIndex
 from policies.candidates import (asked_options, item_note, option_note, offers, page_options, page_pricing,
                                         policy_state, price_note, state_text)
-from rollout_workers.worker import RolloutWorker
+from rollout_workers.pairs import lacks_wanted_option, over_budget
 
 STORE = {
     "color": ("chestnut brown", "natural black", "purple", "clear"),
@@ -89,7 +89,7 @@ def test_state_on_item_pages_matches_the_reward_and_serve(gen):
             assert page_options(obs, info["available_actions"], cat.option_values.keys()) == \
                 {g: list(v) for g, v in product.options.items()}
             assert act_state(cat, obs, goal.instruction_text, info["available_actions"]) == state
-            lacks = RolloutWorker._lacks_wanted_option(env)
+            lacks = lacks_wanted_option(env)
             assert lacks == (product is not target)
             pages[lacks] += 1
             noted += lacks and "not offered." in head
@@ -152,6 +152,6 @@ def test_over_budget_pages_lead_with_the_price_note_in_the_worker_and_in_serve(g
             state = policy_state(env, obs)
             assert "price over budget. " in state[: -len(obs)]
             assert act_state(cat, obs, goal.instruction_text, info["available_actions"]) == state
-            assert RolloutWorker._over_budget(env)
+            assert over_budget(env)
             seen += 1
     assert seen >= 10

@@ -7,8 +7,9 @@ from envs.search import SearchIndex
 from policies.policy import Policy, PolicyConfig
 from policies.candidates import build_candidates, policy_state
 from rollout_workers.recording import record_episode
-from rollout_workers.worker import RolloutWorker, WorkerConfig, first_noop_step
-from envs.agents import ExpertAgent
+from rollout_workers.pairs import first_noop_step, lacks_wanted_option, over_budget
+from rollout_workers.worker import RolloutWorker, WorkerConfig
+from envs.agents import BuyHereAgent, ExpertAgent
 from policies.search_queries import search_queries
 
 
@@ -147,11 +148,9 @@ def test_correct_mode_pairs_share_the_prefix_up_to_the_cut(gen, policy):
     assert set(pairs_to_batch(batch.pairs).column("mode").to_pylist()) == {"correct"}
 
 
-def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
+def test_first_cut_is_the_first_disagreement_with_the_expert(gen, policy):
     cat, idx = gen
-    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="first+last"),
-                      search_index=idx)
-    first_only = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
+    first_only = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("first",)), search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx)
     expert = ExpertAgent(search_queries)
     goal = next(g for g in cat.goal_ids("train") if cat.goals[g].goal_options)
@@ -166,8 +165,8 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
     actions.append("click[buy now]")
     traj = record_episode(env, _Replay(actions), goal, source="policy", seed=5)
     assert traj.terminated and traj.score < 1.0
-    assert w.correction_cuts(traj, actions) == [len(actions) - 1]
-    # a search the expert would not type disagrees at step 0; the buy is a second cut
+    assert expert_cuts(first_only, traj, actions) == [len(actions) - 1]  # it disagrees at the purchase
+    # a search the expert would not type disagrees at step 0
     obs, info = env.reset(seed=5, options={"goal_id": goal})
     expert.reset(env)
     queries = build_candidates(env, info["available_actions"]).actions
@@ -177,22 +176,24 @@ def test_correction_cuts_are_first_disagreement_and_last_decision(gen, policy):
     acts.append("click[buy now]")
     traj2 = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
     assert traj2.terminated
-    assert w.correction_cuts(traj2, acts) == [0, 2]
-    assert first_only.correction_cuts(traj2, acts) == [0]
-    # "first+evidence" cuts at the purchase only if the page lacks an option the goal asks for
-    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct"), search_index=idx)
+    assert expert_cuts(first_only, traj2, acts) == [0]
+    # with the evidence cut, also the purchase, if the page lacks an option the goal asks for
+    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("first", "evidence")),
+                             search_index=idx)
     bought = cat.by_asin[acts[1][len("click["):-1].upper()]
     offered = {v for values in bought.options.values() for v in values}
     lacking = any(w not in offered for w in cat.goals[goal].goal_options)
-    assert evidence.config.correction_cuts == "first+evidence"
-    assert evidence.correction_cuts(traj2, acts) == ([0, 2] if lacking else [0])
-    with pytest.raises(ValueError, match="correction_cuts must be"):
-        WorkerConfig(correction_cuts="last")
+    assert expert_cuts(evidence, traj2, acts) == ([0, 2] if lacking else [0])
+    with pytest.raises(ValueError, match=r"correction_cuts must be a list of \['budget', 'evidence', 'first', "
+                                         r"'leave', 'noop'\], got \('last',\)"):
+        WorkerConfig(correction_cuts=("last",))
+    with pytest.raises(ValueError, match="correction_cuts must be a list of"):
+        WorkerConfig(correction_cuts="evidence+noop")  # the old one-string form
 
 
 def test_evidence_cuts_are_a_purchase_the_page_shows_wrong(gen, policy):
     cat, idx = gen
-    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence"),
+    w = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence",)),
                       search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx)
     expert = ExpertAgent(search_queries)
@@ -218,25 +219,25 @@ def test_evidence_cuts_are_a_purchase_the_page_shows_wrong(gen, policy):
     # buying a product whose page lacks an asked-for option: the purchase (step 2) is cut
     acts = [search, wrong, "click[buy now]"]
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-    assert traj.terminated and w.correction_cuts(traj, acts) == [2]
+    assert traj.terminated and expert_cuts(w, traj, acts) == [2]
     assert "not offered." in traj.states[2].split(" [SEP] ")[0]  # the state names what is missing
     # buying a product whose page offers every asked-for option shows nothing wrong: no cut,
     # also after going back from the wrong one
     for acts in ([search, right, "click[buy now]"], [search, wrong, "click[< prev]", right, "click[buy now]"]):
         traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-        assert traj.terminated and w.correction_cuts(traj, acts) == []
+        assert traj.terminated and expert_cuts(w, traj, acts) == []
     # the correction at that purchase: the expert goes back instead
     acts = [search, wrong, "click[buy now]"]
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=5)
-    pairs = w._corrections(traj, acts)
+    pairs = w.pair_miner.corrections(traj, acts)
     assert len(pairs) == 1 and pairs[0][0].candidates[2][pairs[0][0].chosen[2]] == "click[< prev]"
 
 
 def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
     cat, idx = gen
-    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=8, pair_mode="correct", correction_cuts="evidence+noop"),
+    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=8, correction_cuts=("evidence", "noop")),
                          search_index=idx)
-    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence"),
+    evidence = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence",)),
                              search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx, max_steps=8)
     expert = ExpertAgent(search_queries)
@@ -255,10 +256,10 @@ def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
     assert not traj.terminated and traj.truncated and traj.score == 0.0
     assert traj.states[k + 1] != traj.states[k] and traj.states[k + 2] == traj.states[k + 1]
     assert first_noop_step(traj.states) == k + 1 and first_noop_step(traj.states[: k + 2]) is None
-    assert noop.correction_cuts(traj, acts) == [k + 1]
-    assert evidence.correction_cuts(traj, acts) == []  # a purchase-less episode has no evidence cut
+    assert expert_cuts(noop, traj, acts) == [k + 1]
+    assert expert_cuts(evidence, traj, acts) == []  # a purchase-less episode has no evidence cut
     # the correction: the expert takes over at the first repeat, does something else and buys
-    pairs = noop._corrections(traj, acts)
+    pairs = noop.pair_miner.corrections(traj, acts)
     assert len(pairs) == 1
     chosen, rejected, mode = pairs[0]
     assert rejected is traj and mode == "correct" and chosen.terminated and chosen.score > 0.0
@@ -268,9 +269,9 @@ def test_noop_cut_is_the_first_click_that_left_the_page_as_it_was(gen, policy):
 
 def test_budget_cut_takes_the_purchase_of_a_product_the_price_note_marks_over_budget(gen, policy):
     cat, idx = gen
-    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct",
-                                                        correction_cuts="evidence+noop+budget"), search_index=idx)
-    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, pair_mode="correct", correction_cuts="evidence+noop"),
+    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence", "noop", "budget")),
+                           search_index=idx)
+    noop = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, correction_cuts=("evidence", "noop")),
                          search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx)
     found = None
@@ -293,13 +294,23 @@ def test_budget_cut_takes_the_purchase_of_a_product_the_price_note_marks_over_bu
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=3)
     assert traj.terminated and traj.reward_info["r_price"] is False
     assert traj.states[2].startswith("price over budget. [SEP] ")  # what the policy read before buying
-    assert budget.correction_cuts(traj, acts) == [2]
-    assert noop.correction_cuts(traj, acts) == []  # without "budget" the purchase is no cut
+    assert expert_cuts(budget, traj, acts) == [2]
+    assert expert_cuts(noop, traj, acts) == []  # without "budget" the purchase is no cut
     # the correction: the expert takes over on the product page, does not buy it, and scores higher
-    (chosen, rejected, mode), = budget._corrections(traj, acts)
+    (chosen, rejected, mode), = budget.pair_miner.corrections(traj, acts)
     assert rejected is traj and mode == "correct" and chosen.score - traj.score >= 0.1
     assert chosen.chosen[:2] == traj.chosen[:2] and chosen.states[2] == traj.states[2]
     assert chosen.candidates[2][chosen.chosen[2]] != "click[buy now]"
+
+
+def expert_cuts(worker, traj, actions):
+    """The steps where `worker`'s corrections hand `traj` over to the expert."""
+    return [step for step, agent in worker.pair_miner.cut_steps(traj, actions) if agent is not BuyHereAgent]
+
+
+def leave_cuts(worker, traj, actions):
+    """The steps where `worker`'s corrections hand `traj` over to `BuyHereAgent`."""
+    return [step for step, agent in worker.pair_miner.cut_steps(traj, actions) if agent is BuyHereAgent]
 
 
 class _Replay:
@@ -318,17 +329,17 @@ class _Replay:
 
 def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purchaseless_episode(gen, policy):
     cat, idx = gen
-    leave = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6, pair_mode="correct",
-                                                       correction_cuts="evidence+noop+budget+leave"), search_index=idx)
-    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6, pair_mode="correct",
-                                                        correction_cuts="evidence+noop+budget"), search_index=idx)
+    leave = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6), search_index=idx)
+    budget = RolloutWorker(0, cat, policy, WorkerConfig(num_envs=1, max_steps=6,
+                                                        correction_cuts=("evidence", "noop", "budget")),
+                          search_index=idx)
     env = WebShopEnv(catalog=cat, search_index=idx, max_steps=6)
 
     def page_shows_wrong(goal, search, click) -> bool:
         env.reset(seed=2, options={"goal_id": goal})
         env.step(search)
         env.step(click)
-        return RolloutWorker._lacks_wanted_option(env) or RolloutWorker._over_budget(env)
+        return lacks_wanted_option(env) or over_budget(env)
 
     found = None
     for goal in cat.goal_ids("train"):
@@ -350,10 +361,10 @@ def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purcha
     acts = [search, wrong, "click[< prev]", fine[0], "click[< prev]", fine[1]]
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=2)
     assert traj.truncated and not traj.terminated and traj.score == 0.0
-    assert leave.leave_cut(traj, acts) == 4
-    assert budget.leave_cut(traj, acts) is None  # a mode without "leave"
+    assert leave_cuts(leave, traj, acts) == [4] and expert_cuts(leave, traj, acts) == []
+    assert budget.pair_miner.cut_steps(traj, acts) == []  # without the leave cut
     # the correction: BuyHereAgent buys fine[0] with the asked options instead of going back
-    pairs = leave._corrections(traj, acts)
+    pairs = leave.pair_miner.corrections(traj, acts)
     assert len(pairs) == 1
     chosen, rejected, mode = pairs[0]
     assert rejected is traj and mode == "correct" and chosen.terminated and chosen.score >= 0.1
@@ -363,8 +374,6 @@ def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purcha
         env.step(a)
     bought = env.session.asin
     assert chosen.candidates[-1][chosen.chosen[-1]] == "click[buy now]" and fine[0] == f"click[{bought.lower()}]"
-    from envs.agents import BuyHereAgent
-
     env.reset(seed=2, options={"goal_id": goal})
     env.step(search)
     with pytest.raises(ValueError, match="takes over on a product page, not on the 'results' page"):
@@ -372,4 +381,4 @@ def test_leave_cut_buys_the_first_product_left_showing_nothing_wrong_in_a_purcha
     # an episode that bought has no leave cut, even if it left a fine page on the way
     acts = [search, fine[0], "click[< prev]", fine[1], "click[buy now]"]
     traj = record_episode(env, _Replay(acts), goal, source="policy", seed=2)
-    assert traj.terminated and leave.leave_cut(traj, acts) is None
+    assert traj.terminated and leave_cuts(leave, traj, acts) == []
