@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
 from cluster.actors import WeightStore  # noqa: E402
