@@ -146,7 +146,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     policy = load_checkpoint(checkpoint_dir(args.checkpoint))
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     greedy = args.decoding == "greedy" and not args.sampled
-    summary = evaluate_policy(policy, catalog, ids, greedy=greedy, max_steps=args.max_steps, seed=args.seed)
+    summary = evaluate_policy(policy, catalog, ids, greedy=greedy, max_steps=args.max_steps, seed=args.seed,
+                              progress=None if args.json else f"eval {args.split}")
     summary.update(checkpoint=str(args.checkpoint), split=args.split, catalog=catalog.source)
     if args.json:
         print_summary(summary, True)

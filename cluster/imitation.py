@@ -126,7 +126,7 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     metrics = {"train_seconds": sum(h["seconds"] for h in history), "decisions": len(steps), "epochs": history}
     if eval_episodes:
         ids = list(catalog.goal_ids("test"))[:eval_episodes]
-        ev = evaluate_policy(policy, catalog, ids)
+        ev = evaluate_policy(policy, catalog, ids, progress="IL test")
         metrics["eval"] = ev
         log(f"IL eval on test ({len(ids)} goals): success {100 * ev['success_rate']:.1f}% "
             f"score {ev['score']:.1f} ({ev['seconds']:.0f}s)")

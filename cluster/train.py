@@ -90,7 +90,7 @@ def run_training(cfg: TrainConfig) -> dict:
     if cfg.run.algo == "il":
         return {"checkpoint": il_path, "before": None, "after": il_eval, "il_seconds": il_seconds}
     evaluator = load_checkpoint(il_path, device="cpu")
-    before = il_eval or evaluate_policy(evaluator, catalog, test_ids)
+    before = il_eval or evaluate_policy(evaluator, catalog, test_ids, progress="test: IL checkpoint")
     log.write("test/il", before, step=0)
     rl_phase = train_with_rllib if cfg.run.algo == RLLIB_ALGO else train_with_loop
     summary = rl_phase(cfg, catalog, il_path, evaluator, before, test_ids, eval_ids, out, log)
@@ -131,7 +131,7 @@ def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: 
         loop.close()
     version, weights = loop.current_weights()
     evaluator.set_weights(weights, version=version)
-    last = evaluate_policy(evaluator, catalog, test_ids)
+    last = evaluate_policy(evaluator, catalog, test_ids, progress="test: last weights")
     ckpt = loop.save_checkpoint(evaluator, metrics={"test": last, "il_test": before})
     after, extra = last, {}
     best = loop.best
@@ -139,7 +139,7 @@ def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: 
         log.write("test/last", last, step=stats["updates"])
         ckpt = out / BEST_DIR
         chosen = load_checkpoint(ckpt, device="cpu")
-        after = evaluate_policy(chosen, catalog, test_ids)
+        after = evaluate_policy(chosen, catalog, test_ids, progress="test: best evaluation's weights")
         loop.save_checkpoint(chosen, directory=ckpt, steps=best["step"],
                              metrics={"eval": best, "test": after, "il_test": before})
         extra = {"last": last, "selected": {"by": "eval", "step": best["step"], "version": best["policy_version"],
@@ -152,7 +152,7 @@ def train_with_rllib(cfg: TrainConfig, catalog, il_path: str, evaluator, before:
                      eval_ids: list[int], out: Path, log: MetricsLog) -> dict:
     """RLlib's PPO (`cluster.rllib.train`), then the test evaluation of its last weights."""
     rl, stats = train_rllib(cfg, il_path, evaluator, catalog, eval_ids, out, log)
-    after = evaluate_policy(evaluator, catalog, test_ids)
+    after = evaluate_policy(evaluator, catalog, test_ids, progress="test: final weights")
     log.write("test/final", after, step=stats["updates"])
     ckpt = rl.save_checkpoint(metrics={"test": after, "il_test": before})
     return {"checkpoint": str(ckpt), "before": before, "after": after, "algo": RLLIB_ALGO, **stats}
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="webshop-rl train", description="IL, then DPO or PPO, on Ray (or in this process).",
         epilog="Any config field can be set with --set SECTION.KEY=VALUE (sections: run, il, catalog, policy, "
-               "worker, learner, buffer; see cluster/config.py), e.g. --set il.num_demos=500 "
+               "worker, learner, optim, dpo, ppo, buffer; see cluster/config.py), e.g. --set dpo.beta=0.3 "
                "worker.correction_cuts=[evidence,noop].")
     p.add_argument("--config", type=Path, default=CONFIG_DIR / "cpu.yaml",
                    help="YAML preset (default: cpu.yaml, the shipped recipe; gpu.yaml, multinode.yaml)")
