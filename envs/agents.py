@@ -211,7 +211,7 @@ class HumanLikeAgent:
     - it sometimes settles for a plausible product that is not the goal.
 
     The probabilities are calibrated so that its success on the default catalog's
-    test split is near WebShop's human average (about 50%); see the README. Every
+    test split is near WebShop's human average (about 50%; docs/RESULTS.md). Every
     choice comes from one RNG seeded at construction, so a seed fixes the episodes.
     """
 
