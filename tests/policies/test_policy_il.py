@@ -99,17 +99,3 @@ def test_invalid_json_line(tmp_path):
     path.write_text(FIXTURE.read_text().splitlines()[0] + "\n{not json\n")
     with pytest.raises(ILFormatError, match="line 2: field '<json>'"):
         list(read_webshop_il(path))
-
-
-def test_il_learning_rate_schedule():
-    from cluster.imitation import lr_scale
-
-    assert lr_scale(0.0, "cosine") == 0.0
-    assert lr_scale(0.015, "cosine") == pytest.approx(0.5)  # half-way through the 3% warm-up
-    assert lr_scale(0.03, "cosine") == pytest.approx(1.0)
-    assert lr_scale(0.515, "cosine") == pytest.approx(0.55)  # cos(pi/2) = 0: half-way to the 0.1 floor
-    assert lr_scale(1.0, "cosine") == pytest.approx(0.1)
-    assert lr_scale(7.0, "cosine") == pytest.approx(0.1)  # past the plan (time-driven progress)
-    assert lr_scale(0.5, "constant") == 1.0
-    with pytest.raises(ValueError, match="lr_schedule must be"):
-        lr_scale(0.5, "linear")
