@@ -24,6 +24,28 @@ from rollout_workers.worker import RoundStats
 
 LEARNER_CALL_S = 5.0  # each `train_for` call's length: the driver counts updates between calls
 SCHEDULE_TIMEOUT_S = 600
+MAX_WORKER_FAILURES = 5  # deaths in a row (no finished round between) before the run stops
+
+
+class WorkerFaults:
+    """Counts each worker's deaths in a row (rounds lost to a dead actor, not calls that
+    found it restarting): Ray restarts a dead worker, but one that dies every round (a
+    bad node, a crash on start) would otherwise loop for ever."""
+
+    def __init__(self, limit: int = MAX_WORKER_FAILURES):
+        self.limit, self.in_a_row, self.total = limit, {}, 0
+
+    def succeeded(self, worker: int) -> None:
+        self.in_a_row[worker] = 0
+
+    def failed(self, worker: int, error: BaseException) -> None:
+        """Count a lost round; raise once `worker` has lost `limit` rounds in a row."""
+        self.total += 1
+        self.in_a_row[worker] = self.in_a_row.get(worker, 0) + 1
+        if self.in_a_row[worker] >= self.limit:
+            raise RuntimeError(f"rollout worker {worker} died {self.in_a_row[worker]} times in a row "
+                               f"(last: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                               f"stopping the run: see the worker's log in the Ray session's logs folder")
 
 
 def cpu_shares(num_workers: int) -> tuple[float, float, int]:
@@ -62,7 +84,7 @@ class RayLoop(DriverLoop):
         self.workers: dict[int, object] = {}
         self.inflight: dict = {}  # rollout call -> worker index
         self.learner_call = None  # the learner's `train_for` call in flight
-        self.worker_errors = 0  # rollout calls lost to a dead worker
+        self.faults = WorkerFaults()  # rollout calls lost to a dead worker
         self.worker_version = -1  # the policy version of the newest round
         self.chaos: Interval | None = None  # fault drills: kill a worker on this schedule
 
@@ -85,9 +107,11 @@ class RayLoop(DriverLoop):
         threads = max(1, (os.cpu_count() or 2) - run.num_workers) if not l_gpu else 4
         self.learner = RemoteLearner.options(num_cpus=l_cpu, num_gpus=l_gpu, runtime_env=env).remote(
             cfg, self.il_path, device, self.buffer_actor, self.store, str(self.out / "learner"), threads)
+        # the learner publishes its weights as it starts: wait for that, so that no worker
+        # acts on a head of its own before the first round
+        self.counters["updates"] = ray.get(self.learner.num_updates.remote())
         self._start_workers(w_cpu, env)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
-        self.counters["updates"] = ray.get(self.learner.num_updates.remote())
         self.learner_placement = ray.get(self.learner.placement.remote())
         self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, None)
         self.worker_version = ray.get(self.store.current_version.remote())
@@ -130,13 +154,15 @@ class RayLoop(DriverLoop):
         i = self.inflight.pop(ref)
         try:
             r: RoundStats = ray.get(ref)
+            self.faults.succeeded(i)
             self._record_round(r)
             self.worker_version = r.version
             if r.sync_s is not None:
                 self.log.write("sync", {"worker_seconds": r.sync_s, "worker_id": i}, step=self.counters["updates"])
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-            self.worker_errors += 1
             self.log.write("fault", {"worker_id": i, "error": type(e).__name__}, step=self.counters["updates"])
+            if not isinstance(e, ray.exceptions.ActorUnavailableError):  # that one is restarting, not dead
+                self.faults.failed(i, e)
             if str(i) in self.worker_states:  # a restarted actor continues the goal order
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
         self.inflight[self.workers[i].rollout.remote(self.cfg.run.episodes_per_round)] = i
