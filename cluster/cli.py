@@ -226,6 +226,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
     import signal
     import threading
 
@@ -233,11 +234,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ray import serve
 
     from cluster.serve.app import ServeArgs, start
+    from cluster.serve.guard import TOKEN_ENV
 
     cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
                     batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-                    threads=args.threads, device=args.device, watch_s=args.watch)
+                    threads=args.threads, device=args.device, watch_s=args.watch,
+                    max_queued_requests=args.max_queued, request_timeout_s=args.request_timeout,
+                    allow_reload=args.allow_reload, reload_root=str(args.reload_root) if args.reload_root else None,
+                    reload_token=os.environ.get(TOKEN_ENV) or None)
     start(cfg, host=args.host, port=args.port, address=args.address)
     print(f"serving {cfg.checkpoint} at http://{args.host}:{args.port} (docs: /docs, viewer: /viewer); "
           f"Ctrl-C stops", flush=True)
@@ -345,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-load the checkpoint when it is saved again, checked this often (0: off)")
     sv.add_argument("--catalog", type=Path, help="WebShop-format catalog (default: the checkpoint's)")
     sv.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a new local instance)")
+    sv.add_argument("--max-queued", type=int, default=256, help="requests queued beyond those in work; more get 503")
+    sv.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="drop a request unanswered this long (408)")
+    sv.add_argument("--allow-reload", action="store_true",
+                    help="serve POST /reload; beyond loopback it needs a token in $WEBSHOP_RL_RELOAD_TOKEN")
+    sv.add_argument("--reload-root", type=Path,
+                    help="/reload loads only checkpoints inside this directory (default: the checkpoint's parent)")
     sv.set_defaults(func=cmd_serve)
     return parser
 

@@ -11,12 +11,20 @@ candidate queries to choose from. Three rule-based variants, deduplicated:
    the 1,506 human queries in WebShop's goal_query_map.json
    ("i want a solid wood table in dark cognac brown color" -> "wood table dark
    cognac brown").
+
+Every function here takes text from the network when Serve calls it, so each is
+linear in its input: whitespace runs are collapsed to one space and the text is
+capped at `MAX_INSTRUCTION_CHARS` before a pattern with whitespace quantifiers runs
+(on a normal instruction neither step changes the output; the tests check the
+generated catalog's goals against the earlier patterns).
 """
 
 from __future__ import annotations
 
 import re
 
+MAX_INSTRUCTION_CHARS = 2_000  # longer than any WebShop instruction (the longest is a few hundred)
+_SPACES = re.compile(r"\s+")
 _PRICE_CLAUSE = re.compile(
     r",?\s*(?:and\s+)?(?:with\s+a\s+)?price\s+(?:lower|less)\s+than\s+\$?\s*[\d,]+(?:\.\d+)?\s*(?:dollars?)?",
     re.IGNORECASE,
@@ -44,9 +52,17 @@ STOP_WORDS = frozenset(
 )
 
 
+def normalize_instruction(text: str, max_chars: int = MAX_INSTRUCTION_CHARS) -> str:
+    """Whitespace runs as one space, ends stripped, at most `max_chars` characters."""
+    return _SPACES.sub(" ", text).strip()[:max_chars]
+
+
 def strip_price_clause(instruction: str) -> str:
-    """The instruction without "..., and price lower than X dollars"."""
-    return _clean(_PRICE_CLAUSE.sub("", instruction))
+    """The instruction without "..., and price lower than X dollars".
+
+    Matched on the normalized text: with single spaces the pattern's whitespace quantifiers cannot
+    retry a long run, and `_clean` collapses the spaces of the result anyway."""
+    return _clean(_PRICE_CLAUSE.sub("", normalize_instruction(instruction)))
 
 
 def keyword_query(instruction: str) -> str:
@@ -65,6 +81,7 @@ def _clean(text: str) -> str:
 
 def search_queries(instruction: str) -> list[str]:
     """Distinct query texts: instruction, without price, keywords (empty ones dropped)."""
+    instruction = normalize_instruction(instruction)
     variants = [_clean(instruction), strip_price_clause(instruction), keyword_query(instruction)]
     seen: dict[str, None] = {}
     for v in variants:
@@ -78,10 +95,22 @@ def search_candidates(instruction: str) -> list[str]:
     return [f"search[{q}]" for q in search_queries(instruction)]
 
 
-_INSTRUCTION = re.compile(r"instruction:\s*(?:\[sep\])?\s*(.*?)\s*(?:\[sep\]|\[button\]|\n|$)", re.IGNORECASE | re.DOTALL)
+_INSTRUCTION_LABEL = re.compile(r"instruction:", re.IGNORECASE)
+_INSTRUCTION_LEAD = re.compile(r"\s*(?:\[sep\])?\s*", re.IGNORECASE)
+_INSTRUCTION_END = re.compile(r"\[sep\]|\[button\]|\n", re.IGNORECASE)
 
 
-def instruction_from_state(state: str) -> str | None:
-    """The instruction of a WebShop page text ("... Instruction: [SEP] <it> [SEP] ...")."""
-    m = _INSTRUCTION.search(state)
-    return m.group(1).strip() if m and m.group(1).strip() else None
+def instruction_from_state(state: str, max_chars: int = MAX_INSTRUCTION_CHARS) -> str | None:
+    """The instruction of a WebShop page text ("... Instruction: [SEP] <it> [SEP] ..."):
+    the text after the first "Instruction:" (and an optional "[SEP]") up to the next
+    "[SEP]", "[button]" or line end, stripped, normalized (`normalize_instruction`).
+
+    Three linear scans instead of one pattern with a lazy group before a whitespace quantifier, which
+    retried every whitespace run once per character (quadratic)."""
+    label = _INSTRUCTION_LABEL.search(state)
+    if label is None:
+        return None
+    start = _INSTRUCTION_LEAD.match(state, label.end()).end()
+    end = _INSTRUCTION_END.search(state, start)
+    text = normalize_instruction(state[start:end.start() if end else len(state)], max_chars)
+    return text or None

@@ -127,7 +127,8 @@ def deploy(checkpoint: str, port: int, batch_size: int, batch_wait_ms: float, th
     from cluster.serve.app import APP_NAME, ServeArgs, app, start
 
     args = ServeArgs(checkpoint=checkpoint, max_batch_size=batch_size, batch_wait_ms=batch_wait_ms,
-                     threads=threads, poll_s=0.5, access_log=False)
+                     threads=threads, poll_s=0.5, access_log=False,
+                     allow_reload=True, reload_root="/")  # loopback only; swaps between two checkpoints
     if first:
         start(args, host="127.0.0.1", port=port)
     else:

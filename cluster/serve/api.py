@@ -4,21 +4,28 @@
 `catalog`, `act(ActItem)`, `version()` and `reload(path)` - the Ray Serve
 deployment (`cluster.serve.app`) or the in-process `LocalBackend` (tests). Every
 limit is a pydantic constraint, so a request over one gets a 422 whose `loc`
-names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed.
+names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed. The CPU
+work of a request (instruction, candidates, state text; the forward pass in the
+backend) runs in worker threads, so the event loop keeps answering `/healthz`; a
+backend whose queue is full answers 503 with Retry-After. `/reload` goes through the
+backend's `reload_guard` (`cluster.serve.guard`): off unless allowed, JSON only.
 """
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Annotated, Any, Optional, Protocol
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
-from cluster.serve.core import ActItem, Decision, RequestError, ServeEnv, act_candidates, act_state, free_goal
-from cluster.serve.core import request_instruction, run_episode
+from cluster.serve.core import ActItem, Decision, Overloaded, RequestError, ServeEnv, act_candidates, act_state
+from cluster.serve.core import free_goal, request_instruction, run_episode
+from cluster.serve.guard import ReloadGuard
 
 MAX_OBSERVATION_CHARS = 20_000
 MAX_INSTRUCTION_CHARS = 2_000
@@ -148,10 +155,11 @@ class Health(BaseModel):
 class Backend(Protocol):
     catalog: Any  # envs.Catalog
     loaded: Any  # serve_core.LoadedPolicy being served
+    reload_guard: Optional[ReloadGuard]  # None: reloads off
 
     async def act(self, item: ActItem) -> Decision: ...
     async def version(self) -> dict: ...
-    async def reload(self, checkpoint: Optional[str]) -> dict: ...
+    async def reload(self, checkpoint: Optional[Path]) -> dict: ...
 
 
 class BodyLimit:
@@ -199,7 +207,21 @@ def _error(field: str, message: str, status: int = 422) -> JSONResponse:
                         status_code=status)
 
 
-ERRORS = {400: {"description": "body is not JSON"}, 413: {"description": "request body too large"}}
+ERRORS = {400: {"description": "body is not JSON"}, 413: {"description": "request body too large"},
+          503: {"description": "overloaded: retry after the Retry-After header's seconds"}}
+RELOAD_ERRORS = {401: {"description": "missing or wrong bearer token"},
+                 403: {"description": "reloads off, a non-loopback client without a token, or a path "
+                                      "outside the reload root"},
+                 409: {"description": "the checkpoint could not be loaded"},
+                 415: {"description": "the body is not JSON (Content-Type: application/json)"}}
+
+
+def _prepare_act(catalog, req: "ActRequest") -> tuple:
+    """(candidates, state text) of an /act request; CPU work, run in a worker thread."""
+    instruction = request_instruction(req.observation, req.instruction)
+    cands = act_candidates(catalog, req.available_actions, instruction)
+    state = act_state(catalog, req.observation, instruction, req.available_actions, req.clicked_options)
+    return cands, state
 NOT_FOUND = {404: {"description": "no such goal or checkpoint (loc names the field)"}}
 
 
@@ -211,7 +233,15 @@ def make_app(backend: Backend) -> FastAPI:
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, e: RequestError) -> JSONResponse:
-        return _error(e.field, e.message, e.status)
+        response = _error(e.field, e.message, e.status)
+        if e.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, e: Overloaded) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}, status_code=503,
+                            headers={"Retry-After": str(e.retry_after_s)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
@@ -231,9 +261,7 @@ def make_app(backend: Backend) -> FastAPI:
     async def act(req: ActRequest) -> dict:
         if not req.observation and not req.instruction:
             raise RequestError("observation", "give an observation or an instruction")
-        instruction = request_instruction(req.observation, req.instruction)
-        cands = act_candidates(backend.catalog, req.available_actions, instruction)
-        state = act_state(backend.catalog, req.observation, instruction, req.available_actions, req.clicked_options)
+        cands, state = await asyncio.to_thread(_prepare_act, backend.catalog, req)
         d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
         return {"action": cands.actions[d.index], "candidate": cands.texts[d.index], "index": d.index,
                 "prob": d.probs[d.index], "logp": d.logp, "value": d.value, "policy_version": d.version,
@@ -258,10 +286,22 @@ def make_app(backend: Backend) -> FastAPI:
     async def episode(req: EpisodeRequest) -> dict:
         return await episode_dict(req)
 
-    @app.post("/reload", response_model=VersionResponse,
-              responses={**ERRORS, **NOT_FOUND, 409: {"description": "a replica could not load the checkpoint"}})
-    async def reload(req: Optional[ReloadRequest] = None) -> dict:
-        return await backend.reload(req.checkpoint if req else None)
+    async def reload_allowed(request: Request) -> None:
+        """Runs before the body is read: off, token or loopback, then JSON only."""
+        (backend.reload_guard or ReloadGuard()).authorize(request.headers.get("authorization"),
+                                                         request.client.host if request.client else None)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise RequestError("body", "send a JSON object with Content-Type: application/json "
+                                       "({} re-reads the current checkpoint)", 415)
+
+    @app.post("/reload", response_model=VersionResponse, dependencies=[Depends(reload_allowed)],
+              responses={**ERRORS, **NOT_FOUND, **RELOAD_ERRORS})
+    async def reload(req: ReloadRequest) -> dict:
+        """Swap the served checkpoint (a path under the server's reload root; {} re-reads
+        the current one). Off unless the server was started with --allow-reload."""
+        path = await asyncio.to_thread(backend.reload_guard.target, req.checkpoint, backend.loaded.path)
+        return await backend.reload(path)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -13,23 +13,29 @@ Two deployments:
   `batch_wait_ms`). Replicas ask for `num_cpus` (default 0) so that they are
   scheduled next to a training job that holds every CPU.
 - `CheckpointTarget` (one copy, no CPU): which checkpoint every replica should serve.
-  `POST /reload` loads the new checkpoint on the replica that received it (a bad
+  `POST /reload` (off unless `allow_reload`; a JSON body; a checkpoint under
+  `reload_root`; a bearer `reload_token` beyond loopback - `cluster.serve.guard`) loads the new checkpoint on the replica that received it (a bad
   checkpoint is refused there, nothing changes), then sets the target; every other
   replica polls the target every `poll_s`, loads it off the request path and swaps
   one reference, so requests in flight finish on the weights they started with. The
   reply comes when every live replica serves the new version. With `watch_s > 0`
   replicas also re-load when the checkpoint directory is saved again (training
   overwrites `<run>/checkpoint` in place).
+
+Overload is bounded: a replica takes `max_ongoing_requests` at once, the proxy queues
+at most `max_queued_requests` more and answers 503 beyond that, and a request still
+unanswered after `request_timeout_s` is dropped by the proxy (408) instead of waiting.
 """
 
 import asyncio
 import os
 import time
 import zlib
+from pathlib import Path
 from typing import Optional
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -37,6 +43,7 @@ from cluster.components import actor_runtime_env
 from cluster.serve.api import make_app
 from cluster.serve.core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
 from cluster.serve.core import checkpoint_stamp, load_policy, resolve_checkpoint
+from cluster.serve.guard import TOKEN_ENV, ReloadGuard, is_loopback
 
 APP_NAME = "webshop-rl"
 
@@ -54,7 +61,10 @@ class ServeArgs(BaseModel):
     replicas: int = Field(1, ge=1)
     max_replicas: Optional[int] = Field(None, ge=1, description="> replicas turns on autoscaling")
     target_ongoing_requests: float = Field(32.0, gt=0, description="autoscaling target per replica")
-    max_ongoing_requests: int = Field(256, ge=1)
+    max_ongoing_requests: int = Field(256, ge=1, description="requests a replica works on at once")
+    max_queued_requests: int = Field(256, ge=1, description="requests queued beyond those; more get 503")
+    request_timeout_s: float = Field(60.0, gt=0, description="the HTTP proxy drops a request unanswered "
+                                                             "this long (408)")
     max_batch_size: int = Field(32, ge=1)
     batch_wait_ms: float = Field(5.0, ge=0)
     num_cpus: float = Field(0.0, ge=0, description="CPUs each replica reserves (0 shares a busy node)")
@@ -65,6 +75,11 @@ class ServeArgs(BaseModel):
     poll_s: float = Field(1.0, gt=0, description="how often replicas check the reload target")
     watch_s: float = Field(0.0, ge=0, description="re-load a re-saved checkpoint this often; 0 = off")
     reload_timeout_s: float = Field(120.0, gt=0)
+    allow_reload: bool = Field(False, description="serve POST /reload (off: every reload answers 403)")
+    reload_root: Optional[str] = Field(None, description="/reload loads only checkpoints inside this directory; "
+                                                          "default: the directory holding the served checkpoint")
+    reload_token: Optional[SecretStr] = Field(None, description="bearer token /reload requires; needed to bind "
+                                                                "beyond loopback with allow_reload")
     access_log: bool = Field(True, description="a log line per request (costs CPU under load)")
 
 
@@ -113,6 +128,9 @@ class PolicyServer:
         self.catalog = catalog_for(self.loaded.path, self.args.catalog, self.args.catalog_size, self.args.catalog_seed)
         self.generator = torch.Generator().manual_seed(zlib.crc32(self.replica_id.encode()))
         self.runner = BatchRunner(self._forward, self.args.max_batch_size)
+        token = self.args.reload_token.get_secret_value() if self.args.reload_token else None
+        self.reload_guard = ReloadGuard(self.args.allow_reload,
+                                        Path(self.args.reload_root) if self.args.reload_root else None, token)
         self._act_batch.set_max_batch_size(self.args.max_batch_size)
         self._act_batch.set_batch_wait_timeout_s(self.args.batch_wait_ms / 1000)
         self.failed: Optional[dict] = None  # the last load that failed (generation, checkpoint, error)
@@ -153,7 +171,8 @@ class PolicyServer:
         try:
             new = await asyncio.to_thread(load_policy, path, self.device)
         except Exception as e:
-            self.failed = {"generation": generation, "checkpoint": str(path), "error": f"{type(e).__name__}: {e}"}
+            # the type only: messages can name server paths, and this one reaches clients
+            self.failed = {"generation": generation, "checkpoint": str(path), "error": type(e).__name__}
             return self.failed["error"]
         new.generation = generation
         self.loaded, self.failed = new, None  # one reference swap; running batches keep their policy
@@ -181,14 +200,15 @@ class PolicyServer:
                 pass
             await asyncio.sleep(self.args.poll_s)
 
-    async def reload(self, checkpoint: Optional[str]) -> dict:
-        """Load here first (refusing a bad checkpoint), then move every replica to it."""
-        path = resolve_checkpoint(checkpoint) if checkpoint else self.loaded.path
+    async def reload(self, checkpoint: Optional[Path]) -> dict:
+        """Load here first (refusing a bad checkpoint), then move every replica to it.
+        `checkpoint` was vetted by `self.reload_guard` (None: the current one)."""
+        path = checkpoint or self.loaded.path
         async with self._swap_lock:
             current = await self.target.get.remote()
             error = await self._load(path, current["generation"] + 1)
             if error is not None:
-                raise RequestError("checkpoint", f"{path}: cannot be loaded: {error}")
+                raise RequestError("checkpoint", f"cannot be loaded: {error}", status=409)
             gen = await self.target.set.remote(str(path))
             self.loaded.generation = gen
         await self.target.report.remote(self.replica_id, self._status())
@@ -211,6 +231,7 @@ def deployment_options(args: ServeArgs) -> dict:
     opts: dict = {"ray_actor_options": {"num_cpus": args.num_cpus, "num_gpus": args.num_gpus,
                                         "runtime_env": actor_runtime_env()},
                   "max_ongoing_requests": args.max_ongoing_requests,
+                  "max_queued_requests": args.max_queued_requests,
                   "logging_config": {"enable_access_log": args.access_log}}
     if args.max_replicas and args.max_replicas > args.replicas:
         opts["autoscaling_config"] = {"min_replicas": args.replicas, "initial_replicas": args.replicas,
@@ -226,7 +247,9 @@ def app(args: dict):
     (keys: the fields of `ServeArgs`)."""
     cfg = ServeArgs.model_validate(args)
     # fail at build time, naming the path; replicas get it absolute (they may run elsewhere)
-    cfg = cfg.model_copy(update={"checkpoint": str(resolve_checkpoint(cfg.checkpoint))})
+    checkpoint = resolve_checkpoint(cfg.checkpoint)
+    root = Path(cfg.reload_root).expanduser().resolve() if cfg.reload_root else checkpoint.parent
+    cfg = cfg.model_copy(update={"checkpoint": str(checkpoint), "reload_root": str(root)})
     target = CheckpointTarget.bind(cfg.checkpoint)
     return PolicyServer.options(**deployment_options(cfg)).bind(cfg.model_dump(), target)
 
@@ -234,12 +257,19 @@ def app(args: dict):
 def start(args: ServeArgs, host: str = "127.0.0.1", port: int = 8000, address: Optional[str] = None,
           blocking: bool = False) -> DeploymentHandle:
     """Connect to Ray (`address`, else RAY_ADDRESS, else a new local instance), start
-    Serve's HTTP proxy on host:port, deploy the app."""
+    Serve's HTTP proxy on host:port, deploy the app.
+
+    Raises:
+        ValueError: reloads on, a non-loopback `host` and no reload token.
+    """
     import ray
 
+    if args.allow_reload and not args.reload_token and not is_loopback(host):
+        raise ValueError(f"--allow-reload on {host} needs a reload token (set {TOKEN_ENV}); "
+                         f"or bind to 127.0.0.1")
     if not ray.is_initialized():
         # "local": a fresh instance, never a stray cluster on this machine (as the training driver)
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False,
                  log_to_driver=False)
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": port, "request_timeout_s": args.request_timeout_s})
     return serve.run(app(args.model_dump()), name=APP_NAME, route_prefix="/", blocking=blocking)

@@ -39,7 +39,7 @@ from envs.env import SEARCH_ACTION, Session, WebShopEnv
 from envs.nouns import title_nouns
 from policies.checkpoint import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_checkpoint, read_metadata
 from policies.policy import ActOutput, Policy
-from policies.search_queries import instruction_from_state, keyword_query, search_queries
+from policies.search_queries import instruction_from_state, keyword_query, normalize_instruction, search_queries
 from policies.candidates import (Candidates, build_candidates, item_note, page_options, page_pricing,
                                        policy_state, state_text)
 
@@ -50,6 +50,14 @@ class RequestError(ValueError):
     def __init__(self, field_name: str, message: str, status: int = 422):
         super().__init__(f"{field_name}: {message}")
         self.field, self.message, self.status = field_name, message, status
+
+
+class Overloaded(RuntimeError):
+    """More work waiting than the server takes; answered 503 with Retry-After."""
+
+    def __init__(self, retry_after_s: int = 1):
+        super().__init__("the server is overloaded; retry later")
+        self.retry_after_s = retry_after_s
 
 
 # ------------------------------------------------------------------ candidates
@@ -92,12 +100,13 @@ def act_state(catalog: Catalog, observation: str | None, instruction: str | None
 
 def request_instruction(observation: str | None, instruction: str | None, max_chars: int = 2000) -> str | None:
     """The instruction given, else the one the observation shows ("Instruction: [SEP] ..."),
-    else the observation's own text (a client that sends just "red shoes under $40")."""
+    else the observation's own text (a client that sends just "red shoes under $40");
+    extracted ones are whitespace-collapsed and capped at `max_chars`."""
     if instruction:
         return instruction
     if not observation:
         return None
-    return instruction_from_state(observation) or observation.strip()[:max_chars]
+    return instruction_from_state(observation, max_chars) or normalize_instruction(observation, max_chars)
 
 
 # ------------------------------------------------------------------ decisions
@@ -164,13 +173,18 @@ class ServeEnv(WebShopEnv):
 ActFn = Callable[[ActItem], Awaitable[Decision]]
 
 
+def _step_inputs(env: ServeEnv, goal: Goal, obs: str, info: dict) -> tuple[Candidates, str]:
+    return build_candidates(env, info["available_actions"], fallback_search(goal.instruction_text)), \
+        policy_state(env, obs)
+
+
 async def run_episode(env: ServeEnv, goal: Goal, act: ActFn, greedy: bool = True) -> dict:
-    """Play one episode, each step through `act`; the whole trajectory as a dict."""
-    obs, info = env.reset_to_goal(goal)
+    """Play one episode, each step through `act`; the whole trajectory as a dict. The env's
+    CPU work (pages, candidates, state text) runs in a worker thread, off the event loop."""
+    obs, info = await asyncio.to_thread(env.reset_to_goal, goal)
     steps, reward, reward_info, terminated, truncated = [], 0.0, None, False, False
     while not (terminated or truncated):
-        cands = build_candidates(env, info["available_actions"], fallback_search(goal.instruction_text))
-        state = policy_state(env, obs)
+        cands, state = await asyncio.to_thread(_step_inputs, env, goal, obs, info)
         d = await act(ActItem(state, list(cands.texts), greedy))
         action = cands.actions[d.index]
         steps.append({"page": info["page"], "observation": obs, "state": state,
@@ -178,7 +192,7 @@ async def run_episode(env: ServeEnv, goal: Goal, act: ActFn, greedy: bool = True
                                      for t, a, p in zip(cands.texts, cands.actions, d.probs)],
                       "chosen": d.index, "action": action, "logp": d.logp, "value": d.value,
                       "policy_version": d.version})
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, terminated, truncated, info = await asyncio.to_thread(env.step, action)
         steps[-1]["reward"] = float(reward)
         reward_info = info.get("reward_info", reward_info)
     return {"goal_id": goal.goal_id if goal.goal_id >= 0 else None, "instruction": goal.instruction_text,
@@ -195,13 +209,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         RequestError: (field "checkpoint") nothing loadable there.
     """
     try:
-        p = Path(path).expanduser()
+        p = Path(path)
         for candidate in (p, p / "checkpoint"):
             if (candidate / CONFIG_FILE).is_file():
                 return candidate.resolve()
     except (OSError, ValueError) as e:  # a name too long, a NUL byte, no permission
         raise RequestError("checkpoint", f"{str(path)[:200]}: cannot be read: {type(e).__name__}", 404) from None
-    raise RequestError("checkpoint", f"{p}: not a policy checkpoint directory (no {CONFIG_FILE}) "
+    raise RequestError("checkpoint", f"{str(path)[:200]}: not a policy checkpoint directory (no {CONFIG_FILE}) "
                                      f"nor a run directory with checkpoint/", status=404)
 
 
@@ -260,14 +274,23 @@ class BatchRunner:
     Args:
         run: items -> decisions, called in a worker thread (the forward pass).
         max_items: most items per forward pass.
+        max_waiting: most items waiting for the model; beyond it `submit` raises
+            `Overloaded` at once (a bounded queue: overload answers 503, not latency).
     """
 
-    def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int):
-        self.run, self.max_items = run, max_items
+    def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
+                 max_waiting: int | None = None):
+        self.run, self.max_items, self.max_waiting = run, max_items, max_waiting
         self.pending: deque[tuple[list[ActItem], asyncio.Future]] = deque()
         self.busy = False
 
+    def waiting(self) -> int:
+        """Items submitted and not yet in a forward pass."""
+        return sum(len(items) for items, _ in self.pending)
+
     async def submit(self, items: list[ActItem]) -> list[Decision]:
+        if self.max_waiting is not None and self.waiting() + len(items) > self.max_waiting:
+            raise Overloaded()
         future = asyncio.get_running_loop().create_future()
         self.pending.append((list(items), future))
         if not self.busy:
@@ -303,13 +326,14 @@ class LocalBackend:
     """The policy in this process (tests, debugging), with the same batching as Serve."""
 
     def __init__(self, checkpoint: str | os.PathLike, catalog: Catalog, device: str = "cpu",
-                 max_batch_size: int = 32):
+                 max_batch_size: int = 32, reload_guard=None, max_waiting: int | None = None):
         self.loaded = load_policy(checkpoint, device)
         self.catalog = catalog
+        self.reload_guard = reload_guard  # a cluster.serve.guard.ReloadGuard; None: reloads off
         self.generator = torch.Generator().manual_seed(0)
         # self.loaded is read when each forward pass starts: a reload never changes one mid-call
         self.runner = BatchRunner(lambda items: act_batch(self.loaded.policy, items, self.generator),
-                                  max_batch_size)
+                                  max_batch_size, max_waiting)
 
     async def act(self, item: ActItem) -> Decision:
         return (await self.runner.submit([item]))[0]
@@ -317,9 +341,13 @@ class LocalBackend:
     async def version(self) -> dict:
         return {**self.loaded.describe(), "replicas": 1}
 
-    async def reload(self, checkpoint: str | None) -> dict:
-        path = resolve_checkpoint(checkpoint) if checkpoint else self.loaded.path
-        new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device))
+    async def reload(self, checkpoint: Path | None) -> dict:
+        """Load `checkpoint` (vetted by `reload_guard`; None: the current one) and swap it in."""
+        path = checkpoint or self.loaded.path
+        try:
+            new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device))
+        except Exception as e:  # the type only: messages can name server paths
+            raise RequestError("checkpoint", f"cannot be loaded: {type(e).__name__}", 409) from None
         new.generation = self.loaded.generation + 1
         self.loaded = new  # one reference swap: a batch in flight keeps the policy it started with
         return {**new.describe(), "replicas": 1, "replicas_updated": 1}

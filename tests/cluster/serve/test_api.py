@@ -1,6 +1,7 @@
 """The Serve app's HTTP API without Ray: the same FastAPI app around the in-process backend,
 on a loopback uvicorn server (what `cluster.serve.app` deploys, minus batching and replicas)."""
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -12,7 +13,8 @@ import pytest
 import requests
 
 from cluster.serve.api import make_app
-from cluster.serve.core import ActItem, BatchRunner, Decision, LocalBackend, act_batch
+from cluster.serve.core import ActItem, BatchRunner, Decision, LocalBackend, Overloaded, act_batch
+from cluster.serve.guard import ReloadGuard
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
 from envs.generate import GeneratorConfig, write_catalog
@@ -26,25 +28,32 @@ def tiny_checkpoint(directory: Path, version: int, seed: int = 0) -> Path:
     return save_checkpoint(policy, directory, CheckpointMetadata(version=version))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """(base url, catalog, checkpoint dir) of a live server on 127.0.0.1."""
+@contextlib.contextmanager
+def live(backend):
+    """The app around `backend` on a loopback uvicorn server; yields its base url."""
     import uvicorn
 
-    root = tmp_path_factory.mktemp("serve_api")
-    ckpt = tiny_checkpoint(root / "ckpt", version=3)
-    catalog = Catalog.from_dir(write_catalog(GeneratorConfig(size=150, seed=4), root / "catalog"))
-    srv = uvicorn.Server(uvicorn.Config(make_app(LocalBackend(ckpt, catalog)), host="127.0.0.1", port=0,
-                                        log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(make_app(backend), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", catalog, ckpt, root
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{srv.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(base url, catalog, checkpoint dir, reload root) of a live server on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("serve_api")
+    ckpt = tiny_checkpoint(root / "ckpt", version=3)
+    catalog = Catalog.from_dir(write_catalog(GeneratorConfig(size=150, seed=4), root / "catalog"))
+    with live(LocalBackend(ckpt, catalog, reload_guard=ReloadGuard(True, root))) as url:
+        yield url, catalog, ckpt, root
 
 
 def post(url, path, body, timeout=60):
@@ -181,9 +190,10 @@ def test_reload_swaps_the_checkpoint_and_refuses_bad_paths(server):
     r = post(url, "/reload", {"checkpoint": str(run_dir)})  # a run directory works too
     assert r.status_code == 200 and r.json()["version"] == 8 and r.json()["generation"] == 1
     assert post(url, "/act", {"instruction": "mug", "available_actions": ["search[...]"]}).json()["policy_version"] == 8
-    for bad in [str(root / "missing"), str(root), "\x00", "x" * 4000]:
+    for bad in [str(root / "missing"), str(root), "\x00", "x" * 4000, "missing"]:
         r = post(url, "/reload", {"checkpoint": bad})
         assert r.status_code == 404 and field_of(r) == [("checkpoint",)], r.text
+        assert str(root) not in r.text  # no server path in the answer
     assert requests.get(url + "/version", timeout=10).json()["version"] == 8  # nothing changed
     r = post(url, "/reload", {"checkpoint": str(ckpt)})
     assert r.json()["version"] == 3
@@ -242,3 +252,109 @@ def test_batch_runner_merges_waiting_batches_and_fails_them_together():
     sizes_ok, bad = asyncio.run(scenario())
     assert sizes_ok == [6, 6, 6]  # lists of 3 merged while waiting, capped at 8 items per pass
     assert all(isinstance(b, RuntimeError) for b in bad)  # the failing pass fails its requests, no hang
+
+
+def test_reload_refusals_name_the_reason_and_no_path(server, tmp_path):
+    url, catalog, ckpt, root = server
+    outside = tiny_checkpoint(tmp_path / "elsewhere", version=5)
+    (root / "link").symlink_to(outside.parent)  # a symlink out of the root is outside too
+    for body in [{"checkpoint": str(outside)}, {"checkpoint": "../" * 8 + str(outside).lstrip("/")},
+                 {"checkpoint": "link/elsewhere"}, {"checkpoint": "~/x"}]:
+        r = post(url, "/reload", body)
+        assert r.status_code in (403, 404) and field_of(r) == [("checkpoint",)], (body, r.text)
+        assert str(tmp_path) not in r.text and str(root) not in r.text
+        if body["checkpoint"] != "~/x":
+            assert r.status_code == 403 and "not under this server's reload root" in r.text
+    for data, ctype in [(b"", "text/plain"), (b'{"checkpoint": "ckpt"}', "text/plain"),
+                        (b"checkpoint=ckpt", "application/x-www-form-urlencoded")]:
+        r = requests.post(url + "/reload", data=data, headers={"content-type": ctype}, timeout=30)
+        assert r.status_code == 415 and "Content-Type: application/json" in r.text, r.text
+    r = requests.post(url + "/reload", data=b"", headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 422 and field_of(r) == [()], r.text  # an empty body is not {}
+    r = post(url, "/reload", {"checkpoint": "ckpt"})  # relative to the root
+    assert r.status_code == 200 and r.json()["version"] == 3
+    off_backend = LocalBackend(ckpt, catalog)  # started without reloads
+    with live(off_backend) as off:
+        r = post(off, "/reload", {})
+        assert r.status_code == 403 and "--allow-reload" in r.text
+    with live(LocalBackend(ckpt, catalog, reload_guard=ReloadGuard(True, root, token="s3cret"))) as tok:
+        for headers in [{}, {"Authorization": "Bearer nope"}, {"Authorization": "s3cret"}]:
+            r = requests.post(tok + "/reload", json={}, headers=headers, timeout=30)
+            assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer" and "token" in r.text
+        r = requests.post(tok + "/reload", json={}, headers={"Authorization": "Bearer s3cret"}, timeout=30)
+        assert r.status_code == 200 and r.json()["generation"] == 1
+    with pytest.raises(Exception, match="only loopback clients"):
+        ReloadGuard(True, root).authorize(None, "10.1.2.3")
+
+
+WHITESPACE_ACT = {"observation": "WebShop [SEP] Instruction: [SEP] i want" + " " * 19_900 + "[SEP] Search",
+                  "available_actions": ["search[...]", "click[buy now]"]}
+
+
+def test_healthz_stays_fast_while_adversarial_acts_run(server):
+    url, *_ = server
+    start = time.perf_counter()
+    r = post(url, "/act", {**WHITESPACE_ACT, "observation": "x" + " " * 19_998 + "y"})
+    assert r.status_code == 200 and time.perf_counter() - start < 1.0
+    r = post(url, "/act", WHITESPACE_ACT)
+    assert r.status_code == 200 and r.json()["candidates"][0]["text"] == "search[i want]"
+    stop, acts = threading.Event(), []
+
+    def hammer():
+        session = requests.Session()
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            acts.append((session.post(url + "/act", json=WHITESPACE_ACT, timeout=30).status_code,
+                         time.perf_counter() - t0))
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        session, latencies = requests.Session(), []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            assert session.get(url + "/healthz", timeout=10).status_code == 200
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    latencies.sort()
+    assert acts and all(code == 200 and dt < 1.0 for code, dt in acts), acts[:5]
+    assert latencies[98] < 0.1, latencies[-5:]
+
+
+def test_overload_answers_503_with_retry_after(server):
+    import asyncio
+
+    _, catalog, ckpt, _ = server
+
+    async def full():
+        runner = BatchRunner(lambda items: [Decision(0, 0.0, 0.0, [1.0], 1, len(items)) for _ in items], 8,
+                             max_waiting=2)
+        runner.busy = True  # the model is busy: submissions wait
+        first = asyncio.ensure_future(runner.submit([ActItem("a", ["x"]), ActItem("b", ["x"])]))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):
+            await runner.submit([ActItem("c", ["x"])])
+        first.cancel()
+
+    asyncio.run(full())
+    backend = LocalBackend(ckpt, catalog, max_waiting=2)
+    forward = backend.runner.run
+    backend.runner.run = lambda items: (time.sleep(0.5), forward(items))[1]  # a slow model
+    with live(backend) as url:
+        with ThreadPoolExecutor(8) as pool:
+            t0 = time.perf_counter()
+            replies = list(pool.map(lambda _: requests.post(url + "/act", json=ACT_BODY, timeout=30), range(8)))
+    codes = sorted(r.status_code for r in replies)
+    assert 200 in codes and 503 in codes, codes
+    for r in replies:
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "1" and "overloaded" in r.text
+    assert time.perf_counter() - t0 < 10
+
+
+ACT_BODY = {"instruction": "i want a blue coffee mug", "available_actions": ["search[...]"]}

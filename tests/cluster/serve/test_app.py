@@ -47,6 +47,30 @@ def test_builder_and_cli_wiring(tmp_path):
     assert auto["ray_actor_options"]["num_cpus"] == 0  # shares a node with a training job
     args = build_parser().parse_args(["serve", "--checkpoint", str(ckpt), "--max-replicas", "3"])
     assert (args.host, args.port, args.replicas, args.max_replicas) == ("127.0.0.1", 8000, 1, 3)
+    assert not args.allow_reload and args.reload_root is None
+
+
+def test_overload_bounds_and_reload_settings(tmp_path):
+    from cluster.serve.app import start
+
+    opts = deployment_options(ServeArgs(checkpoint="x"))
+    assert (opts["max_ongoing_requests"], opts["max_queued_requests"]) == (256, 256)
+    opts = deployment_options(ServeArgs(checkpoint="x", max_ongoing_requests=8, max_queued_requests=4))
+    assert (opts["max_ongoing_requests"], opts["max_queued_requests"]) == (8, 4)
+    assert ServeArgs(checkpoint="x").request_timeout_s == 60.0 and not ServeArgs(checkpoint="x").allow_reload
+    with pytest.raises(pydantic.ValidationError, match="max_queued_requests"):
+        ServeArgs(checkpoint="x", max_queued_requests=0)
+    args = build_parser().parse_args(["serve", "--checkpoint", "c", "--allow-reload", "--reload-root", "runs",
+                                      "--max-queued", "16", "--request-timeout", "5"])
+    assert (args.allow_reload, str(args.reload_root), args.max_queued, args.request_timeout) == (True, "runs", 16, 5.0)
+    secret = ServeArgs(checkpoint="x", reload_token="s3cret")
+    assert "s3cret" not in repr(secret) and secret.reload_token.get_secret_value() == "s3cret"
+    # reloads on beyond loopback without a token: refused before Ray starts
+    with pytest.raises(ValueError, match="needs a reload token"):
+        start(ServeArgs(checkpoint="x", allow_reload=True), host="0.0.0.0")
+    ckpt = tiny_checkpoint(tmp_path / "run" / "ckpt", 1)
+    built = app({"checkpoint": str(ckpt), "allow_reload": True})  # default root: the checkpoint's parent
+    assert built is not None
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +84,7 @@ def deployed(ray_local, tmp_path_factory):
     catalog = write_catalog(GeneratorConfig(size=150, seed=4), root / "catalog")
     port = free_port()
     args = ServeArgs(checkpoint=str(ckpt), catalog=str(catalog), replicas=2, max_batch_size=16,
-                     batch_wait_ms=20, poll_s=0.3, watch_s=0.5, threads=1)
+                     batch_wait_ms=20, poll_s=0.3, watch_s=0.5, threads=1, allow_reload=True, reload_root=str(root))
     start(args, host="127.0.0.1", port=port)
     yield f"http://127.0.0.1:{port}", root
     serve.shutdown()
