@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Collection, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SOURCES = ("policy", "expert", "demo", "human")
 PAIR_MODES = ("expert", "self", "correct")
@@ -152,29 +155,23 @@ STEP_FIELDS = ("states", "candidates", "logp", "rewards", "values", "ref_logp", 
 class TrajectoryFormatError(ValueError):
     """Stored trajectory rows that cannot be used; names the file, the row and the field."""
 
-    def __init__(self, path, row, field_name: str, problem: str):
+    def __init__(self, path: str | Path, row: int | str, field_name: str, problem: str):
         self.path, self.row, self.field_name = str(path), row, field_name
         super().__init__(f"{path}: row {row}: field '{field_name}': {problem}")
 
 
 def _first(mask) -> int | None:
     """Index of the first True in a boolean (Chunked)Array (nulls count as True)."""
-    import numpy as np
-    import pyarrow.compute as pc
-
     bad = np.asarray(pc.fill_null(mask, True).to_numpy(zero_copy_only=False), dtype=bool)
     hits = np.flatnonzero(bad)
     return int(hits[0]) if hits.size else None
 
 
-def check_trajectory_table(table: pa.Table, path, present: Collection[str] | None = None) -> None:
+def check_trajectory_table(table: pa.Table, path: str | Path, present: Collection[str] | None = None) -> None:
     """Raise TrajectoryFormatError for the first row of `table` (TRAJECTORY_SCHEMA) that
     misses a required field, has a per-step list whose length differs from `chosen`'s,
     or chooses outside its candidates. `present`: the column names the file itself
     held (a missing required column is reported instead of read as nulls)."""
-    import numpy as np
-    import pyarrow.compute as pc
-
     for f in TRAJECTORY_SCHEMA:
         if present is not None and f.name not in present and not f.nullable:
             raise TrajectoryFormatError(path, "<schema>", f.name, "missing from the file's columns")
