@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.user_errors import UsageError, user_error_types
 from envs import Catalog, WebShopEnv
 from envs.agents import AGENTS, make_agent
 from envs.generate import GeneratorConfig, write_catalog
@@ -64,6 +65,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
         summary = evaluate_checkpoint(args.policy, env, ids)
     else:
+        if args.policy not in AGENTS:
+            raise UsageError(f"--policy {args.policy}: neither a checkpoint directory nor one of {sorted(AGENTS)}")
         agent = make_agent(args.policy, seed=args.seed)
         t0 = time.perf_counter()
         results = [run_episode(env, agent, g, seed=g) for g in ids]
@@ -78,6 +81,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     catalog = catalog_from_args(args)
     env = WebShopEnv(catalog=catalog, max_steps=args.max_steps, observation_mode=args.mode)
     goal_id = args.goal_id if args.goal_id is not None else catalog.goal_ids("test")[0]
+    if not 0 <= goal_id < len(catalog.goals):
+        raise UsageError(f"--goal-id {goal_id} is out of range: this catalog's goals are 0 to {len(catalog.goals) - 1}")
     obs, info = env.reset(options={"goal_id": goal_id})
     steps = [{"observation": obs, "available_actions": info["available_actions"]}]
     scripted = args.actions is not None
@@ -362,13 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a user error (a bad catalog, demonstration or checkpoint file,
+    a value out of range) prints one line naming what to fix and returns 2."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:  # the driver has its own parser (flags such as --help pass through)
-        from cluster.train import main as train_main
+    try:
+        if argv[:1] == ["train"]:  # the driver has its own parser (flags such as --help pass through)
+            from cluster.train import main as train_main
 
-        return train_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+            return train_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except Exception as e:
+        if not isinstance(e, user_error_types()):
+            raise
+        print(f"webshop-rl {argv[0]}: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

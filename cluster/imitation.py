@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import pyarrow.parquet as pq
 import torch
 from transformers import get_scheduler
 
@@ -31,8 +30,8 @@ from policies.checkpoint import CheckpointMetadata, save_checkpoint
 from policies.il import ILConfig, ILStep, ILTrainer, read_webshop_il
 from policies.policy import Policy, PolicyConfig
 from policies.search_queries import search_queries
-from rollout_workers.recording import record_episode, write_trajectories
-from rollout_workers.schema import TRAJECTORY_SCHEMA, Trajectory
+from rollout_workers.recording import read_trajectory_table, record_episode, write_trajectories
+from rollout_workers.schema import Trajectory
 
 LR_SCHEDULE = "cosine_with_min_lr"
 """`transformers.get_scheduler` name of IL's learning-rate schedule."""
@@ -103,8 +102,7 @@ def load_demo_steps(path: str | Path, min_score: float = 0.0) -> list[ILStep]:
     path = Path(path)
     if path.suffix == ".jsonl":
         return list(read_webshop_il(path))
-    table = pq.read_table(path, schema=TRAJECTORY_SCHEMA)
-    return trajectory_steps(table=table, min_score=min_score)
+    return trajectory_steps(table=read_trajectory_table(path), min_score=min_score)
 
 
 def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: str | Path, seed: int = 0,

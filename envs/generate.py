@@ -17,11 +17,15 @@ measures it).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import random
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO, Callable
 
 import envs.vocab as vocab
 from envs.catalog import Catalog
@@ -237,27 +241,47 @@ def fresh_train_goals(catalog: Catalog, n: int, seed: int = 0,
     return goals
 
 
+def _write_atomically(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write `path` through a temp file of its own (unique per writer) renamed over it,
+    so concurrent writers never remove each other's temp file or expose half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # what a plain open() gives; mkstemp's 0600 would hide it from other users
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_catalog(cfg: GeneratorConfig, out: str | Path) -> Path:
-    """Write the generated catalog in WebShop's file format to `out`."""
+    """Write the generated catalog in WebShop's file format to `out`; `catalog_meta.json`
+    comes last, so its presence means the files are complete."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, content in generate(cfg).items():
-        tmp = out / (name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(content, f, ensure_ascii=False)
-        tmp.replace(out / name)
+        _write_atomically(out / name, lambda f, c=content: json.dump(c, f, ensure_ascii=False))
     meta = {"generator_version": GENERATOR_VERSION, **asdict(cfg)}
-    (out / "catalog_meta.json").write_text(json.dumps(meta, indent=2))
+    _write_atomically(out / "catalog_meta.json", lambda f: f.write(json.dumps(meta, indent=2)))
     return out
 
 
 def default_catalog_dir(size: int = 1_000, seed: int = 0) -> Path:
-    """Where the generated catalog of (size, seed) is cached, written on first use."""
+    """Where the generated catalog of (size, seed) is cached, written on first use.
+    Processes that need it at once (rollout actors on a fresh node, Serve replicas)
+    take an exclusive lock on a file beside it: one writes, the others wait and read."""
     from envs.search import cache_root
 
     d = cache_root() / "catalogs" / f"gen-v{GENERATOR_VERSION}-n{size}-s{seed}"
     if not (d / "catalog_meta.json").exists():
-        write_catalog(GeneratorConfig(size=size, seed=seed), d)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        with open(d.with_name(d.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if not (d / "catalog_meta.json").exists():
+                write_catalog(GeneratorConfig(size=size, seed=seed), d)
     return d
 
 

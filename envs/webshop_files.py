@@ -61,6 +61,15 @@ def _require(rec: dict, key: str, types: tuple, path: Path, index: int) -> Any:
     return rec[key]
 
 
+def _optional_str(rec: dict, key: str, path: Path, index: int) -> str:
+    value = rec.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise CatalogError(path, index, key, f"expected str, got {type(value).__name__}")
+    return value
+
+
 def _parse_options(raw: Any, path: Path, index: int) -> dict[str, list[str]]:
     if not raw:
         return {}
@@ -100,7 +109,7 @@ def parse_product(rec: Any, path: Path, index: int, attributes: list[str]) -> Pr
         category=_require(rec, "category", (str,), path, index),
         query=_require(rec, "query", (str,), path, index).lower().strip(),
         product_category=_require(rec, "product_category", (str,), path, index),
-        description=rec.get("full_description") or "",
+        description=_optional_str(rec, "full_description", path, index),
         bullet_points=bullets,
         options=_parse_options(rec.get("customization_options"), path, index),
         pricing=pricing,
@@ -115,6 +124,8 @@ def _read_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise CatalogError(path, f"at line {e.lineno}", "<json>", e.msg) from None
+    except UnicodeDecodeError as e:
+        raise CatalogError(path, f"at byte {e.start}", "<encoding>", "not UTF-8 text") from None
 
 
 def _str_list(value: Any, path: Path, record: Any, field_name: str) -> list[str]:
@@ -229,6 +240,8 @@ def read_catalog_files(
     if num_products is not None:
         raw = raw[:num_products]
     items = parse_products(raw, products_path, attrs, attr_path)
+    if not items:
+        raise CatalogError(products_path, "<file>", "<root>", "no products (the list is empty)")
     if reviews is not None:
         attach_reviews(items, Path(reviews))
     rng = random.Random(price_seed)
@@ -238,6 +251,9 @@ def read_catalog_files(
         goals = human_goals(items, Path(human_instructions), rng)
     else:
         goals = synthetic_goals(items, attrs, attr_path, rng)
+    if not goals:
+        where = Path(human_instructions) if human_instructions is not None else attr_path
+        raise CatalogError(where, "<file>", "instruction", f"no goals for the {len(items)} products")
     random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
     return items, [with_goal_id(g, i) for i, g in enumerate(goals)]
 

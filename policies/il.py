@@ -92,15 +92,18 @@ def _parse_record(text: str, err: Callable[[str, str], ILFormatError]) -> dict[s
 
 
 def _records(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for line_no, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
+    with open(path, "rb") as f:  # decoded line by line, so a bad byte names its line
+        for line_no, raw in enumerate(f, start=1):
 
             def err(field_name: str, problem: str, _line: int = line_no) -> ILFormatError:
                 return ILFormatError(path, _line, field_name, problem)
 
-            yield _parse_record(text, err)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise err("<encoding>", f"not UTF-8 text (byte {e.start} of the line)") from None
+            if text.strip():
+                yield _parse_record(text, err)
 
 
 def reduce_candidates(step: ILStep, max_candidates: int, rng: random.Random) -> ILStep:

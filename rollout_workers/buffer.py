@@ -7,7 +7,13 @@ was acknowledged. In memory the buffer keeps the newest `capacity` rows of each
 kind and evicts the oldest first; the segments stay on disk as the run's data,
 readable with `pyarrow.parquet.read_table(run_dir / "buffer" / "trajectories")`
 or `ray.data.read_parquet(...)`. Appends are idempotent by id (a retried call after
-an actor restart adds nothing twice).
+an actor restart adds nothing twice), and an id repeated inside one batch is
+written once.
+
+On start the buffer reloads the segments `seg-<number>.parquet` in number order;
+other files in the folder are ignored, and a segment that cannot be read (torn,
+damaged, another schema, rows that fail `check_trajectory_table`) is moved to
+`quarantine/<kind>/` beside the segment folders with a warning, so the rest loads.
 
 This is a plain class; `cluster.actors` makes it a Ray actor (num_cpus=0: it mostly
 waits).
@@ -15,7 +21,9 @@ waits).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection
@@ -25,9 +33,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories
+from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories, check_trajectory_table
 
 KINDS = {"trajectories": (TRAJECTORY_SCHEMA, "traj_id"), "pairs": (PAIR_SCHEMA, "pair_id")}
+SEGMENT_NAME = re.compile(r"seg-(\d+)\.parquet")
+"""A segment file's name; its number orders the segments."""
+QUARANTINE = "quarantine"
+"""Folder (beside the segment folders) that damaged segments are moved to."""
+
+log = logging.getLogger(__name__)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new entry in `directory` durable (POSIX: fsync the folder)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -45,7 +68,9 @@ class _Store:
 
     def __init__(self, directory: Path, schema: pa.Schema, id_field: str, capacity: int):
         self.dir, self.schema, self.id_field, self.capacity = directory, schema, id_field, capacity
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.dir.is_dir():
+            self.dir.mkdir(parents=True)
+            fsync_dir(self.dir.parent)
         self.batches: list[pa.RecordBatch] = []
         self.ids: set[str] = set()
         self.rows = 0
@@ -55,14 +80,46 @@ class _Store:
         self._reload()
 
     def _reload(self) -> None:
-        segments = sorted(self.dir.glob("seg-*.parquet"))
-        for path in segments:
-            table = pq.read_table(path, schema=self.schema)
+        named = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := SEGMENT_NAME.fullmatch(p.name)))
+        for _, path in named:
+            if not path.is_file():
+                continue
+            try:
+                table = self._read_segment(path)
+            except (pa.ArrowException, OSError, ValueError) as e:
+                self._quarantine(path, e)
+                continue
             self.ids.update(table.column(self.id_field).to_pylist())
             self.acknowledged += table.num_rows
             self._keep(table.to_batches())
-        if segments:
-            self.next_segment = int(segments[-1].stem.split("-")[1]) + 1
+        if named:  # numbers of quarantined segments (and of anything else so named) are not reused
+            self.next_segment = named[-1][0] + 1
+
+    def _read_segment(self, path: Path) -> pa.Table:
+        """A segment's rows; columns a segment lacks read as null where the schema allows."""
+        present = set(pq.read_schema(path).names)
+        missing = [f.name for f in self.schema if not f.nullable and f.name not in present]
+        if missing:
+            raise ValueError(f"required columns {missing} missing")
+        table = pq.read_table(path, schema=self.schema)
+        if table.column(self.id_field).null_count:
+            raise ValueError(f"null {self.id_field}")
+        if self.schema.equals(TRAJECTORY_SCHEMA, check_metadata=False):
+            check_trajectory_table(table, path)
+        return table
+
+    def _quarantine(self, path: Path, error: Exception) -> None:
+        """Move a segment that cannot be loaded out of the way, keeping it for a person."""
+        target_dir = self.dir.parent / QUARANTINE / self.dir.name
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / path.name
+        n = 1
+        while target.exists():
+            target, n = target_dir / f"{path.stem}.{n}{path.suffix}", n + 1
+        path.rename(target)
+        fsync_dir(self.dir)
+        fsync_dir(target_dir)
+        log.warning("buffer: segment %s cannot be loaded (%s); moved to %s", path, error, target)
 
     def _keep(self, batches: list[pa.RecordBatch]) -> None:
         for b in batches:
@@ -80,8 +137,14 @@ class _Store:
     def append(self, batch: pa.RecordBatch | pa.Table) -> int:
         if not batch.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"{self.dir.name}: batch schema differs from the buffer's:\n{batch.schema}")
-        ids = batch.column(self.id_field).to_pylist()
-        fresh = np.array([i not in self.ids for i in ids], dtype=bool)
+        if self.schema.equals(TRAJECTORY_SCHEMA, check_metadata=False):  # what would not load again
+            check_trajectory_table(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch,
+                                   f"{self.dir.name} batch")
+        in_batch: set[str] = set()
+        fresh = np.zeros(batch.num_rows, dtype=bool)
+        for row, i in enumerate(batch.column(self.id_field).to_pylist()):
+            fresh[row] = i not in self.ids and i not in in_batch  # the first of its id in this batch
+            in_batch.add(i)
         if not fresh.any():
             return 0
         if not fresh.all():
@@ -94,6 +157,7 @@ class _Store:
             f.flush()
             os.fsync(f.fileno())
         tmp.rename(path)
+        fsync_dir(self.dir)  # the rename itself survives a power cut before acknowledging
         self.next_segment += 1
         self.ids.update(table.column(self.id_field).to_pylist())
         self.acknowledged += table.num_rows

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from envs.agents import Agent
 from envs.env import WebShopEnv
 from policies.candidates import build_candidates, policy_state
-from rollout_workers.schema import Trajectory, trajectories_to_batch
+from rollout_workers.schema import (TRAJECTORY_SCHEMA, Trajectory, TrajectoryFormatError, check_trajectory_table,
+                                    trajectories_to_batch)
 
 
 def record_episode(env: WebShopEnv, agent: Agent, goal_id: int, source: str = "expert",
@@ -83,3 +84,23 @@ def write_trajectories(trajs: Iterable[Trajectory], path: str | Path) -> Path:
     batch = trajectories_to_batch(list(trajs))
     pq.write_table(pa.Table.from_batches([batch]), path)
     return path
+
+
+def read_trajectory_table(path: str | Path) -> pa.Table:
+    """A trajectory Parquet file (or a folder of them) as a TRAJECTORY_SCHEMA table,
+    every row checked (`check_trajectory_table`).
+
+    Raises:
+        TrajectoryFormatError: naming the file, the row and the field at fault.
+        FileNotFoundError: no such file or folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such trajectory file or folder")
+    try:
+        present = set(pq.read_schema(path).names) if path.is_file() else None
+        table = pq.read_table(path, schema=TRAJECTORY_SCHEMA)
+    except (pa.ArrowException, OSError) as e:
+        raise TrajectoryFormatError(path, "<file>", "<schema>", f"not trajectory Parquet: {e}") from None
+    check_trajectory_table(table, path, present)
+    return table

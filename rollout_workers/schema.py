@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Collection, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SOURCES = ("policy", "expert", "demo", "human")
 PAIR_MODES = ("expert", "self", "correct")
@@ -142,3 +145,52 @@ def pairs_to_batch(pairs: Iterable[tuple[Trajectory, Trajectory, str]]) -> pa.Re
         rows.append({"pair_id": uuid.uuid4().hex, "goal_id": chosen.goal_id, "mode": mode,
                      "chosen": chosen.to_row(), "rejected": rejected.to_row()})
     return pa.RecordBatch.from_pylist(rows, schema=PAIR_SCHEMA)
+
+
+# ------------------------------------------------------------ checking stored rows
+STEP_FIELDS = ("states", "candidates", "logp", "rewards", "values", "ref_logp", "il_mask")
+"""Per-step list fields whose length must equal `chosen`'s (null allowed where nullable)."""
+
+
+class TrajectoryFormatError(ValueError):
+    """Stored trajectory rows that cannot be used; names the file, the row and the field."""
+
+    def __init__(self, path: str | Path, row: int | str, field_name: str, problem: str):
+        self.path, self.row, self.field_name = str(path), row, field_name
+        super().__init__(f"{path}: row {row}: field '{field_name}': {problem}")
+
+
+def _first(mask) -> int | None:
+    """Index of the first True in a boolean (Chunked)Array (nulls count as True)."""
+    bad = np.asarray(pc.fill_null(mask, True).to_numpy(zero_copy_only=False), dtype=bool)
+    hits = np.flatnonzero(bad)
+    return int(hits[0]) if hits.size else None
+
+
+def check_trajectory_table(table: pa.Table, path: str | Path, present: Collection[str] | None = None) -> None:
+    """Raise TrajectoryFormatError for the first row of `table` (TRAJECTORY_SCHEMA) that
+    misses a required field, has a per-step list whose length differs from `chosen`'s,
+    or chooses outside its candidates. `present`: the column names the file itself
+    held (a missing required column is reported instead of read as nulls)."""
+    for f in TRAJECTORY_SCHEMA:
+        if present is not None and f.name not in present and not f.nullable:
+            raise TrajectoryFormatError(path, "<schema>", f.name, "missing from the file's columns")
+        if not f.nullable and (row := _first(pc.is_null(table.column(f.name)))) is not None:
+            raise TrajectoryFormatError(path, row, f.name, "null")
+    ids = table.column("traj_id")
+    num_steps = pc.list_value_length(table.column("chosen"))
+    for name in STEP_FIELDS:
+        lengths = pc.list_value_length(table.column(name))
+        row = _first(pc.and_kleene(pc.is_valid(lengths), pc.not_equal(lengths, num_steps)))
+        if row is not None:
+            raise TrajectoryFormatError(path, f"{row} ({ids[row]})", name,
+                                        f"{lengths[row]} steps, 'chosen' has {num_steps[row]}")
+    chosen = pc.list_flatten(table.column("chosen"))
+    num_cands = pc.list_value_length(pc.list_flatten(table.column("candidates")))
+    step = _first(pc.or_kleene(pc.less(chosen, 0), pc.greater_equal(chosen, num_cands)))
+    if step is not None:
+        ends = np.cumsum(num_steps.to_numpy(zero_copy_only=False))
+        row = int(np.searchsorted(ends, step, side="right"))
+        t = step - (int(ends[row - 1]) if row else 0)
+        raise TrajectoryFormatError(path, f"{row} ({ids[row]})", f"chosen[{t}]",
+                                    f"{chosen[step]} outside its {num_cands[step]} candidates")

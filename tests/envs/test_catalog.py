@@ -115,3 +115,28 @@ def test_bad_human_instruction(tmp_path):
 def test_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="items_shuffle"):
         Catalog.from_dir(tmp_path)
+
+
+@pytest.mark.parametrize("value, got", [(["a", "b"], "list"), (7, "int")])
+def test_full_description_of_the_wrong_type(tmp_path, value, got):
+    _write(tmp_path, [GOOD, {**GOOD, "asin": "B000000002", "full_description": value}])
+    with pytest.raises(CatalogError) as e:
+        Catalog.from_dir(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'items_shuffle.json'}: record 1: field 'full_description': expected str, got {got}"
+
+
+def test_non_utf8_file_names_file_and_byte(tmp_path):
+    _write(tmp_path, [GOOD])
+    (tmp_path / "items_shuffle.json").write_bytes(b'[{"asin": "B0\xff"}]')
+    with pytest.raises(CatalogError) as e:
+        Catalog.from_dir(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'items_shuffle.json'}: record at byte 13: field '<encoding>': not UTF-8 text"
+
+
+def test_empty_product_list_and_no_goals(tmp_path):
+    _write(tmp_path, [])
+    with pytest.raises(CatalogError, match=r"items_shuffle.json: record <file>: field '<root>': no products"):
+        Catalog.from_dir(tmp_path)
+    _write(tmp_path, [GOOD], {"B000000001": {"attributes": ["x"]}})  # products, but no instruction
+    with pytest.raises(CatalogError, match=r"items_ins_v2.json: record <file>: field 'instruction': no goals for the 1 products"):
+        Catalog.from_dir(tmp_path)

@@ -1,8 +1,11 @@
+from pathlib import Path
+
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from rollout_workers.buffer import ArrowBuffer, BufferConfig
-from rollout_workers.schema import Trajectory, batch_to_trajectories, pairs_to_batch, trajectories_to_batch
+from rollout_workers.schema import TRAJECTORY_SCHEMA, Trajectory, batch_to_trajectories, pairs_to_batch, trajectories_to_batch
 
 
 def traj(goal, version=0, score=0.5, steps=2, source="policy"):
@@ -124,3 +127,81 @@ def test_fresh_policy_trajectories_are_the_newest_unused_ones(tmp_path):
     assert goals(buf.fresh_policy_trajectories(1, min_version=0)) == [169]
     assert goals(buf.fresh_policy_trajectories(1, min_version=0, exclude_ids={t.traj_id for t in newer})) == []
     assert goals(buf.fresh_policy_trajectories(2, min_version=0, exclude_ids={t.traj_id for t in newer})) == [4, 5]
+
+
+# ------------------------------------------------------- damaged and stray files on disk
+
+
+def test_damaged_segments_are_quarantined_and_the_rest_loads(tmp_path, caplog):
+    import shutil
+
+    buf = ArrowBuffer(tmp_path)
+    batches = [trajectories_to_batch([traj(g) for g in range(i * 2, i * 2 + 2)]) for i in range(3)]
+    acked = sum(buf.add_trajectories(b) for b in batches)
+    folder = tmp_path / "trajectories"
+    good = folder / "seg-00000001.parquet"
+    torn = folder / "seg-00000003.parquet"
+    torn.write_bytes(good.read_bytes()[:-40])  # a torn copy
+    buf.add_pairs(pairs_to_batch([(traj(7, score=1.0, source="expert"), traj(7), "expert")]))
+    shutil.copy(tmp_path / "pairs" / "seg-00000000.parquet", folder / "seg-00000004.parquet")  # another schema
+    row = traj(90).to_row()
+    row["chosen"] = [1, 5]
+    pq.write_table(pa.Table.from_pylist([row], schema=TRAJECTORY_SCHEMA), folder / "seg-00000005.parquet")
+    for stray in ("seg-old.parquet", "notes.txt", ".seg-00000009.parquet.tmp", "seg-00000001.parquet.bak"):
+        (folder / stray).write_text("stray")
+    (folder / "seg-00000007.parquet").mkdir()  # a folder with a segment's name
+    with caplog.at_level("WARNING", logger="rollout_workers.buffer"):
+        again = ArrowBuffer(tmp_path)
+    assert again.stats()["trajectories_acknowledged"] == acked == 6
+    assert sorted(again.newest("trajectories", 10).column("goal_id").to_pylist()) == list(range(6))
+    quarantine = tmp_path / "quarantine" / "trajectories"
+    assert sorted(p.name for p in quarantine.iterdir()) == ["seg-00000003.parquet", "seg-00000004.parquet", "seg-00000005.parquet"]
+    assert not torn.exists() and (folder / "notes.txt").exists()
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 3 and all("cannot be loaded" in w and "moved to" in w for w in warned)
+    assert "field 'chosen[1]': 5 outside its 3 candidates" in warned[2]
+    assert "required columns ['traj_id'" in warned[1]
+    # new segments continue after the highest number seen, and a second restart is quiet
+    assert again.add_trajectories(trajectories_to_batch([traj(50)])) == 1
+    assert (folder / "seg-00000008.parquet").exists()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rollout_workers.buffer"):
+        assert ArrowBuffer(tmp_path).stats()["trajectories_acknowledged"] == 7
+    assert not caplog.records
+
+
+def test_ids_repeated_inside_one_batch_are_written_once(tmp_path):
+    buf = ArrowBuffer(tmp_path)
+    a, b = traj(1), traj(2)
+    twin = traj(3)
+    twin.traj_id = a.traj_id
+    assert buf.add_trajectories(trajectories_to_batch([a, b, twin, b])) == 2
+    on_disk = pq.read_table(tmp_path / "trajectories")
+    assert on_disk.column("goal_id").to_pylist() == [1, 2]  # the first of each id is kept
+    assert ArrowBuffer(tmp_path).stats()["trajectories_acknowledged"] == 2
+
+
+def test_the_folder_is_fsynced_after_each_rename(tmp_path, monkeypatch):
+    import rollout_workers.buffer as buffer_mod
+
+    calls = []
+    real = buffer_mod.fsync_dir
+    monkeypatch.setattr(buffer_mod, "fsync_dir",
+                        lambda d: (calls.append((Path(d), sorted(p.name for p in Path(d).iterdir()))), real(d)))
+    buf = ArrowBuffer(tmp_path)
+    calls.clear()
+    buf.add_trajectories(trajectories_to_batch([traj(1)]))
+    buf.add_trajectories(trajectories_to_batch([traj(2)]))
+    folder = tmp_path / "trajectories"
+    assert calls == [(folder, ["seg-00000000.parquet"]), (folder, ["seg-00000000.parquet", "seg-00000001.parquet"])]
+
+
+def test_rows_that_would_not_load_again_are_refused(tmp_path):
+    from rollout_workers.schema import TrajectoryFormatError
+
+    row = traj(4).to_row()
+    row["logp"] = [0.0]
+    buf = ArrowBuffer(tmp_path)
+    with pytest.raises(TrajectoryFormatError, match=r"trajectories batch: row 0 \(.*\): field 'logp': 1 steps, 'chosen' has 2"):
+        buf.add_trajectories(pa.RecordBatch.from_pylist([row], schema=TRAJECTORY_SCHEMA))
+    assert buf.stats()["trajectories_acknowledged"] == 0 and not list((tmp_path / "trajectories").iterdir())

@@ -1,0 +1,26 @@
+"""Which exceptions are the user's to fix: `webshop-rl` prints them as one line and
+exits with status 2 instead of a traceback (`cluster.cli.main`)."""
+
+from __future__ import annotations
+
+import sys
+
+from envs.products import CatalogError
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used; the message says which and why."""
+
+
+USER_ERRORS = (CatalogError, UsageError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+"""Errors that come from the user's input (files and values named on the command line)."""
+LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpointError"),
+                    "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",)}
+"""The same, from modules the subcommands import only when they need them (torch is slow to import)."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """USER_ERRORS plus those of LAZY_USER_ERRORS' modules already imported: an error
+    whose module was never imported cannot have been raised."""
+    lazy = [getattr(sys.modules[m], n) for m, names in LAZY_USER_ERRORS.items() if m in sys.modules for n in names]
+    return USER_ERRORS + tuple(lazy)

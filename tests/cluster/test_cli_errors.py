@@ -1,0 +1,73 @@
+"""User errors on the command line: one line naming what to fix, exit status 2, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cluster.cli import main as cli
+from tests.conftest import FIXTURES
+
+
+def one_line_error(capsys, argv, *needles):
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"webshop-rl {argv[0]}: error: ")
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def bad_catalog(tmp_path):
+    good = json.loads((FIXTURES / "items_shuffle_fixture.json").read_text())
+    good[1]["full_description"] = ["not", "text"]
+    (tmp_path / "items_shuffle.json").write_text(json.dumps(good))
+    (tmp_path / "items_ins_v2.json").write_text((FIXTURES / "items_ins_v2_fixture.json").read_text())
+    return tmp_path
+
+
+def test_bad_catalog_file(tmp_path, capsys):
+    cat = bad_catalog(tmp_path)
+    one_line_error(capsys, ["rollout", "--catalog", str(cat), "--episodes", "1"],
+                   str(cat / "items_shuffle.json"), "record 1", "field 'full_description'", "expected str, got list")
+    one_line_error(capsys, ["play", "--catalog", str(tmp_path / "absent"), "--actions"], "no file matching")
+
+
+def test_goal_id_out_of_range(capsys):
+    from envs import Catalog
+
+    n = len(Catalog.from_dir(FIXTURES).goals)
+    one_line_error(capsys, ["play", "--catalog", str(FIXTURES), "--goal-id", str(n), "--actions"],
+                   f"--goal-id {n} is out of range: this catalog's goals are 0 to {n - 1}")
+    one_line_error(capsys, ["play", "--catalog", str(FIXTURES), "--goal-id", "-1", "--actions"], "--goal-id -1")
+
+
+def test_missing_checkpoint_and_unknown_policy(tmp_path, capsys):
+    one_line_error(capsys, ["eval", "--checkpoint", str(tmp_path / "nope"), "--catalog", str(FIXTURES)],
+                   f"{tmp_path / 'nope'}: no such checkpoint directory")
+    one_line_error(capsys, ["rollout", "--policy", str(tmp_path / "nope"), "--catalog", str(FIXTURES)],
+                   f"--policy {tmp_path / 'nope'}: neither a checkpoint directory nor one of")
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    import argparse
+
+    import cluster.cli as cli_mod
+
+    class Parser:  # a subcommand with a bug in it
+        def parse_args(self, argv):
+            return argparse.Namespace(func=lambda args: [][0])
+
+    monkeypatch.setattr(cli_mod, "build_parser", Parser)
+    with pytest.raises(IndexError):
+        cli(["play"])
+
+
+def test_the_console_command_exits_2(tmp_path):
+    cat = bad_catalog(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "cluster.cli", "play", "--catalog", str(cat), "--actions"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("field 'full_description': expected str, got list")
