@@ -111,11 +111,19 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs
         cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(cfg.to_dict(), indent=2, default=str)
     path = out / "config.json"
-    if not (path.is_file() and path.read_text() == text):  # a resume with the same budget rewrites nothing
-        write_file_atomic(path, text)
+    if not (cfg.run.resume and _same_run(json.loads(path.read_text()), cfg.to_dict())):
+        write_file_atomic(path, json.dumps(cfg.to_dict(), indent=2, default=str))
     return cfg, out
+
+
+def _same_run(saved: dict, current: dict) -> bool:
+    """Whether a resume changes nothing in the saved config but where it resumes from
+    (then config.json is left as it is: a crash cannot tear what is not rewritten)."""
+    def without_resume(d: dict) -> dict:
+        return {**d, "run": {k: v for k, v in d["run"].items() if k != "resume"}}
+
+    return without_resume(saved) == without_resume(json.loads(json.dumps(current, default=str)))
 
 
 def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: dict, test_ids: list[int],
