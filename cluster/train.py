@@ -25,7 +25,8 @@ from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
-from policies.checkpoint import load_checkpoint
+from policies.atomic import write_file_atomic
+from policies.checkpoint import is_committed, load_checkpoint
 from policies.policy import preset_config
 
 
@@ -34,9 +35,9 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
     trained here, its test-split evaluation."""
     if cfg.il.checkpoint:
         return cfg.il.checkpoint, None
-    existing = out / "il" / "checkpoint" / "model.safetensors"
-    if existing.exists():  # resumed run: IL already done
-        return str(existing.parent), None
+    existing = out / "il" / "checkpoint"
+    if is_committed(existing):  # resumed run: IL already done (its whole directory was committed)
+        return str(existing), None
     model = {"model": cfg.policy.model} if cfg.policy.model else {}
     policy_config = preset_config(cfg.policy.preset, device=resolve_device(cfg.policy.device), seed=cfg.run.seed,
                                   **model)
@@ -110,8 +111,19 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs
         cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    path = out / "config.json"
+    if not (cfg.run.resume and _same_run(json.loads(path.read_text()), cfg.to_dict())):
+        write_file_atomic(path, json.dumps(cfg.to_dict(), indent=2, default=str))
     return cfg, out
+
+
+def _same_run(saved: dict, current: dict) -> bool:
+    """Whether a resume changes nothing in the saved config but where it resumes from
+    (then config.json is left as it is: a crash cannot tear what is not rewritten)."""
+    def without_resume(d: dict) -> dict:
+        return {**d, "run": {k: v for k, v in d["run"].items() if k != "resume"}}
+
+    return without_resume(saved) == without_resume(json.loads(json.dumps(current, default=str)))
 
 
 def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: dict, test_ids: list[int],

@@ -1,9 +1,11 @@
 """Learner state on disk: safetensors for tensors, JSON for everything else, never pickle.
 
-    <dir>/learner.safetensors   every tensor of the state, keyed by its dotted path:
+    <dir>/learner-<generation>.safetensors
+                                every tensor of the state, keyed by its dotted path:
                                 weights.{name}, opt.{param_index}.{key}, rng.torch, ...
     <dir>/learner.json          the rest of the nested state; each tensor appears in it
-                                as {"__tensor__": key} pointing into the safetensors file
+                                as {"__tensor__": key} pointing into the safetensors file;
+                                names that file and its generation
 
 `split_tensors` / `join_tensors` are generic over nested dicts and lists, so the
 learner decides the layout of its state (`Learner.state_dict`) and this module only
@@ -12,9 +14,12 @@ the learner converts the few places where that matters back when it loads. Pytho
 floats survive JSON exactly (repr round-trips), so a resumed learner's learning
 rates and Adam hyper-parameters are bit-identical.
 
-Both files are written to a temporary name and renamed, so a crash while saving
-leaves the previous files whole (the pair is not replaced atomically together; the
-JSON, written last, names a tensor file that is complete).
+One save is one generation, committed by the JSON file: the tensors go to a new file
+named by a fresh generation id (fsynced), then learner.json is replaced atomically
+(`policies.atomic.write_file_atomic`), then older tensor files are removed. A kill at
+any moment leaves a learner.json naming a whole tensors file of its own generation;
+the tensors file's header carries the id too, and loading refuses a mismatch naming
+the file.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from policies.atomic import fsync_dir, fsync_file, new_generation, write_file_atomic
+
 FORMAT_VERSION = 2  # 2: typed config sections, one reference-cache key type
-TENSORS_FILE = "learner.safetensors"
+TENSORS_FILE = "learner.safetensors"  # before generations: the one tensors file
 JSON_FILE = "learner.json"
 TENSOR_TAG = "__tensor__"
 
@@ -63,7 +71,7 @@ def join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
         if set(value) == {TENSOR_TAG}:
             key = value[TENSOR_TAG]
             if key not in tensors:
-                raise KeyError(f"{TENSORS_FILE} has no tensor {key!r} that {JSON_FILE} refers to")
+                raise KeyError(f"the tensors file has no tensor {key!r} that {JSON_FILE} refers to")
             return tensors[key]
         return {k: join_tensors(v, tensors) for k, v in value.items()}
     if isinstance(value, list):
@@ -71,36 +79,66 @@ def join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return value
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _tensors_name(generation: str) -> str:
+    return f"learner-{generation}.safetensors"
 
 
 def save_state(state: dict[str, Any], directory: str | Path) -> Path:
-    """Write a nested learner state to `directory` (created); returns the directory."""
+    """Write a nested learner state to `directory` (created) as one new generation;
+    returns the directory."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
-    meta = {"format": FORMAT_VERSION, "state": split_tensors(state, tensors)}
-    _write_atomic(out / TENSORS_FILE, lambda p: save_file(tensors, str(p)))
-    text = json.dumps(meta, indent=1, sort_keys=True) + "\n"
-    _write_atomic(out / JSON_FILE, lambda p: p.write_text(text))
+    generation = new_generation()
+    name = _tensors_name(generation)
+    meta = {"format": FORMAT_VERSION, "generation": generation, "tensors": name,
+            "state": split_tensors(state, tensors)}
+    save_file(tensors, str(out / name), metadata={"generation": generation})
+    fsync_file(out / name)
+    fsync_dir(out)
+    write_file_atomic(out / JSON_FILE, json.dumps(meta, indent=1, sort_keys=True) + "\n")  # the commit
+    for old in [*out.glob("learner*.safetensors"), *out.glob(f".{JSON_FILE}.tmp-*")]:  # earlier ones, crash debris
+        if old.name != name:
+            old.unlink(missing_ok=True)
     return out
 
 
+def _read_tensors(path: Path, generation: str | None) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = dict(f.metadata() or {})
+        tensors = load_file(str(path), device="cpu")
+    except Exception as e:  # safetensors' own error type names no file
+        raise ValueError(f"{path}: not a readable safetensors file (truncated or damaged?): {e}") from e
+    if header.get("generation") != generation:
+        raise ValueError(f"{path}: generation {header.get('generation')!r}, but {JSON_FILE} is of generation "
+                         f"{generation!r} (parts of different saves)")
+    return tensors
+
+
 def load_state(directory: str | Path) -> dict[str, Any]:
-    """Read what `save_state` wrote (tensors on the CPU)."""
+    """Read what `save_state` wrote (tensors on the CPU).
+
+    Raises:
+        FileNotFoundError: no learner state in `directory` (names the missing file).
+        ValueError: a damaged file, another format, or files of different generations.
+    """
     root = Path(directory)
-    for name in (TENSORS_FILE, JSON_FILE):
-        if not (root / name).is_file():
-            raise FileNotFoundError(f"{root / name}: no learner state here (expected {TENSORS_FILE} + {JSON_FILE})")
-    meta = json.loads((root / JSON_FILE).read_text())
+    if not (root / JSON_FILE).is_file():
+        raise FileNotFoundError(f"{root / JSON_FILE}: no learner state here")
+    try:
+        meta = json.loads((root / JSON_FILE).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{root / JSON_FILE}: not valid JSON: {e}") from e
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"{root / JSON_FILE}: format {meta.get('format')!r}, this code reads {FORMAT_VERSION}")
-    return join_tensors(meta["state"], load_file(str(root / TENSORS_FILE), device="cpu"))
+    name = meta.get("tensors", TENSORS_FILE)
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ValueError(f"{root / JSON_FILE}: 'tensors' must be a file name in {root}, not {name!r}")
+    tensors_path = root / name
+    if not tensors_path.is_file():
+        raise FileNotFoundError(f"{tensors_path}: missing ({root / JSON_FILE} names it)")
+    return join_tensors(meta["state"], _read_tensors(tensors_path, meta.get("generation")))
 
 
 # --------------------------------------------------------------------------- RNGs

@@ -4,6 +4,7 @@ checkpoint that resumes bit-exactly."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -156,6 +157,7 @@ def test_resume_from_disk_is_bit_identical(tmp_path, algo, scope, policy_config)
     assert continued.lr == resumed.lr
     assert continued.reference.cache.state_dict()["ids"] == resumed.reference.cache.state_dict()["ids"]
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert files == ["learner.json", "learner.safetensors"]
+    generation = json.loads((tmp_path / "ckpt" / "learner.json").read_text())["generation"]
+    assert files == [f"learner-{generation}.safetensors", "learner.json"]
     for path in (tmp_path / "ckpt").iterdir():
         assert not path.read_bytes().startswith(b"\x80"), f"{path} looks like a pickle"

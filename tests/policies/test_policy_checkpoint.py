@@ -1,8 +1,10 @@
-"""Checkpoints: bit-exact round trips; pickle files refused."""
+"""Checkpoints: bit-exact round trips; pickle files refused; one generation per save,
+torn or mixed parts refused naming the file; a save killed anywhere leaves a whole one."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,11 +14,14 @@ from policies.checkpoint import (
     CheckpointError,
     CheckpointMetadata,
     UnsafeCheckpointError,
+    check_generation,
+    is_committed,
     load_checkpoint,
     read_metadata,
     save_checkpoint,
 )
 from policies.policy import Policy
+from tests.kill_points import kill_points, kill_save_at
 
 
 def _perturb(policy: Policy) -> None:
@@ -89,3 +94,74 @@ def test_shared_checkpoint_loads_into_frozen_action_side(full_policy, tmp_path, 
     a = full_policy.act(states, candidates, greedy=True)
     b = cpu.act(states, candidates, greedy=True)
     np.testing.assert_allclose([o.probs for o in a][1], [o.probs for o in b][1], atol=1e-6)
+
+
+def _same_weights(a: Policy, b: Policy) -> bool:
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_save_is_one_generation_and_tokenizer_precedes_metadata(full_policy, tmp_path, monkeypatch):
+    written = []
+    real = type(tmp_path).write_text
+    monkeypatch.setattr(type(tmp_path), "write_text", lambda p, *a, **k: (written.append(p.name), real(p, *a, **k))[1])
+    save_checkpoint(full_policy, tmp_path / "ckpt")
+    assert written[-1] == "metadata.json"
+    assert check_generation(tmp_path / "ckpt") == json.loads((tmp_path / "ckpt" / "metadata.json").read_text())["generation"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging or parked directory left
+
+
+def test_parts_of_different_generations_are_refused_naming_the_file(full_policy, tmp_path):
+    save_checkpoint(full_policy, tmp_path / "a")
+    save_checkpoint(full_policy, tmp_path / "b")
+    (tmp_path / "b" / "model.safetensors").replace(tmp_path / "a" / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"a/model.safetensors: generation '[0-9a-f]{32}', but .*metadata.json"):
+        load_checkpoint(tmp_path / "a")
+    assert not is_committed(tmp_path / "a") and not is_committed(tmp_path / "b")  # b lost its weights
+
+
+def test_truncated_weights_raise_naming_the_file(full_policy, tmp_path):
+    save_checkpoint(full_policy, tmp_path)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors: not a readable safetensors file"):
+        load_checkpoint(tmp_path)
+
+
+def test_directory_with_foreign_files_is_not_replaced(full_policy, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="notes.txt"):
+        save_checkpoint(full_policy, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_kill_at_any_point_leaves_the_old_or_the_new_generation(full_policy, tmp_path):
+    """SIGKILL a save of version 2 over version 1 at each of its file-system calls: the
+    next load gets version 1 or 2, whole (weights of that version), and the next save
+    repairs what the kill left."""
+    old = full_policy
+    save_checkpoint(old, tmp_path / "template", CheckpointMetadata(version=1))
+    new = Policy(old.config)
+    _perturb(new)
+    target, outcomes = tmp_path / "run" / "ckpt", set()
+
+    def save_new():
+        save_checkpoint(new, target, CheckpointMetadata(version=2))
+
+    def fresh():
+        shutil.rmtree(tmp_path / "run", ignore_errors=True)
+        shutil.copytree(tmp_path / "template", target)
+
+    fresh()
+    points = kill_points(save_new, tmp_path)
+    assert len(points) >= 20
+    for k in points:
+        fresh()
+        kill_save_at(save_new, k, tmp_path)
+        loaded = load_checkpoint(target)
+        assert loaded.version in (1, 2), k
+        assert _same_weights(loaded, old if loaded.version == 1 else new), k
+        outcomes.add(loaded.version)
+        save_checkpoint(old, target, CheckpointMetadata(version=3))  # the next writer repairs
+        assert load_checkpoint(target).version == 3 and sorted(p.name for p in target.parent.iterdir()) == ["ckpt"]
+    assert outcomes == {1, 2}
