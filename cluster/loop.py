@@ -17,6 +17,7 @@ from cluster.components import build_learner
 from cluster.eval.evaluate import evaluate_policy
 from cluster.progress import TrainingProgress
 from cluster.schedule import Interval
+from policies.atomic import write_file_atomic
 from policies.checkpoint import CheckpointMetadata, load_checkpoint, read_metadata, save_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
@@ -155,9 +156,8 @@ class DriverLoop:
         self.save_checkpoint(evaluator)
         self.save_learner_state()
         counters = dict(self.counters, rl_seconds=self.counters["rl_seconds"] + now - start)
-        tmp = self.out / (RUN_STATE + ".tmp")
-        tmp.write_text(json.dumps({"counters": counters, "workers": self.worker_states}, indent=2))
-        tmp.replace(self.out / RUN_STATE)
+        write_file_atomic(self.out / RUN_STATE, json.dumps({"counters": counters, "workers": self.worker_states},
+                                                           indent=2))
 
     def save_checkpoint(self, policy, metrics: dict | None = None, directory: Path | None = None,
                         steps: int | None = None) -> Path:
