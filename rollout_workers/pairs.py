@@ -30,7 +30,7 @@ from envs.env import WebShopEnv
 from policies.candidates import offers, price_note
 from policies.search_queries import search_queries
 from rollout_workers.recording import corrected_episode, record_episode
-from rollout_workers.schema import Trajectory
+from rollout_workers.schema import Trajectory, row_to_trajectory
 
 Pair = tuple[Trajectory, Trajectory, str]
 PAIR_MODES = ("none", "expert", "self", "correct", "mix")
@@ -220,10 +220,19 @@ class PairMiner:
             out += self._self_pair(traj)
         return out
 
-    def expert_trajectory(self, goal_id: int, version: int) -> Trajectory:
+    def expert_trajectory(self, goal_id: int, version: int, traj_id: str | None = None) -> Trajectory:
         traj = record_episode(self.env, ExpertAgent(search_queries), goal_id, source="expert")
         traj.policy_version, traj.worker_id = version, self.worker_id
+        if traj_id is not None:
+            traj.traj_id = traj_id
         return traj
+
+    def groups_state(self) -> dict[str, list[dict]]:
+        """The unfinished `self` groups as JSON-able rows (part of the worker's state)."""
+        return {str(goal): [t.to_row() for t in group] for goal, group in self._groups.items()}
+
+    def load_groups(self, state: dict[str, list[dict]]) -> None:
+        self._groups = {int(goal): [row_to_trajectory(r) for r in rows] for goal, rows in state.items()}
 
     def cut_steps(self, traj: Trajectory, actions: list[str]) -> list[tuple[int, Callable[[], Agent]]]:
         """Where the corrections take over and who plays on: `(step, agent factory)`,
@@ -232,14 +241,15 @@ class PairMiner:
 
     def corrections(self, traj: Trajectory, actions: list[str]) -> list[Pair]:
         out = []
-        for cut, agent in self.cut_steps(traj, actions):
+        for i, (cut, agent) in enumerate(self.cut_steps(traj, actions)):
             chosen = corrected_episode(self.env, agent(), traj, actions, cut)
+            chosen.traj_id = f"{traj.traj_id}.fix{i}"  # the same correction of a replayed episode, the same id
             if chosen.score - traj.score >= self.config.pair_margin:
                 out.append((chosen, traj, "correct"))
         return out
 
     def _expert_pair(self, traj: Trajectory) -> list[Pair]:
-        expert = self.expert_trajectory(traj.goal_id, traj.policy_version)
+        expert = self.expert_trajectory(traj.goal_id, traj.policy_version, traj_id=f"{traj.traj_id}.expert")
         return [(expert, traj, "expert")] if expert.score - traj.score >= self.config.pair_margin else []
 
     def _self_pair(self, traj: Trajectory) -> list[Pair]:
@@ -251,5 +261,5 @@ class PairMiner:
         del self._groups[traj.goal_id]
         best = max(group, key=lambda t: t.score)
         worst = min(group, key=lambda t: t.score)
-        gap_ok = abs(best.policy_version - worst.policy_version) <= cfg.max_version_gap
+        gap_ok = abs(best.policy_version - worst.policy_version) <= cfg.max_version_gap and best is not worst
         return [(best, worst, "self")] if best.score - worst.score >= cfg.pair_margin and gap_ok else []

@@ -134,6 +134,12 @@ def batch_to_trajectories(batch: pa.RecordBatch | pa.Table) -> list[Trajectory]:
     return [row_to_trajectory(r) for r in batch.to_pylist()]
 
 
+def pair_id(chosen: Trajectory, rejected: Trajectory, mode: str) -> str:
+    """A pair's id, from its halves' ids: a pair mined again from a replayed episode
+    keeps its id (the buffer stores it once)."""
+    return f"{mode}:{chosen.traj_id}>{rejected.traj_id}"
+
+
 def pairs_to_batch(pairs: Iterable[tuple[Trajectory, Trajectory, str]]) -> pa.RecordBatch:
     """(chosen, rejected, mode) triples -> one RecordBatch of PAIR_SCHEMA."""
     rows = []
@@ -142,7 +148,7 @@ def pairs_to_batch(pairs: Iterable[tuple[Trajectory, Trajectory, str]]) -> pa.Re
             raise ValueError(f"pair mode must be one of {PAIR_MODES}, got {mode!r}")
         if chosen.goal_id != rejected.goal_id:
             raise ValueError(f"pair halves are for goals {chosen.goal_id} and {rejected.goal_id}")
-        rows.append({"pair_id": uuid.uuid4().hex, "goal_id": chosen.goal_id, "mode": mode,
+        rows.append({"pair_id": pair_id(chosen, rejected, mode), "goal_id": chosen.goal_id, "mode": mode,
                      "chosen": chosen.to_row(), "rejected": rejected.to_row()})
     return pa.RecordBatch.from_pylist(rows, schema=PAIR_SCHEMA)
 

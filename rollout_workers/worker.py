@@ -12,6 +12,7 @@ never waits for the learner.
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -26,6 +27,12 @@ from policies.policy import Policy
 from policies.candidates import Candidates, build_candidates, policy_state
 from rollout_workers.pairs import CUTS, PAIR_MODES, PairMiner
 from rollout_workers.schema import Trajectory
+
+
+def trajectory_id(run_id: str, worker_id: int, goal_cursor: int, sample: int) -> str:
+    """The id of a worker's episode: one per (run, worker, goal cursor, sample), whatever
+    weights played it, so a replay of the same goal slot is recognised as the same row."""
+    return f"{run_id}.w{worker_id}.g{goal_cursor}.s{sample}"
 
 
 @dataclass(frozen=True)
@@ -143,11 +150,16 @@ class RolloutWorker:
         seed: goal order and action sampling.
         goal_ids: goals to cycle through instead of the split's (shuffled) goals.
         search_index: an index to share instead of the process-wide one.
+        run_id: the run's id; with the worker id, the goal cursor and the sample index it
+            makes each episode's `traj_id` (`trajectory_id`), so an episode replayed
+            after a resume or a restart carries the id it had and the buffer keeps it once.
     """
 
     def __init__(self, worker_id: int, catalog: Catalog, policy: Policy, config: WorkerConfig = WorkerConfig(),
-                 seed: int = 0, goal_ids: list[int] | None = None, search_index: SearchIndex | None = None):
+                 seed: int = 0, goal_ids: list[int] | None = None, search_index: SearchIndex | None = None,
+                 run_id: str = "run"):
         self.worker_id, self.catalog, self.policy, self.config = worker_id, catalog, policy, config
+        self.run_id = run_id
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         kw = dict(catalog=catalog, max_steps=config.max_steps, split=config.split, search_index=search_index)
@@ -156,7 +168,7 @@ class RolloutWorker:
         ids = list(goal_ids) if goal_ids is not None else list(catalog.goal_ids(config.split))
         self.goal_order = ids if goal_ids is not None else list(self.rng.permutation(ids))
         self.goal_cursor = 0
-        self._pending_goal: list[int] = []
+        self._pending_goal: list[tuple[int, int, int]] = []  # (goal, its cursor, sample index) to start
         self.total_steps = 0
         self.total_episodes = 0
 
@@ -170,31 +182,44 @@ class RolloutWorker:
         return self.policy.version
 
     def state(self) -> dict:
-        """What `--resume` needs to continue the goal order exactly."""
+        """Everything the next `sample` call depends on besides the weights (JSON-able):
+        the goal cursor and the goals started but not yet given out, both RNGs, and the
+        unfinished `self` pair groups. `load_state` of it makes the worker repeat the
+        same episodes bit for bit."""
         return {"goal_cursor": self.goal_cursor, "total_steps": self.total_steps,
-                "total_episodes": self.total_episodes}
+                "total_episodes": self.total_episodes, "pending_goals": [list(p) for p in self._pending_goal],
+                "rng": self.rng.bit_generator.state,
+                "torch_rng": base64.b64encode(self.generator.get_state().numpy().tobytes()).decode("ascii"),
+                "pair_groups": self.pair_miner.groups_state()}
 
     def load_state(self, state: dict) -> None:
         self.goal_cursor = int(state["goal_cursor"])
-        self.total_steps = int(state.get("total_steps", 0))
-        self.total_episodes = int(state.get("total_episodes", 0))
+        self.total_steps = int(state["total_steps"])
+        self.total_episodes = int(state["total_episodes"])
+        self._pending_goal = [tuple(int(v) for v in p) for p in state["pending_goals"]]
+        self.rng.bit_generator.state = state["rng"]
+        raw = np.frombuffer(base64.b64decode(state["torch_rng"]), dtype=np.uint8).copy()
+        self.generator.set_state(torch.from_numpy(raw))
+        self.pair_miner.load_groups(state["pair_groups"])
 
     # -- acting ---------------------------------------------------------------------
-    def _next_goal(self) -> int:
+    def _next_goal(self) -> tuple[int, int, int]:
+        """(goal, goal cursor it was drawn at, sample index among `samples_per_goal`)."""
         if not self._pending_goal:
             goal = int(self.goal_order[self.goal_cursor % len(self.goal_order)])
+            k = self.config.samples_per_goal
+            self._pending_goal = [(goal, self.goal_cursor, i) for i in reversed(range(k))]
             self.goal_cursor += 1
-            self._pending_goal = [goal] * self.config.samples_per_goal
         return self._pending_goal.pop()
 
     def _start(self, slot: _Slot) -> None:
-        goal = self._next_goal()
+        goal, cursor, sample = self._next_goal()
         seed = int(self.rng.integers(2**31))
         slot.obs, slot.info = slot.env.reset(seed=seed, options={"goal_id": goal})
         slot.actions = []
         slot.traj = Trajectory(goal_id=goal, source="policy", seed=seed, policy_version=self.version,
                                worker_id=self.worker_id, instruction=slot.env.session.goal.instruction_text,
-                               values=[])
+                               values=[], traj_id=trajectory_id(self.run_id, self.worker_id, cursor, sample))
 
     def sample(self, num_episodes: int, on_episode: Callable[[Trajectory], None] | None = None) -> RolloutBatch:
         """Step all env copies until `num_episodes` episodes have finished; `on_episode`
