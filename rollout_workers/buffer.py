@@ -14,6 +14,14 @@ On start the buffer reloads the segments `seg-<number>.parquet` in number order;
 other files in the folder are ignored, and a segment that cannot be read (torn,
 damaged, another schema, rows that fail `check_trajectory_table`) is moved to
 `quarantine/<kind>/` beside the segment folders with a warning, so the rest loads.
+What was acknowledged is what `ledger.jsonl` says (`rollout_workers.ledger`): a segment
+the ledger does not name is set aside the same way.
+
+A run's checkpoint generation keeps `checkpoint_state()`; a resumed run passes it back
+as `committed`, and rows acknowledged after it wait, *pending*, until the replay of
+their goals appends the same ids again (ids follow the goal slot:
+`rollout_workers.worker.trajectory_id`): nothing acknowledged is lost, nothing is
+stored twice, and the learner samples what it would have sampled.
 
 This is a plain class; `cluster.actors` makes it a Ray actor (num_cpus=0: it mostly
 waits).
@@ -33,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rollout_workers.ledger import LEDGER_FILE, Ledger
 from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories, check_trajectory_table
 
 KINDS = {"trajectories": (TRAJECTORY_SCHEMA, "traj_id"), "pairs": (PAIR_SCHEMA, "pair_id")}
@@ -64,36 +73,75 @@ class BufferConfig:
 
 
 class _Store:
-    """One kind of row: newest-first eviction in memory, Parquet segments on disk."""
+    """One kind of row: newest-first eviction in memory, Parquet segments on disk.
 
-    def __init__(self, directory: Path, schema: pa.Schema, id_field: str, capacity: int):
+    `committed` (from a run's checkpoint generation: segment high-water mark and the ids
+    still pending then) splits what is on disk: rows of segments below the mark are in
+    memory as they were at the checkpoint; the others are *pending*: acknowledged, kept
+    on disk, but out of the sampling until an append brings the same id again (the
+    replay of their goals after a resume), when the stored row joins the memory at that
+    point. None: every acknowledged row is in memory.
+    """
+
+    def __init__(self, directory: Path, schema: pa.Schema, id_field: str, capacity: int, ledger: Ledger,
+                 committed: tuple[int, Collection[str]] | None = None):
         self.dir, self.schema, self.id_field, self.capacity = directory, schema, id_field, capacity
+        self.ledger, self.kind = ledger, directory.name
         if not self.dir.is_dir():
             self.dir.mkdir(parents=True)
             fsync_dir(self.dir.parent)
         self.batches: list[pa.RecordBatch] = []
-        self.ids: set[str] = set()
+        self.ids: set[str] = set()  # every id on disk, in memory or pending
+        self.pending: dict[str, tuple[int, int]] = {}  # id -> (index in pending_tables, row)
+        self.pending_tables: list[pa.Table] = []
         self.rows = 0
         self.acknowledged = 0
         self.next_segment = 0
         self._table: pa.Table | None = None
-        self._reload()
+        self._reload(committed)
 
-    def _reload(self) -> None:
+    def _reload(self, committed: tuple[int, Collection[str]] | None) -> None:
         named = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := SEGMENT_NAME.fullmatch(p.name)))
-        for _, path in named:
+        known = self.ledger.entries(self.kind).segments
+        adopt_all = not self.ledger.existed  # a buffer from before the ledger: what is there was acknowledged
+        mark, still_pending = committed if committed is not None else (None, ())
+        still_pending = set(still_pending)
+        for number, path in named:
             if not path.is_file():
+                continue
+            if path.name not in known and not adopt_all:
+                self._quarantine(path, "never acknowledged (no line in the ledger): written by an append "
+                                       "that did not answer")
                 continue
             try:
                 table = self._read_segment(path)
             except (pa.ArrowException, OSError, ValueError) as e:
                 self._quarantine(path, e)
                 continue
-            self.ids.update(table.column(self.id_field).to_pylist())
+            if adopt_all:
+                self.ledger.record(self.kind, path.name, table.column(self.id_field).to_pylist())
+            ids = table.column(self.id_field).to_pylist()
+            self.ids.update(ids)
             self.acknowledged += table.num_rows
-            self._keep(table.to_batches())
+            if mark is None or (number < mark and not still_pending):
+                self._keep(table.to_batches())
+                continue
+            late = np.array([number >= mark or i in still_pending for i in ids], dtype=bool)
+            self._keep(table.filter(pa.array(~late)).to_batches())
+            self._hold(table.filter(pa.array(late)))
         if named:  # numbers of quarantined segments (and of anything else so named) are not reused
             self.next_segment = named[-1][0] + 1
+        lost = sorted(set(known) - {p.name for _, p in named if p.is_file()})
+        if lost:
+            log.warning("buffer: %d acknowledged %s segment(s) are missing or were set aside: %s",
+                        len(lost), self.kind, ", ".join(lost[:5]))
+
+    def _hold(self, table: pa.Table) -> None:
+        """Keep acknowledged rows out of memory until their ids are appended again."""
+        if table.num_rows:
+            k = len(self.pending_tables)
+            self.pending_tables.append(table)
+            self.pending.update((i, (k, row)) for row, i in enumerate(table.column(self.id_field).to_pylist()))
 
     def _read_segment(self, path: Path) -> pa.Table:
         """A segment's rows; columns a segment lacks read as null where the schema allows."""
@@ -108,7 +156,7 @@ class _Store:
             check_trajectory_table(table, path)
         return table
 
-    def _quarantine(self, path: Path, error: Exception) -> None:
+    def _quarantine(self, path: Path, reason: Exception | str) -> None:
         """Move a segment that cannot be loaded out of the way, keeping it for a person."""
         target_dir = self.dir.parent / QUARANTINE / self.dir.name
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +167,7 @@ class _Store:
         path.rename(target)
         fsync_dir(self.dir)
         fsync_dir(target_dir)
-        log.warning("buffer: segment %s cannot be loaded (%s); moved to %s", path, error, target)
+        log.warning("buffer: segment %s cannot be loaded (%s); moved to %s", path, reason, target)
 
     def _keep(self, batches: list[pa.RecordBatch]) -> None:
         for b in batches:
@@ -135,6 +183,9 @@ class _Store:
         self._table = None
 
     def append(self, batch: pa.RecordBatch | pa.Table) -> int:
+        """Store the rows whose ids are new (on disk and in the ledger before returning),
+        bring pending rows with these ids into memory; returns how many rows joined the
+        memory. Ids seen before (in memory, or earlier in this batch) are skipped."""
         if not batch.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"{self.dir.name}: batch schema differs from the buffer's:\n{batch.schema}")
         if self.schema.equals(TRAJECTORY_SCHEMA, check_metadata=False):  # what would not load again
@@ -142,11 +193,16 @@ class _Store:
                                    f"{self.dir.name} batch")
         in_batch: set[str] = set()
         fresh = np.zeros(batch.num_rows, dtype=bool)
+        adopted: list[tuple[int, int]] = []
         for row, i in enumerate(batch.column(self.id_field).to_pylist()):
+            if i in self.pending:  # acknowledged before a resume: the stored row, not this replay
+                adopted.append(self.pending.pop(i))
             fresh[row] = i not in self.ids and i not in in_batch  # the first of its id in this batch
             in_batch.add(i)
+        if adopted:
+            self._keep([t for k, row in adopted for t in self.pending_tables[k].slice(row, 1).to_batches()])
         if not fresh.any():
-            return 0
+            return len(adopted)
         if not fresh.all():
             batch = batch.filter(pa.array(fresh))
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
@@ -158,11 +214,13 @@ class _Store:
             os.fsync(f.fileno())
         tmp.rename(path)
         fsync_dir(self.dir)  # the rename itself survives a power cut before acknowledging
+        ids = table.column(self.id_field).to_pylist()
+        self.ledger.record(self.kind, path.name, ids)  # the acknowledgement
         self.next_segment += 1
-        self.ids.update(table.column(self.id_field).to_pylist())
+        self.ids.update(ids)
         self.acknowledged += table.num_rows
         self._keep(table.to_batches())
-        return table.num_rows
+        return table.num_rows + len(adopted)
 
     @property
     def table(self) -> pa.Table:
@@ -178,18 +236,38 @@ class ArrowBuffer:
         directory: where Parquet segments live (created; existing segments reloaded).
         config: in-memory capacities.
         seed: seed of the sampling generator.
+        committed: `checkpoint_state()` as a run's checkpoint generation saved it: the
+            buffer starts as it was then (rows above it pending, its RNG state); None:
+            every acknowledged row in memory, a fresh RNG from `seed`.
     """
 
-    def __init__(self, directory: str | Path, config: BufferConfig = BufferConfig(), seed: int = 0):
+    def __init__(self, directory: str | Path, config: BufferConfig = BufferConfig(), seed: int = 0,
+                 committed: dict | None = None):
         root = Path(directory)
-        self.stores = {
-            "trajectories": _Store(root / "trajectories", TRAJECTORY_SCHEMA, "traj_id", config.capacity_trajectories),
-            "pairs": _Store(root / "pairs", PAIR_SCHEMA, "pair_id", config.capacity_pairs),
-        }
+        root.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(root / LEDGER_FILE)
+        capacity = {"trajectories": config.capacity_trajectories, "pairs": config.capacity_pairs}
+        self.stores = {}
+        for kind, (schema, id_field) in KINDS.items():
+            mark = None if committed is None else (committed["segments"][kind], committed["pending"][kind])
+            self.stores[kind] = _Store(root / kind, schema, id_field, capacity[kind], self.ledger, mark)
         self.rng = np.random.default_rng(seed)
+        if committed is not None:
+            self.rng.bit_generator.state = committed["rng"]
+
+    def checkpoint_state(self) -> dict:
+        """What a run's checkpoint generation keeps of the buffer (JSON-able): per kind the
+        segment high-water mark and the ids pending then, and the sampling RNG."""
+        return {"segments": {k: s.next_segment for k, s in self.stores.items()},
+                "pending": {k: sorted(s.pending) for k, s in self.stores.items()},
+                "rng": self.rng.bit_generator.state}
+
+    def close(self) -> None:
+        self.ledger.close()
 
     def add_trajectories(self, batch: pa.RecordBatch | pa.Table) -> int:
-        """Append; returns how many rows were new. On disk before it returns."""
+        """Append; returns how many rows joined the memory (new ones, and pending ones
+        appended again). On disk and in the ledger before it returns."""
         return self.stores["trajectories"].append(batch)
 
     def add_pairs(self, batch: pa.RecordBatch | pa.Table) -> int:
@@ -261,9 +339,10 @@ class ArrowBuffer:
         return table.slice(max(0, table.num_rows - n))
 
     def stats(self) -> dict[str, int]:
-        """In-memory and acknowledged (on-disk) row counts per kind."""
+        """In-memory, pending and acknowledged (on-disk) row counts per kind."""
         out = {}
         for kind, store in self.stores.items():
             out[f"{kind}_in_memory"] = store.rows
+            out[f"{kind}_pending"] = len(store.pending)
             out[f"{kind}_acknowledged"] = store.acknowledged
         return out

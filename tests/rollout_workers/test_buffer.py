@@ -133,41 +133,45 @@ def test_fresh_policy_trajectories_are_the_newest_unused_ones(tmp_path):
 
 
 def test_damaged_segments_are_quarantined_and_the_rest_loads(tmp_path, caplog):
-    import shutil
-
     buf = ArrowBuffer(tmp_path)
-    batches = [trajectories_to_batch([traj(g) for g in range(i * 2, i * 2 + 2)]) for i in range(3)]
-    acked = sum(buf.add_trajectories(b) for b in batches)
-    folder = tmp_path / "trajectories"
-    good = folder / "seg-00000001.parquet"
-    torn = folder / "seg-00000003.parquet"
-    torn.write_bytes(good.read_bytes()[:-40])  # a torn copy
+    batches = [trajectories_to_batch([traj(g) for g in range(i * 2, i * 2 + 2)]) for i in range(4)]
+    assert sum(buf.add_trajectories(b) for b in batches) == 8
     buf.add_pairs(pairs_to_batch([(traj(7, score=1.0, source="expert"), traj(7), "expert")]))
-    shutil.copy(tmp_path / "pairs" / "seg-00000000.parquet", folder / "seg-00000004.parquet")  # another schema
+    buf.close()
+    folder = tmp_path / "trajectories"
+    seg = [folder / f"seg-{i:08d}.parquet" for i in range(8)]
+    good = seg[0].read_bytes()
+    seg[1].write_bytes(seg[1].read_bytes()[:-40])  # acknowledged, then torn on disk
+    seg[2].write_bytes((tmp_path / "pairs" / "seg-00000000.parquet").read_bytes())  # another schema
     row = traj(90).to_row()
     row["chosen"] = [1, 5]
-    pq.write_table(pa.Table.from_pylist([row], schema=TRAJECTORY_SCHEMA), folder / "seg-00000005.parquet")
+    pq.write_table(pa.Table.from_pylist([row], schema=TRAJECTORY_SCHEMA), seg[3])  # a row that cannot be used
+    seg[5].write_bytes(good)  # a segment no append acknowledged
     for stray in ("seg-old.parquet", "notes.txt", ".seg-00000009.parquet.tmp", "seg-00000001.parquet.bak"):
         (folder / stray).write_text("stray")
-    (folder / "seg-00000007.parquet").mkdir()  # a folder with a segment's name
+    seg[7].mkdir()  # a folder with a segment's name
     with caplog.at_level("WARNING", logger="rollout_workers.buffer"):
         again = ArrowBuffer(tmp_path)
-    assert again.stats()["trajectories_acknowledged"] == acked == 6
-    assert sorted(again.newest("trajectories", 10).column("goal_id").to_pylist()) == list(range(6))
+    assert again.stats()["trajectories_acknowledged"] == 2
+    assert sorted(again.newest("trajectories", 10).column("goal_id").to_pylist()) == [0, 1]
     quarantine = tmp_path / "quarantine" / "trajectories"
-    assert sorted(p.name for p in quarantine.iterdir()) == ["seg-00000003.parquet", "seg-00000004.parquet", "seg-00000005.parquet"]
-    assert not torn.exists() and (folder / "notes.txt").exists()
+    assert sorted(p.name for p in quarantine.iterdir()) == [p.name for p in (seg[1], seg[2], seg[3], seg[5])]
+    assert not seg[1].exists() and (folder / "notes.txt").exists()
     warned = [r.getMessage() for r in caplog.records]
-    assert len(warned) == 3 and all("cannot be loaded" in w and "moved to" in w for w in warned)
+    assert len(warned) == 5 and all("cannot be loaded" in w and "moved to" in w for w in warned[:4])
     assert "field 'chosen[1]': 5 outside its 3 candidates" in warned[2]
     assert "required columns ['traj_id'" in warned[1]
-    # new segments continue after the highest number seen, and a second restart is quiet
+    assert "never acknowledged (no line in the ledger)" in warned[3]
+    assert warned[4].endswith("3 acknowledged trajectories segment(s) are missing or were set aside: "
+                              "seg-00000001.parquet, seg-00000002.parquet, seg-00000003.parquet")
+    # new segments continue after the highest number seen; a restart only repeats the loss
     assert again.add_trajectories(trajectories_to_batch([traj(50)])) == 1
-    assert (folder / "seg-00000008.parquet").exists()
+    assert seg[7].with_name("seg-00000008.parquet").exists()
+    again.close()
     caplog.clear()
     with caplog.at_level("WARNING", logger="rollout_workers.buffer"):
-        assert ArrowBuffer(tmp_path).stats()["trajectories_acknowledged"] == 7
-    assert not caplog.records
+        assert ArrowBuffer(tmp_path).stats()["trajectories_acknowledged"] == 3
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["buffer"] and "missing" in caplog.text
 
 
 def test_ids_repeated_inside_one_batch_are_written_once(tmp_path):
