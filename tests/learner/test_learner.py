@@ -83,10 +83,10 @@ def test_dpo_update_ignores_pairs_older_than_the_staleness_window(tmp_path):
     buffer = ArrowBuffer(tmp_path)
     learner = make_learner(pairs_per_update=2, max_version_lag=1)
     learner.policy.version = 6  # learner at version 6, S = 1: pairs need version >= 5
-    buffer.add_pairs(pairs_to_batch([(episode(0, version=0), episode(1, version=0), "expert")] * 3))
+    buffer.add_pairs(pairs_to_batch([(episode(0, version=0), episode(1, version=0), "expert") for _ in range(3)]))
     buffer.add_pairs(pairs_to_batch([(episode(0, version=5), episode(1, version=4), "expert")]))  # one half stale
     assert learner.update(buffer) is None
-    buffer.add_pairs(pairs_to_batch([(episode(0, version=5), episode(1, version=6), "self")] * 2))
+    buffer.add_pairs(pairs_to_batch([(episode(0, version=5), episode(1, version=6), "self") for _ in range(2)]))
     metrics = learner.update(buffer)
     assert metrics is not None and metrics["data_version_min"] == 5.0 and metrics["pairs"] == 2.0
     assert metrics["version_lag_max"] == 1.0
