@@ -8,13 +8,13 @@ The shells only move data between Ray and the plain objects (`RolloutWorker`,
 
 from __future__ import annotations
 
-import os
 import time
 
 import ray
 
 from cluster.components import build_learner, catalog_from_section, preset_policy
 from cluster.schedule import Interval
+from cluster.run_state import PublishLog
 from policies.checkpoint import load_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
@@ -47,8 +47,14 @@ class WeightStore:
 class BufferActor:
     """`ArrowBuffer` as an actor; every append is on disk before it returns."""
 
-    def __init__(self, directory: str, config, seed: int = 0):
-        self.buffer = ArrowBuffer(directory, config, seed=seed)
+    def __init__(self, directory: str, config, seed: int = 0, committed: dict | None = None):
+        self.buffer = ArrowBuffer(directory, config, seed=seed, committed=committed)
+
+    def checkpoint_state(self) -> dict:
+        return self.buffer.checkpoint_state()
+
+    def ping(self) -> bool:
+        return True
 
     def add(self, traj_batch, pair_batch) -> tuple[int, int]:
         n_t = self.buffer.add_trajectories(traj_batch) if traj_batch is not None else 0
@@ -71,13 +77,13 @@ class BufferActor:
 class WorkerShell:
     """A rollout worker that pushes to the buffer and pulls weights between rounds."""
 
-    def __init__(self, worker_id: int, cfg, store, buffer, seed: int, start_weights=None):
+    def __init__(self, worker_id: int, cfg, store, buffer, seed: int, run_id: str, start_weights=None):
         import torch
 
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
         catalog = catalog_from_section(cfg.catalog)
         policy = preset_policy(cfg.policy, device="cpu", acting=True)
-        self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed)
+        self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed, run_id=run_id)
         self.store, self.buffer = store, buffer
         if start_weights is not None:
             version, ref = start_weights
@@ -128,16 +134,24 @@ class _BufferProxy:
 
 
 class LearnerShell:
-    """The learner as an actor: updates from the buffer actor, publishes on its `Interval`."""
+    """The learner as an actor: updates from the buffer actor, publishes on its `Interval`.
 
-    def __init__(self, cfg, il_path: str, device: str, buffer, store, state_dir: str | None, threads: int):
+    Starts from the IL weights or a committed learner state (`state_dir`). Each publish
+    is first recorded in the run's publish log (`PublishLog`); a learner restored from
+    an earlier generation continues its version numbers after the highest one ever
+    logged, so a version number never names two different sets of weights."""
+
+    def __init__(self, cfg, il_path: str, device: str, buffer, store, state_dir: str | None, threads: int,
+                 publish_log: str):
         import torch
 
         torch.set_num_threads(max(1, threads))
         policy = load_checkpoint(il_path, device=device)
         self.learner = build_learner(cfg, policy, load_checkpoint(il_path, device=device))
-        if state_dir and os.path.exists(os.path.join(state_dir, "learner.json")):
+        if state_dir:
             self.learner.load(state_dir)
+        self.log = PublishLog(publish_log)
+        self.learner.continue_versions_after(self.log.highest())
         self.buffer, self.store = _BufferProxy(buffer), store
         self.schedule = Interval(cfg.run.sync_interval_s)
         self.publish_seconds: list[float] = []
@@ -146,6 +160,7 @@ class LearnerShell:
     def publish(self) -> int:
         t0 = time.perf_counter()
         version, weights = self.learner.publish()
+        self.log.record(version, self.learner.num_updates)
         ray.get(self.store.publish.remote(version, [ray.put(weights)]))
         self.publish_seconds.append(time.perf_counter() - t0)
         self.schedule.restart()  # the period counts from the end of a publish
@@ -179,8 +194,11 @@ class LearnerShell:
     def weights(self):
         return self.learner.publish()
 
-    def save(self, directory: str) -> None:
-        self.learner.save(directory)
+    def snapshot(self, directory: str, generation: str) -> tuple[int, int, dict]:
+        """Save the state as `generation`; `(version, num_updates, weights)` of that state."""
+        self.learner.save(directory, generation)
+        version, weights = self.learner.publish()
+        return version, self.learner.num_updates, weights
 
     def publish_stats(self) -> list[float]:
         return list(self.publish_seconds)
@@ -188,4 +206,6 @@ class LearnerShell:
 
 RemoteWorker = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(WorkerShell)
 RemoteLearner = ray.remote(max_restarts=0)(LearnerShell)
-"""Resources and runtime env are given per run (`.options`): they depend on the cluster."""
+"""Resources and runtime env are given per run (`.options`): they depend on the cluster.
+A dead learner or buffer is not restarted by Ray: the driver rolls the whole run back to
+its last checkpoint generation (`cluster.ray_loop.RayLoop`), as `--resume` would."""

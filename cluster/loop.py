@@ -3,27 +3,29 @@
 
 The driver's duties are the same in both: a round of rollouts and updates (`_step`,
 each loop's own), then the progress bar, periodic evaluation on the eval split (the
-best one kept in OUT/best with `keep_best`) and timed checkpoints (policy checkpoint +
-learner state + worker goal cursors, so `--resume` continues exactly).
+best one kept in OUT/best with `keep_best`) and timed checkpoint generations
+(`cluster.run_state`: policy, learner state, worker cursors and RNGs, the buffer's
+high-water mark and RNG, best/, committed as one), from which `--resume` continues.
+In one process a resume repeats the lost stretch bit for bit.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import time
 from pathlib import Path
 
 from cluster.components import build_learner
 from cluster.eval.evaluate import evaluate_policy
 from cluster.progress import TrainingProgress
+from cluster.run_state import RUN_ID_FILE, commit_generation, link_directory, load_committed
 from cluster.schedule import Interval
-from policies.atomic import write_file_atomic
-from policies.checkpoint import CheckpointMetadata, load_checkpoint, read_metadata, save_checkpoint
-from rollout_workers.buffer import ArrowBuffer
+from policies.atomic import resolve_directory
+from policies.checkpoint import CheckpointMetadata, check_generation, load_checkpoint, save_checkpoint
+from rollout_workers.buffer import ArrowBuffer, nothing_committed
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
 from rollout_workers.worker import RolloutWorker, RoundStats
 
-RUN_STATE = "run_state.json"
 BEST_DIR = "best"
 
 
@@ -43,20 +45,33 @@ class DriverLoop:
 
     def __init__(self, cfg, catalog, il_path: str, device: str, out: Path, log):
         self.cfg, self.catalog, self.il_path, self.device, self.out, self.log = cfg, catalog, il_path, device, out, log
+        self.run_id = (out / RUN_ID_FILE).read_text().strip()
+        self.learner_placement: dict = {}  # device and GPU ids of the learner's model, set by _start
+        self.restore()
+
+    def restore(self) -> None:
+        """The driver's state as the run's committed generation has it (a fresh run's
+        when there is none); OUT/best is put back to that generation's."""
+        self.committed = load_committed(self.out)
+        record = self.committed.record if self.committed else {}
         self.counters = {"env_steps": 0, "episodes": 0, "pairs": 0, "updates": 0, "rl_seconds": 0.0,
-                         "successes": 0}
-        self.worker_states: dict[str, dict] = {}
+                         "successes": 0, **record.get("counters", {})}
+        self.worker_states: dict[str, dict] = dict(record.get("workers", {}))
+        self.buffer_commit = record.get("buffer") or nothing_committed(self.cfg.run.seed)
         self.recent_success: list[float] = []  # success rate of the last 20 rounds
         self.last_eval: dict | None = None
-        self.learner_placement: dict = {}  # device and GPU ids of the learner's model, set by _start
-        self.best: dict | None = None  # the best periodic evaluation so far (keep_best), as saved in OUT/best
-        if (out / BEST_DIR / "metadata.json").exists():  # a resumed run: the checkpoint on disk is the truth
-            self.best = read_metadata(out / BEST_DIR).metrics["eval"]
-        state_path = out / RUN_STATE
-        if state_path.exists():
-            saved = json.loads(state_path.read_text())
-            self.counters.update(saved["counters"])
-            self.worker_states = saved["workers"]
+        best = record.get("best")
+        self.best: dict | None = best["eval"] if best else None  # the best periodic evaluation (keep_best)
+        target = resolve_directory(self.out / BEST_DIR)
+        if best is None and target.exists():  # written after the commit: found again by the replay
+            shutil.rmtree(target)
+        elif best is not None and (not target.exists() or check_generation(target) != best["generation"]):
+            link_directory(self.committed.best_dir, self.out / BEST_DIR)
+
+    @property
+    def learner_state_dir(self) -> str | None:
+        """The committed learner state to start the learner from (None: the IL weights)."""
+        return str(self.committed.learner_dir) if self.committed else None
 
     # -- what each loop provides ---------------------------------------------------------
     def _start(self) -> None:
@@ -73,11 +88,19 @@ class DriverLoop:
         """`(version, weights)` the learner published last."""
         raise NotImplementedError
 
-    def save_learner_state(self) -> None:
+    def snapshot_learner(self, directory: Path, generation: str) -> tuple[int, int, dict]:
+        """Save the learner's state into `directory` as `generation`; returns
+        `(version, num_updates, weights)` of that same state."""
         raise NotImplementedError
 
-    def _drain(self) -> None:
-        pass
+    def buffer_state(self) -> dict:
+        """The buffer's `checkpoint_state()`."""
+        raise NotImplementedError
+
+    def _drain(self) -> bool:
+        """Finish work in flight before the last evaluation and commit; False when that
+        rolled the run back (training goes on)."""
+        return True
 
     def close(self) -> None:
         pass
@@ -88,29 +111,41 @@ class DriverLoop:
         run = self.cfg.run
         self._start()  # actors and models ready before the budget starts
         self.log.write("placement", self.learner_placement, step=self.counters["updates"])
-        start = time.perf_counter()
-        eval_timer, ckpt_timer = Interval(run.eval_interval_s, start), Interval(run.checkpoint_interval_s, start)
+        self.rollback_clock()
+        eval_timer = Interval(run.eval_interval_s, self.clock_start)
+        ckpt_timer = Interval(run.checkpoint_interval_s, self.clock_start)
         progress = TrainingProgress(run.algo.upper(), run.time_budget_s - self.counters["rl_seconds"],
                                     run.updates, self.counters)
         try:
-            while not self._done(start):
-                self._step()
-                self._show(progress)
-                self._maybe_eval(evaluator, eval_ids, eval_timer)
-                self._maybe_checkpoint(evaluator, ckpt_timer, start)
+            while True:
+                while not self._done():
+                    self._step()
+                    self._show(progress)
+                    self._maybe_eval(evaluator, eval_ids, eval_timer)
+                    self._maybe_checkpoint(evaluator, ckpt_timer)
+                if self._drain():
+                    break
         finally:
             progress.close()
-        self._drain()
         if run.keep_best:  # the last weights compete with the periodic ones
             self._maybe_eval(evaluator, eval_ids, eval_timer, force=True)
-        self._maybe_checkpoint(evaluator, ckpt_timer, start, force=True)
-        self.counters["rl_seconds"] += time.perf_counter() - start
+        self._maybe_checkpoint(evaluator, ckpt_timer, force=True)
+        self.counters["rl_seconds"] = self.elapsed()
         return {**self.counters, "seconds": self.counters["rl_seconds"], "learner": self.learner_placement}
 
-    def _done(self, start: float) -> bool:
+    def rollback_clock(self) -> None:
+        """Count the budget from now on top of the restored `rl_seconds` (at the start and
+        after a rollback: time lost since the generation is not counted, as on --resume)."""
+        self.clock_start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """RL seconds of the run so far, earlier sessions included."""
+        return self.counters["rl_seconds"] + time.perf_counter() - self.clock_start
+
+    def _done(self) -> bool:
         run = self.cfg.run
-        elapsed = self.counters["rl_seconds"] + time.perf_counter() - start
-        return elapsed >= run.time_budget_s or (run.updates is not None and self.counters["updates"] >= run.updates)
+        return self.elapsed() >= run.time_budget_s or (run.updates is not None
+                                                        and self.counters["updates"] >= run.updates)
 
     def _record_round(self, r: RoundStats) -> None:
         c = self.counters
@@ -146,51 +181,70 @@ class DriverLoop:
             self.best = dict(self.last_eval, step=self.counters["updates"])
             self.save_checkpoint(evaluator, metrics={"eval": self.best}, directory=self.out / BEST_DIR)
 
-    def _maybe_checkpoint(self, evaluator, timer: Interval, start: float, force: bool = False) -> None:
+    def _maybe_checkpoint(self, evaluator, timer: Interval, force: bool = False) -> None:
         now = time.perf_counter()
         if not force and not timer.due(now):
             return
         timer.restart(now)
-        version, weights = self.current_weights()
-        evaluator.set_weights(weights, version=version)
-        self.save_checkpoint(evaluator)
-        self.save_learner_state()
-        counters = dict(self.counters, rl_seconds=self.counters["rl_seconds"] + now - start)
-        write_file_atomic(self.out / RUN_STATE, json.dumps({"counters": counters, "workers": self.worker_states},
-                                                           indent=2))
+        self.commit(evaluator, rl_seconds=self.elapsed())
+
+    def commit(self, evaluator, rl_seconds: float) -> str:
+        """Write and commit one checkpoint generation of the run; refresh OUT/checkpoint."""
+        def parts(directory: Path, generation: str) -> dict:
+            version, updates, weights = self.snapshot_learner(directory / "learner", generation)
+            evaluator.set_weights(weights, version=version)
+            self.save_checkpoint(evaluator, directory=directory / "policy", steps=updates, generation=generation)
+            best = None
+            if self.best is not None:
+                link_directory(resolve_directory(self.out / BEST_DIR), directory / "best")
+                best = {"eval": self.best, "generation": check_generation(directory / "best")}
+            counters = dict(self.counters, updates=updates, rl_seconds=rl_seconds)
+            return {"run_id": self.run_id, "counters": counters, "workers": self.worker_states,
+                    "buffer": self.buffer_state(), "best": best, "published": self.published_version()}
+
+        generation = commit_generation(self.out, parts)
+        self.committed = load_committed(self.out)
+        link_directory(self.committed.policy_dir, self.out / "checkpoint")
+        return generation
+
+    def published_version(self) -> int:
+        """The highest policy version any worker may have seen."""
+        return self.versions()[0]
 
     def save_checkpoint(self, policy, metrics: dict | None = None, directory: Path | None = None,
-                        steps: int | None = None) -> Path:
+                        steps: int | None = None, generation: str | None = None) -> Path:
         """`policy` as a checkpoint of this run (OUT/checkpoint unless `directory`)."""
         steps = self.counters["updates"] if steps is None else steps
         meta = CheckpointMetadata(version=policy.version, steps=steps,
                                   metrics=metrics or {}, train_config=self.cfg.to_dict())
-        return save_checkpoint(policy, directory or self.out / "checkpoint", meta)
+        return save_checkpoint(policy, directory or self.out / "checkpoint", meta, generation=generation)
 
 
 class LocalLoop(DriverLoop):
-    """Worker, buffer and learner as plain objects in this process (`--num-workers 0`)."""
+    """Worker, buffer and learner as plain objects in this process (`--num-workers 0`).
+
+    The worker takes the learner's weights after every update (a copy in memory), so
+    nothing here depends on the clock: a run is a function of its config and seed, and
+    a resume from a checkpoint generation repeats the lost stretch bit for bit."""
 
     def _start(self) -> None:
         cfg = self.cfg
         policy = load_checkpoint(self.il_path, device=self.device)
         self.learner = build_learner(cfg, policy, load_checkpoint(self.il_path, device=self.device))
-        if (self.out / "learner" / "learner.json").exists():
-            self.learner.load(self.out / "learner")
+        if self.learner_state_dir:
+            self.learner.load(self.learner_state_dir)
         self.counters["updates"] = self.learner.num_updates
         self.learner_placement = {"device": str(next(policy.model.parameters()).device), "gpu_ids": ""}
         acting = load_checkpoint(self.il_path, device="cpu")
-        self.worker = RolloutWorker(0, self.catalog, acting, cfg.worker, seed=cfg.run.seed)
+        self.worker = RolloutWorker(0, self.catalog, acting, cfg.worker, seed=cfg.run.seed, run_id=self.run_id)
         if "0" in self.worker_states:
             self.worker.load_state(self.worker_states["0"])
-        self.publish_schedule = Interval(cfg.run.sync_interval_s)
         self._publish()
-        self.buffer = ArrowBuffer(self.out / "buffer", cfg.buffer, seed=cfg.run.seed)
+        self.buffer = ArrowBuffer(self.out / "buffer", cfg.buffer, seed=cfg.run.seed, committed=self.buffer_commit)
 
     def _publish(self) -> None:
         version, weights = self.learner.publish()
         self.worker.set_weights(version, weights)
-        self.publish_schedule.restart()  # the period counts from the end of a publish
 
     def _step(self) -> None:
         batch = self.worker.sample(self.cfg.run.episodes_per_round)
@@ -200,7 +254,6 @@ class LocalLoop(DriverLoop):
         m = self.learner.update(self.buffer)
         if m is not None:
             self._record_updates([m])
-        if self.publish_schedule.due():
             self._publish()
 
     def versions(self) -> tuple[int, int]:
@@ -209,5 +262,14 @@ class LocalLoop(DriverLoop):
     def current_weights(self):
         return self.learner.publish()
 
-    def save_learner_state(self) -> None:
-        self.learner.save(self.out / "learner")
+    def snapshot_learner(self, directory: Path, generation: str) -> tuple[int, int, dict]:
+        self.learner.save(directory, generation)
+        version, weights = self.learner.publish()
+        return version, self.learner.num_updates, weights
+
+    def buffer_state(self) -> dict:
+        return self.buffer.checkpoint_state()
+
+    def close(self) -> None:
+        if getattr(self, "buffer", None) is not None:
+            self.buffer.close()

@@ -5,7 +5,17 @@ The driver keeps one `rollout` call in flight per worker and one `train_for` cal
 the learner. A worker that dies is restarted by Ray (`max_restarts=-1`); its call
 fails with an actor error, the driver logs it and submits the next round, which
 runs on the restarted actor (it reloads the catalog and policy, pulls the newest
-weights and continues its goal order from the driver's last record).
+weights and continues its goal order and RNGs from the driver's last record, so the
+lost round is replayed under the same episode ids and stored once).
+
+A learner or buffer that dies holds state no record can rebuild mid-flight, so the
+driver rolls the whole run back to its last checkpoint generation, exactly as
+`--resume` would: every actor is replaced, counters, cursors and the buffer's
+high-water mark come from the generation, rows acknowledged since then wait for their
+replay, and the learner numbers its weights after the highest version ever published.
+A component that keeps dying stops the run with one line: a worker after
+`MAX_WORKER_FAILURES` deaths in a row, the run after `MAX_ROLLBACKS` rollbacks with no
+checkpoint generation committed between them.
 """
 
 from __future__ import annotations
@@ -19,12 +29,24 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from cluster.actors import BufferActor, RemoteLearner, RemoteWorker, WeightStore
 from cluster.components import actor_runtime_env
 from cluster.loop import DriverLoop
+from cluster.run_state import PUBLISH_LOG
 from cluster.schedule import Interval
 from rollout_workers.worker import RoundStats
 
 LEARNER_CALL_S = 5.0  # each `train_for` call's length: the driver counts updates between calls
 SCHEDULE_TIMEOUT_S = 600
 MAX_WORKER_FAILURES = 5  # deaths in a row (no finished round between) before the run stops
+MAX_ROLLBACKS = 5  # rollbacks with no checkpoint generation committed between them before the run stops
+ACTOR_DEATH = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+CHAOS_TARGETS = ("worker", "buffer", "learner")
+
+
+class ComponentDied(Exception):
+    """The learner or the buffer actor is gone: the run rolls back to its last generation."""
+
+    def __init__(self, component: str, error: BaseException):
+        self.component, self.error = component, error
+        super().__init__(f"the {component} actor died ({type(error).__name__})")
 
 
 class WorkerFaults:
@@ -86,7 +108,9 @@ class RayLoop(DriverLoop):
         self.learner_call = None  # the learner's `train_for` call in flight
         self.faults = WorkerFaults()  # rollout calls lost to a dead worker
         self.worker_version = -1  # the policy version of the newest round
-        self.chaos: Interval | None = None  # fault drills: kill a worker on this schedule
+        self.chaos: Interval | None = None  # fault drills: kill a component on this schedule
+        self.chaos_kills = 0
+        self.rollbacks_in_a_row = 0
 
     # -- start ---------------------------------------------------------------------------
     def _start(self) -> None:
@@ -102,20 +126,21 @@ class RayLoop(DriverLoop):
         env = actor_runtime_env()
         self.store = WeightStore.options(scheduling_strategy=here, runtime_env=env).remote()
         self.buffer_actor = BufferActor.options(scheduling_strategy=here, runtime_env=env).remote(
-            str(self.out / "buffer"), cfg.buffer, run.seed)
+            str(self.out / "buffer"), cfg.buffer, run.seed, self.buffer_commit)
         device = "cuda" if l_gpu else "cpu"
         threads = max(1, (os.cpu_count() or 2) - run.num_workers) if not l_gpu else 4
         self.learner = RemoteLearner.options(num_cpus=l_cpu, num_gpus=l_gpu, runtime_env=env).remote(
-            cfg, self.il_path, device, self.buffer_actor, self.store, str(self.out / "learner"), threads)
+            cfg, self.il_path, device, self.buffer_actor, self.store, self.learner_state_dir, threads,
+            str(self.out / PUBLISH_LOG))
         # the learner publishes its weights as it starts: wait for that, so that no worker
         # acts on a head of its own before the first round
         self.counters["updates"] = ray.get(self.learner.num_updates.remote())
         self._start_workers(w_cpu, env)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
         self.learner_placement = ray.get(self.learner.placement.remote())
-        self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, None)
+        self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, self._updates_left())
         self.worker_version = ray.get(self.store.current_version.remote())
-        if run.chaos_kill_interval_s:
+        if run.chaos_kill_interval_s and self.chaos is None:
             self.chaos = Interval(run.chaos_kill_interval_s)
 
     def _start_workers(self, cpus: float, env: dict) -> None:
@@ -125,7 +150,7 @@ class RayLoop(DriverLoop):
         for i in range(cfg.run.num_workers):
             self.workers[i] = RemoteWorker.options(num_cpus=cpus, scheduling_strategy=strategies[i],
                                                    runtime_env=env).remote(
-                i, cfg, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1))
+                i, cfg, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1), self.run_id)
             if str(i) in self.worker_states:
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
         try:  # constructed: the budget starts now
@@ -134,21 +159,29 @@ class RayLoop(DriverLoop):
             raise RuntimeError(f"rollout workers not scheduled after {SCHEDULE_TIMEOUT_S} s: each asks for "
                                f"{cpus:.2f} CPU; free now: {ray.available_resources()}") from None
 
+    def _updates_left(self) -> int | None:
+        run = self.cfg.run
+        return None if run.updates is None else max(0, run.updates - self.counters["updates"])
+
     # -- rounds --------------------------------------------------------------------------
     def _step(self) -> None:
         """Wait for the next finished call (a worker's round or the learner's), handle it
-        and submit the same call again."""
-        self._maybe_kill_a_worker()
-        pending = list(self.inflight) + ([self.learner_call] if self.learner_call is not None else [])
-        ready, _ = ray.wait(pending, num_returns=1, timeout=2.0)
-        for ref in ready:
-            if ref == self.learner_call:
-                self._record_updates(ray.get(ref))
-                run = self.cfg.run
-                left = None if run.updates is None else max(0, run.updates - self.counters["updates"])
-                self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, left)
-            else:
-                self._finish_round(ref)
+        and submit the same call again; roll back if the learner or buffer died."""
+        try:
+            self._maybe_kill()
+            pending = list(self.inflight) + ([self.learner_call] if self.learner_call is not None else [])
+            ready, _ = ray.wait(pending, num_returns=1, timeout=2.0)
+            for ref in ready:
+                if ref == self.learner_call:
+                    try:
+                        self._record_updates(ray.get(ref))
+                    except ACTOR_DEATH as e:
+                        raise ComponentDied("learner", e) from None
+                    self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, self._updates_left())
+                else:
+                    self._finish_round(ref)
+        except ComponentDied as died:
+            self._roll_back(died)
 
     def _finish_round(self, ref) -> None:
         i = self.inflight.pop(ref)
@@ -159,21 +192,69 @@ class RayLoop(DriverLoop):
             self.worker_version = r.version
             if r.sync_s is not None:
                 self.log.write("sync", {"worker_seconds": r.sync_s, "worker_id": i}, step=self.counters["updates"])
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-            self.log.write("fault", {"worker_id": i, "error": type(e).__name__}, step=self.counters["updates"])
+        except ACTOR_DEATH as e:
+            self._check_alive()  # a round also fails when the buffer it writes to died
+            self.log.write("fault", {"component": "worker", "worker_id": i, "error": type(e).__name__},
+                           step=self.counters["updates"])
             if not isinstance(e, ray.exceptions.ActorUnavailableError):  # that one is restarting, not dead
                 self.faults.failed(i, e)
             if str(i) in self.worker_states:  # a restarted actor continues the goal order
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
         self.inflight[self.workers[i].rollout.remote(self.cfg.run.episodes_per_round)] = i
 
-    def _maybe_kill_a_worker(self) -> None:
+    def _check_alive(self) -> None:
+        """Raise ComponentDied if the buffer or the learner actor is dead."""
+        for name, actor in (("buffer", self.buffer_actor), ("learner", self.learner)):
+            try:
+                ray.get(actor.ping.remote(), timeout=60)
+            except ACTOR_DEATH as e:
+                raise ComponentDied(name, e) from None
+
+    def _roll_back(self, died: ComponentDied) -> None:
+        """Replace every actor and continue from the last checkpoint generation."""
+        self.rollbacks_in_a_row += 1
+        self.log.write("fault", {"component": died.component, "error": type(died.error).__name__,
+                                 "rolled_back_to": self.committed.generation if self.committed else None},
+                       step=self.counters["updates"])
+        if self.rollbacks_in_a_row > MAX_ROLLBACKS:
+            raise RuntimeError(f"{died}; the run rolled back {MAX_ROLLBACKS} times without committing a "
+                               f"checkpoint generation in between: stopping (see the Ray session's logs)")
+        self._stop_actors()
+        self.restore()
+        self.rollback_clock()
+        self._start()
+
+    def _stop_actors(self) -> None:
+        self.close()
+        for actor in [*self.workers.values(), self.buffer_actor, self.learner, self.store]:
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
+        self.workers, self.inflight, self.learner_call = {}, {}, None
+
+    def commit(self, evaluator, rl_seconds: float) -> str:
+        try:
+            generation = super().commit(evaluator, rl_seconds)
+        except ACTOR_DEATH as e:
+            self._roll_back(ComponentDied("learner or buffer", e))
+            return self.committed.generation if self.committed else ""
+        self.rollbacks_in_a_row = 0
+        return generation
+
+    def _maybe_kill(self) -> None:
+        """Fault drill: kill the next component in `CHAOS_TARGETS` order when due."""
         if self.chaos is None or not self.chaos.due():
             return
         self.chaos.restart()
-        i = int(np.random.default_rng(self.counters["episodes"]).integers(len(self.workers)))
-        ray.kill(self.workers[i], no_restart=False)  # Ray re-creates it; its call in flight fails
-        self.log.write("chaos", {"killed_worker": i}, step=self.counters["updates"])
+        target = CHAOS_TARGETS[self.chaos_kills % len(CHAOS_TARGETS)]
+        self.chaos_kills += 1
+        row = {"killed": target}
+        if target == "worker":
+            i = int(np.random.default_rng(self.chaos_kills).integers(len(self.workers)))
+            ray.kill(self.workers[i], no_restart=False)  # Ray re-creates it; its call in flight fails
+            row["killed_worker"] = i
+        else:
+            ray.kill(self.buffer_actor if target == "buffer" else self.learner, no_restart=True)
+        self.log.write("chaos", row, step=self.counters["updates"])
 
     # -- weights, state, end -------------------------------------------------------------
     def versions(self) -> tuple[int, int]:
@@ -183,14 +264,21 @@ class RayLoop(DriverLoop):
         version, ref = ray.get(self.store.newest.remote(-1))
         return version, ray.get(ref[0])
 
-    def save_learner_state(self) -> None:
-        ray.get(self.learner.save.remote(str(self.out / "learner")))
+    def snapshot_learner(self, directory, generation: str) -> tuple[int, int, dict]:
+        return ray.get(self.learner.snapshot.remote(str(directory), generation))
 
-    def _drain(self) -> None:
+    def buffer_state(self) -> dict:
+        return ray.get(self.buffer_actor.checkpoint_state.remote())
+
+    def _drain(self) -> bool:
         """Let the learner's current call finish and count it (before the last checkpoint)."""
         if self.learner_call is None:
-            return
-        self._record_updates(ray.get(self.learner_call))
+            return True
+        try:
+            self._record_updates(ray.get(self.learner_call))
+        except ACTOR_DEATH as e:  # the run rolls back and trains on to its end
+            self._roll_back(ComponentDied("learner", e))
+            return False
         self.learner_call = None
         pushes = ray.get(self.learner.publish_stats.remote())
         self.learner_placement["publishes"] = len(pushes)

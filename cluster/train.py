@@ -25,6 +25,7 @@ from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
+from cluster.run_state import RUN_ID_FILE, new_run_id
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
 from policies.policy import preset_config
@@ -111,6 +112,8 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs
         cfg = replace(cfg, worker=replace(cfg.worker, pair_mode="none"))
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / RUN_ID_FILE).exists():  # names the run's episodes (rollout_workers.worker.trajectory_id)
+        write_file_atomic(out / RUN_ID_FILE, new_run_id() + "\n")
     path = out / "config.json"
     if not (cfg.run.resume and _same_run(json.loads(path.read_text()), cfg.to_dict())):
         write_file_atomic(path, json.dumps(cfg.to_dict(), indent=2, default=str))

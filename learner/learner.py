@@ -133,6 +133,13 @@ class Learner:
         return {"data_version_min": float(oldest), "version_lag_max": float(self.version - oldest)}
 
     # ---------------------------------------------------- weights and state
+    def continue_versions_after(self, published: int) -> None:
+        """Number the next published weights above `published` (the highest version ever
+        published in this run): after a restore from an earlier generation on Ray, the
+        weights differ from those that carried these numbers before."""
+        if published >= self.policy.version:
+            self.policy.version = published + 1
+
     def publish(self) -> tuple[int, dict[str, np.ndarray]]:
         """`(version, weights)` for the workers: only the trainable tensors when part of
         the model is frozen (the workers hold the same frozen part), else all."""
@@ -173,9 +180,10 @@ class Learner:
             self.reference.cache.load_state_dict(state["ref_cache"])
         restore_rng(state["rng"], self.generator, self.device)
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the state as safetensors + JSON (see learner.state); never pickle."""
-        return save_state(self.state_dict(), directory)
+    def save(self, directory: str | Path, generation: str | None = None) -> Path:
+        """Write the state as safetensors + JSON (see learner.state); never pickle.
+        `generation`: the id to carry (a run's checkpoint generation); None: a fresh one."""
+        return save_state(self.state_dict(), directory, generation)
 
     def load(self, directory: str | Path) -> None:
         """Restore what `save` wrote."""

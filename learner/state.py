@@ -83,13 +83,13 @@ def _tensors_name(generation: str) -> str:
     return f"learner-{generation}.safetensors"
 
 
-def save_state(state: dict[str, Any], directory: str | Path) -> Path:
-    """Write a nested learner state to `directory` (created) as one new generation;
-    returns the directory."""
+def save_state(state: dict[str, Any], directory: str | Path, generation: str | None = None) -> Path:
+    """Write a nested learner state to `directory` (created) as one new generation (id
+    `generation`, or a fresh one); returns the directory."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
-    generation = new_generation()
+    generation = generation or new_generation()
     name = _tensors_name(generation)
     meta = {"format": FORMAT_VERSION, "generation": generation, "tensors": name,
             "state": split_tensors(state, tensors)}
@@ -114,6 +114,15 @@ def _read_tensors(path: Path, generation: str | None) -> dict[str, torch.Tensor]
         raise ValueError(f"{path}: generation {header.get('generation')!r}, but {JSON_FILE} is of generation "
                          f"{generation!r} (parts of different saves)")
     return tensors
+
+
+def state_generation(directory: str | Path) -> str | None:
+    """The generation id `learner.json` in `directory` commits (without reading tensors)."""
+    path = Path(directory) / JSON_FILE
+    try:
+        return json.loads(path.read_text()).get("generation")
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: unreadable learner state: {e}") from e
 
 
 def load_state(directory: str | Path) -> dict[str, Any]:

@@ -89,11 +89,13 @@ def _is_tokenizer_file(p: Path) -> bool:
     return p.is_file() and (p.name.startswith(("tokenizer", "special_tokens", "added_tokens", "vocab", "merges")))
 
 
-def save_checkpoint(policy: Policy, directory: str | Path, metadata: CheckpointMetadata | None = None) -> Path:
+def save_checkpoint(policy: Policy, directory: str | Path, metadata: CheckpointMetadata | None = None,
+                    generation: str | None = None) -> Path:
     """Write `policy` (weights, configs, tokenizer) and `metadata` to `directory`, as one
-    generation that replaces any earlier checkpoint there atomically."""
+    generation that replaces any earlier checkpoint there atomically. `generation`: the
+    id to carry (a run's checkpoint generation gives its own); None: a fresh one."""
     out = Path(directory)
-    generation = new_generation()
+    generation = generation or new_generation()
     tensors = {k: v.detach().cpu().contiguous() for k, v in policy.model.state_dict().items()}
     config = {
         "format": FORMAT_VERSION,

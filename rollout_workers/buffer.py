@@ -229,6 +229,13 @@ class _Store:
         return self._table
 
 
+def nothing_committed(seed: int) -> dict:
+    """The `committed` state of a run that has no checkpoint generation yet: every row on
+    disk pending, the RNG as `seed` makes it."""
+    return {"segments": {kind: 0 for kind in KINDS}, "pending": {kind: [] for kind in KINDS},
+            "rng": np.random.default_rng(seed).bit_generator.state}
+
+
 class ArrowBuffer:
     """Trajectories and pairs for the learner.
 

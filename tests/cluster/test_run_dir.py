@@ -24,7 +24,8 @@ def test_resume_rewrites_config_json_only_when_it_changes(tmp_path):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     extended, _ = prepare_run_dir(replace(cfg, run=replace(cfg.run, resume=str(out), updates=9)))
     assert extended.run.updates == 9 and '"updates": 9' in (out / "config.json").read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # no temp file left
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "run_id"]  # no temp file left
+    assert len((out / "run_id").read_text().strip()) == 12
 
 
 def test_il_checkpoint_is_done_only_when_committed(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster.config import load_config, parse_duration
+from cluster.run_state import load_committed
 from cluster.train import run_training
 
 TINY = {
@@ -40,8 +41,9 @@ def test_local_loop_end_to_end(tmp_path, algo):
     assert summary["learner"] == {"device": "cpu", "gpu_ids": ""}  # no pushes through Ray in one process
     assert list((run / "tb").glob("events.out.tfevents.*"))
     trajs = pq.read_table(run / "buffer" / "trajectories")
-    state = json.loads((run / "run_state.json").read_text())
-    assert trajs.num_rows == state["counters"]["episodes"]  # every acknowledged trajectory is on disk
+    committed = load_committed(run)
+    assert trajs.num_rows == committed.record["counters"]["episodes"]  # every acknowledged trajectory is on disk
+    assert committed.record["counters"]["updates"] == 3 and committed.record["buffer"]["pending"]["trajectories"] == []
     assert summary["after"]["episodes"] == 8
 
 
@@ -108,17 +110,17 @@ def test_checkpoint_evaluates_from_the_cli(tmp_path, capsys):
 def test_resume_continues_version_and_steps(tmp_path):
     first = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=2))
     run = tmp_path / "run"
-    learner_state = json.loads((run / "learner" / "learner.json").read_text())["state"]
-    episodes = json.loads((run / "run_state.json").read_text())["counters"]["episodes"]
+    learner_state = json.loads((load_committed(run).learner_dir / "learner.json").read_text())["state"]
+    episodes = load_committed(run).record["counters"]["episodes"]
     # continue the same run to 4 updates
     from dataclasses import replace
 
     c = cfg(tmp_path, algo="dpo", num_workers=0, updates=4)
     second = run_training(replace(c, run=replace(c.run, resume=str(run), updates=4)))
     assert first["updates"] == 2 and second["updates"] == 4
-    after = json.loads((run / "learner" / "learner.json").read_text())["state"]
+    after = json.loads((load_committed(run).learner_dir / "learner.json").read_text())["state"]
     assert after["num_updates"] == learner_state["num_updates"] + 2
-    assert json.loads((run / "run_state.json").read_text())["counters"]["episodes"] > episodes
+    assert load_committed(run).record["counters"]["episodes"] > episodes
 
 
 def test_a_new_run_moves_an_earlier_one_aside(tmp_path, capsys):
