@@ -182,6 +182,9 @@ class LearnerShell:
     def version(self) -> int:
         return self.learner.version
 
+    def ping(self) -> bool:
+        return True
+
     def placement(self) -> dict:
         """Where Ray put this actor and where its model lives (the GPU check of a run)."""
         param = next(self.learner.policy.model.parameters())

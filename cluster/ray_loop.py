@@ -176,6 +176,7 @@ class RayLoop(DriverLoop):
                     try:
                         self._record_updates(ray.get(ref))
                     except ACTOR_DEATH as e:
+                        self._check_alive()  # the learner's call also fails when the buffer it reads died
                         raise ComponentDied("learner", e) from None
                     self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, self._updates_left())
                 else:
@@ -235,7 +236,12 @@ class RayLoop(DriverLoop):
         try:
             generation = super().commit(evaluator, rl_seconds)
         except ACTOR_DEATH as e:
-            self._roll_back(ComponentDied("learner or buffer", e))
+            try:
+                self._check_alive()
+                died = ComponentDied("learner", e)
+            except ComponentDied as found:
+                died = found
+            self._roll_back(died)
             return self.committed.generation if self.committed else ""
         self.rollbacks_in_a_row = 0
         return generation

@@ -23,6 +23,10 @@ def _run_child(save: Callable[[], object], kill_at: int, count_file: Path) -> in
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         try:
+            import sys
+
+            if "torch" in sys.modules:  # the parent's OpenMP team is gone in a forked child:
+                sys.modules["torch"].set_num_threads(1)  # a parallel copy would wait for it forever
             calls = [0]
 
             def counted(fn):
