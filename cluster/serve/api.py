@@ -223,7 +223,8 @@ def unparsable_reason(e: HTTPException) -> Optional[str]:
     return None
 
 
-ERRORS = {400: {"description": "body is not JSON: invalid UTF-8, or nested too deeply"}, 413: {"description": "request body too large"},
+ERRORS = {400: {"description": "body cannot be parsed: invalid UTF-8, or JSON nested too deeply"},
+          413: {"description": "request body too large"},
           503: {"description": "overloaded: retry after the Retry-After header's seconds"}}
 RELOAD_ERRORS = {401: {"description": "missing or wrong bearer token"},
                  403: {"description": "reloads off, a non-loopback client without a token, or a path "
