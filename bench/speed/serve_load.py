@@ -1,6 +1,7 @@
 """Load test of the Ray Serve app on loopback: concurrent clients against POST /act.
 
     python bench/speed/serve_load.py [--clients 64 --seconds 30 --batch-size 16 --checkpoint DIR]
+    python bench/speed/serve_load.py --adversarial [--adversarial-share 0.25 --seconds 20]
 
 Three phases on one local Ray instance, same requests, same machine, same run:
 
@@ -13,6 +14,12 @@ Three phases on one local Ray instance, same requests, same machine, same run:
 
 Requests are real pages: the observation, available actions and chosen options of every
 step of expert episodes on the default catalog (search, results, item and sub pages).
+
+`--adversarial` runs instead the adversarial phase (`bench/speed/serve_adversarial.py`):
+the same requests mixed with hostile ones (20,000 whitespace characters, 5,000 candidates,
+JSON nested 10,000 deep, invalid UTF-8, bodies over the size limit), a /healthz prober and
+the /reload refusals, at the server's queue bounds and then past them (overload); its
+figures go under "adversarial" in the same JSON file, the other phases' kept.
 The policy is the default MiniLM-L6 with the CPU preset (a fresh head, or `--checkpoint`).
 Every load loop is bounded in time and in count. Figures are printed as a Markdown
 table and written to bench/out/serve_load.json.
@@ -161,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
     p.add_argument("--port", type=int, default=8741)
     p.add_argument("--out", type=Path, default=Path("bench/out/serve_load.json"))
+    p.add_argument("--adversarial", action="store_true", help="run the adversarial phase instead (module doc)")
+    p.add_argument("--adversarial-share", type=float, default=0.25, help="share of hostile requests")
     args = p.parse_args(argv)
+    if args.adversarial:
+        return adversarial(args)
 
     import ray
     from ray import serve
@@ -200,6 +211,31 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2, default=str))
     failed = results["batched"]["errors"] + results["batch_1"]["errors"] + results["reload"]["errors"]
     return 1 if failed or any(r["status"] != 200 for r in results["reload"]["reloads"]) else 0
+
+
+def adversarial(args) -> int:
+    """The adversarial phase on its own Ray instance; figures merged into `args.out`."""
+    import shutil
+
+    import ray
+    from ray import serve
+
+    from serve_adversarial import failed, run_phases
+
+    bodies = request_bodies(args.goals)
+    tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    inside, outside = make_checkpoints(tmp / "root", args.checkpoint)
+    outside = shutil.move(outside, tmp / "outside")  # a real checkpoint, outside the reload root
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_phases(args, bodies, inside, str(outside))
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**previous, "adversarial": results}, indent=2, default=str))
+    return 1 if failed(results) else 0
 
 
 if __name__ == "__main__":

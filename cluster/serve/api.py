@@ -4,7 +4,8 @@
 `catalog`, `act(ActItem)`, `version()` and `reload(path)` - the Ray Serve
 deployment (`cluster.serve.app`) or the in-process `LocalBackend` (tests). Every
 limit is a pydantic constraint, so a request over one gets a 422 whose `loc`
-names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed. The CPU
+names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed, one that is
+not UTF-8 or nests JSON too deeply a 400 that says which. The CPU
 work of a request (instruction, candidates, state text; the forward pass in the
 backend) runs in worker threads, so the event loop keeps answering `/healthz`; a
 backend whose queue is full answers 503 with Retry-After. `/reload` goes through the
@@ -19,9 +20,11 @@ from typing import Annotated, Any, Optional, Protocol
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+from starlette.exceptions import HTTPException
 
 from cluster.serve.core import ActItem, Decision, Overloaded, RequestError, ServeEnv, act_candidates, act_state
 from cluster.serve.core import free_goal, request_instruction, run_episode
@@ -207,7 +210,21 @@ def _error(field: str, message: str, status: int = 422) -> JSONResponse:
                         status_code=status)
 
 
-ERRORS = {400: {"description": "body is not JSON"}, 413: {"description": "request body too large"},
+def unparsable_reason(e: HTTPException) -> Optional[str]:
+    """Why a JSON body could not be parsed, where FastAPI's own 400 says only that it was not:
+    invalid UTF-8 (and where), or nesting deeper than the parser's recursion limit."""
+    cause = e.__cause__
+    if e.status_code != 400:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not valid UTF-8 (byte {cause.start}); send JSON encoded as UTF-8"
+    if isinstance(cause, RecursionError):
+        return "the body's JSON is nested too deeply to parse"
+    return None
+
+
+ERRORS = {400: {"description": "body cannot be parsed: invalid UTF-8, or JSON nested too deeply"},
+          413: {"description": "request body too large"},
           503: {"description": "overloaded: retry after the Retry-After header's seconds"}}
 RELOAD_ERRORS = {401: {"description": "missing or wrong bearer token"},
                  403: {"description": "reloads off, a non-loopback client without a token, or a path "
@@ -242,6 +259,13 @@ def make_app(backend: Backend) -> FastAPI:
     async def overloaded(_: Request, e: Overloaded) -> JSONResponse:
         return JSONResponse({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}, status_code=503,
                             headers={"Retry-After": str(e.retry_after_s)})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException):
+        reason = unparsable_reason(e)
+        if reason is None:
+            return await http_exception_handler(request, e)
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": reason, "type": "body_unparsable"}]}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:

@@ -153,6 +153,22 @@ def test_limits_answer_4xx_naming_the_field(server):
     assert small.status_code == 200, small.text
 
 
+def test_unparsable_bodies_answer_400_saying_why(server):
+    url, *_ = server
+    json_type = {"content-type": "application/json"}
+    bad_utf8 = b'{"instruction": "red \xff shoes", "available_actions": ["search[...]"]}'
+    deep = b'{"observation": ' + b"[" * 10_000 + b"]" * 10_000 + b', "available_actions": ["search[...]"]}'
+    for path, body, words in [("/act", bad_utf8, "not valid UTF-8 (byte 21)"), ("/episode", bad_utf8, "UTF-8"),
+                              ("/act", deep, "nested too deeply"), ("/act", b"[" * 10_000, "nested too deeply")]:
+        r = requests.post(url + path, data=body, headers=json_type, timeout=30)
+        assert r.status_code == 400 and field_of(r) == [()] and words in r.json()["detail"][0]["msg"], r.text
+    # nesting the parser takes is a value of the wrong type, named
+    shallow = b'{"observation": ' + b"[" * 500 + b"]" * 500 + b', "available_actions": ["search[...]"]}'
+    r = requests.post(url + "/act", data=shallow, headers=json_type, timeout=30)
+    assert r.status_code == 422 and field_of(r) == [("observation",)], r.text
+    assert requests.get(url + "/nope", timeout=30).status_code == 404  # other HTTP errors as before
+
+
 def test_episode_on_a_goal_replays_to_the_same_reward(server):
     url, catalog, *_ = server
     r = post(url, "/episode", {"goal_id": 7, "max_steps": 6})

@@ -1,6 +1,7 @@
 """The Ray Serve app on the session's local Ray: two replicas, dynamic batching,
 reload under load, a watched checkpoint directory; plus the builder and CLI wiring."""
 
+import json
 import socket
 import threading
 import time
@@ -163,3 +164,33 @@ def test_watched_checkpoint_directory_is_reloaded(deployed):
             break
         time.sleep(0.5)
     assert seen == {12}
+
+
+HOSTILE = [  # (what, raw /act body, status): each kind of the adversarial load test once
+    ("20,000 whitespace characters", json.dumps({"observation": ("Instruction: [SEP] red shoes" + " \t\n\u3000" * 5_000)
+                                                 [:20_000], "available_actions": ["search[...]"]}).encode(), 200),
+    ("5,000 candidates", json.dumps({"instruction": "mug", "available_actions":
+                                     [f"click[b{i:09d}]" for i in range(5_000)]}).encode(), 422),
+    ("JSON nested 10,000 deep", b'{"observation": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", 400),
+    ("invalid UTF-8", b'{"instruction": "red \xc3\x28 shoes", "available_actions": ["search[...]"]}', 400),
+    ("a body over 1 MB", b'{"observation": "' + b"x" * 1_100_000 + b'"}', 413),
+]
+
+
+@pytest.mark.ray
+def test_hostile_requests_get_prompt_answers_through_the_proxy(deployed):
+    url, root = deployed
+    session = requests.Session()
+    session.post(url + "/act", json=ACT, timeout=60)  # both replicas' first forward passes are not timed
+    for what, body, status in HOSTILE:
+        t0 = time.perf_counter()
+        r = session.post(url + "/act", data=body, headers={"content-type": "application/json"}, timeout=30)
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == status and elapsed < 2.0, (what, r.status_code, elapsed, r.text[:300])
+        if status == 422:
+            assert r.json()["detail"][0]["loc"][:2] == ["body", "available_actions"], r.text[:300]
+        elif status != 200:
+            assert r.json()["detail"][0]["loc"] == ["body"], (what, r.text[:300])
+        assert session.get(url + "/healthz", timeout=10).status_code == 200  # the replica still answers
+    r = session.post(url + "/reload", json={"checkpoint": "../" * 12 + "etc"}, timeout=30)  # outside the root
+    assert r.status_code == 403 and "reload root" in r.text and str(root) not in r.text
