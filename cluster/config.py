@@ -89,7 +89,8 @@ class RunConfig:
     updates: int | None = None
     """Stop after this many learner updates instead (whichever comes first)."""
     sync_interval_s: float = 5.0
-    """The learner publishes weights this often."""
+    """The learner actor publishes weights this often (on Ray; in one process,
+    `num_workers: 0`, the worker takes them after every update)."""
     episodes_per_round: int = 8
     """Episodes a worker collects between weight checks."""
     eval_interval_s: float = 180.0
@@ -99,7 +100,8 @@ class RunConfig:
     final_eval_episodes: int = 500
     """Goals of the test split in the final evaluations (IL's and the run's)."""
     checkpoint_interval_s: float = 180.0
-    """Checkpoint this often."""
+    """Commit a checkpoint generation this often (`cluster.run_state`): what `--resume`
+    and a rollback after a learner or buffer death return to."""
     keep_best: bool = True
     """Keep the weights of the best periodic evaluation (eval-split success, then score;
     the later one on a tie) in `OUT/best`, evaluate the last weights on the eval split
@@ -109,7 +111,8 @@ class RunConfig:
     """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
     SPREAD strategy, reserved before the workers start: a multi-node cluster)."""
     chaos_kill_interval_s: float | None = None
-    """Chaos testing: kill a random rollout worker actor this often (Ray restarts it)."""
+    """Fault drill: kill a rollout worker, the buffer actor and the learner actor in turn,
+    one this often (a worker is restarted by Ray; the others roll the run back)."""
     seed: int = 0
     """Seeds IL, the workers' goal order and sampling, and the learner."""
     address: str | None = None
