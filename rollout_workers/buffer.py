@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from policies.atomic import fsync_dir
 from rollout_workers.ledger import LEDGER_FILE, Ledger
 from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories, check_trajectory_table
 
@@ -51,15 +52,6 @@ QUARANTINE = "quarantine"
 """Folder (beside the segment folders) that damaged segments are moved to."""
 
 log = logging.getLogger(__name__)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or a new entry in `directory` durable (POSIX: fsync the folder)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policies.atomic import fsync_file
+
 LEDGER_FILE = "ledger.jsonl"
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class Ledger:
         if end < len(data):  # a line cut short by a kill: it was never acknowledged
             log.warning("buffer: %s ends in a torn line (%d bytes); cut off", self.path, len(data) - end)
             os.truncate(self.path, end)
-            _fsync(self.path)
+            fsync_file(self.path)
         for number, line in enumerate(data[:end].decode("utf-8").splitlines(), start=1):
             try:
                 entry = json.loads(line)
@@ -77,14 +79,6 @@ class Ledger:
 
     def close(self) -> None:
         self._file.close()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_ledger(buffer_dir: str | Path) -> dict[str, list[str]]:
