@@ -93,37 +93,53 @@ class _Store:
         self._reload(committed)
 
     def _reload(self, committed: tuple[int, Collection[str]] | None) -> None:
+        """Load what the ledger acknowledged, newest segment first, reading files only until
+        the memory is full and every pending row is held: older segments count by their
+        ledger lines (ids, rows) unread, so a restart costs the memory's size, not the run's."""
         named = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := SEGMENT_NAME.fullmatch(p.name)))
         known = self.ledger.entries(self.kind).segments
         adopt_all = not self.ledger.existed  # a buffer from before the ledger: what is there was acknowledged
         mark, still_pending = committed if committed is not None else (None, ())
         still_pending = set(still_pending)
-        for number, path in named:
+        pending_segments = {s for s, ids in known.items() if still_pending.intersection(ids)}
+        visible: list[pa.Table] = []  # newest first
+        present: set[str] = set()
+        for number, path in reversed(named):
             if not path.is_file():
                 continue
             if path.name not in known and not adopt_all:
                 self._quarantine(path, "never acknowledged (no line in the ledger): written by an append "
                                        "that did not answer")
                 continue
+            late_segment = mark is not None and (number >= mark or path.name in pending_segments)
+            full = sum(t.num_rows for t in visible) >= self.capacity
+            if full and not late_segment and not adopt_all:  # counted from the ledger, left unread
+                present.add(path.name)
+                self.ids.update(known[path.name])
+                self.acknowledged += len(known[path.name])
+                continue
             try:
                 table = self._read_segment(path)
             except (pa.ArrowException, OSError, ValueError) as e:
                 self._quarantine(path, e)
                 continue
-            if adopt_all:
-                self.ledger.record(self.kind, path.name, table.column(self.id_field).to_pylist())
+            present.add(path.name)
             ids = table.column(self.id_field).to_pylist()
+            if adopt_all:
+                self.ledger.record(self.kind, path.name, ids)
             self.ids.update(ids)
             self.acknowledged += table.num_rows
-            if mark is None or (number < mark and not still_pending):
-                self._keep(table.to_batches())
+            if not late_segment:
+                visible.append(table)
                 continue
             late = np.array([number >= mark or i in still_pending for i in ids], dtype=bool)
-            self._keep(table.filter(pa.array(~late)).to_batches())
+            visible.append(table.filter(pa.array(~late)))
             self._hold(table.filter(pa.array(late)))
+        for table in reversed(visible):
+            self._keep(table.to_batches())
         if named:  # numbers of quarantined segments (and of anything else so named) are not reused
             self.next_segment = named[-1][0] + 1
-        lost = sorted(set(known) - {p.name for _, p in named if p.is_file()})
+        lost = sorted(set(known) - present)
         if lost:
             log.warning("buffer: %d acknowledged %s segment(s) are missing or were set aside: %s",
                         len(lost), self.kind, ", ".join(lost[:5]))

@@ -90,3 +90,28 @@ def test_a_buffer_written_before_the_ledger_is_adopted_whole(tmp_path):
     (tmp_path / LEDGER_FILE).unlink()
     assert ArrowBuffer(tmp_path).stats()["trajectories_acknowledged"] == 2
     assert read_ledger(tmp_path) == {"trajectories": ["a", "b"]}
+
+
+def test_a_restart_reads_only_the_segments_its_memory_and_pending_rows_need(tmp_path, monkeypatch):
+    """Capacity 3, six one-row segments, committed after four: a restart reads the
+    three newest visible segments and the two pending ones, counts the oldest from the
+    ledger, and ends as a full read would (memory, pending, ids, acknowledged)."""
+    import rollout_workers.buffer as buffer_mod
+    from rollout_workers.buffer import BufferConfig
+
+    config = BufferConfig(capacity_trajectories=3)
+    buf = ArrowBuffer(tmp_path, config)
+    for i in range(4):
+        buf.add_trajectories(trajectories_to_batch([named(i, f"t{i}")]))
+    committed = json.loads(json.dumps(buf.checkpoint_state()))
+    for i in (4, 5):
+        buf.add_trajectories(trajectories_to_batch([named(i, f"t{i}")]))
+    buf.close()
+    read = []
+    real = buffer_mod._Store._read_segment
+    monkeypatch.setattr(buffer_mod._Store, "_read_segment", lambda self, p: (read.append(p.name), real(self, p))[1])
+    again = ArrowBuffer(tmp_path, config, committed=committed)
+    assert [n for n in read if "seg-" in n] == [f"seg-{i:08d}.parquet" for i in (5, 4, 3, 2, 1)]
+    assert again.newest("trajectories", 10).column("traj_id").to_pylist() == ["t1", "t2", "t3"]
+    assert again.stats()["trajectories_pending"] == 2 and again.stats()["trajectories_acknowledged"] == 6
+    assert again.add_trajectories(trajectories_to_batch([named(0, "t0")])) == 0  # known without being read
