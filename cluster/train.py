@@ -25,7 +25,7 @@ from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
-from cluster.run_state import RUN_ID_FILE, new_run_id
+from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
 from policies.policy import preset_config
@@ -80,6 +80,8 @@ def run_training(cfg: TrainConfig) -> dict:
     if cfg.run.algo == RLLIB_ALGO:
         check_rllib_config(cfg)
     cfg, out = prepare_run_dir(cfg)
+    if cfg.run.resume:
+        load_committed(out)  # a damaged or older run directory stops here, in one line, before any work
     log = MetricsLog(out)
     catalog = catalog_from_section(cfg.catalog)
     print(f"catalog: {len(catalog)} products; goals: " + ", ".join(

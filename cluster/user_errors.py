@@ -15,7 +15,8 @@ class UsageError(ValueError):
 USER_ERRORS = (CatalogError, UsageError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 """Errors that come from the user's input (files and values named on the command line)."""
 LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpointError"),
-                    "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",)}
+                    "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",),
+                    "cluster.run_state": ("RunStateError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
 
 

@@ -71,3 +71,15 @@ def test_the_console_command_exits_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith("field 'full_description': expected str, got list")
+
+
+def test_resuming_a_run_directory_from_an_earlier_version(tmp_path, capsys):
+    from cluster.config import load_config
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(load_config(overrides={"policy": {"model": "tiny"}}).to_dict(),
+                                                default=str))
+    (run / "run_state.json").write_text(json.dumps({"counters": {"updates": 3}, "workers": {}}))
+    one_line_error(capsys, ["train", "--resume", str(run)], f"{run / 'run_state.json'}: written by an earlier",
+                   "cannot be resumed exactly")
