@@ -22,6 +22,12 @@ Two deployments:
   replicas also re-load when the checkpoint directory is saved again (training
   overwrites `<run>/checkpoint` in place).
 
+On a cluster (`serve deploy cluster/manifests/serve_config.yaml`, or a KubeRay
+RayService) new weights go out through the deployment's `user_config`
+(`{"checkpoint": PATH}`): Serve calls `PolicyServer.reconfigure` on every live replica
+without restarting it, so no `/reload` is needed; the replica that takes a new path
+first moves the target, the others follow it as after a reload.
+
 Overload is bounded: a replica takes `max_ongoing_requests` at once, the proxy queues
 at most `max_queued_requests` more and answers 503 beyond that, and a request still
 unanswered after `request_timeout_s` is dropped by the proxy (408) instead of waiting.
@@ -83,6 +89,16 @@ class ServeArgs(BaseModel):
     access_log: bool = Field(True, description="a log line per request (costs CPU under load)")
 
 
+class PolicyUserConfig(BaseModel):
+    """The `PolicyServer` deployment's `user_config` in a Serve config file: Serve hands it
+    to `PolicyServer.reconfigure` after a replica starts and on every redeploy that changes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str = Field(description="checkpoint directory, or a run directory holding checkpoint/, "
+                                        "as the replicas' nodes see it")
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000,
                   logging_config={"enable_access_log": False})  # a heartbeat per replica per poll_s
 class CheckpointTarget:
@@ -90,14 +106,24 @@ class CheckpointTarget:
 
     def __init__(self, checkpoint: str):
         self.checkpoint, self.generation = checkpoint, 0
+        self.configured: Optional[str] = None  # the user_config checkpoint last rolled out
         self.replicas: dict[str, dict] = {}  # replica id -> last report
 
     def get(self) -> dict:
-        return {"checkpoint": self.checkpoint, "generation": self.generation}
+        return {"checkpoint": self.checkpoint, "generation": self.generation, "configured": self.configured}
 
     def set(self, checkpoint: str) -> int:
         self.checkpoint, self.generation = checkpoint, self.generation + 1
         return self.generation
+
+    def configure(self, checkpoint: str) -> dict:
+        """A replica loaded a new user_config checkpoint: make it the target (once; every
+        replica reports the same rollout, and a reload after it is not undone)."""
+        if checkpoint != self.configured:
+            self.configured = checkpoint
+            if checkpoint != self.checkpoint:
+                self.set(checkpoint)
+        return self.get()
 
     def report(self, replica: str, status: dict) -> dict:
         """A replica's heartbeat (what it serves); answers with the target."""
@@ -165,18 +191,54 @@ class PolicyServer:
     def _max_age(self) -> float:
         return 3 * self.args.poll_s + 5.0
 
-    async def _load(self, path, generation: int) -> Optional[str]:
+    async def _load(self, path, generation: int) -> Optional[Exception]:
         """Load `path` off the event loop and swap it in (caller holds the swap lock);
-        the error text on failure, when the old policy keeps serving."""
+        the error on failure, when the old policy keeps serving."""
         try:
             new = await asyncio.to_thread(load_policy, path, self.device)
         except Exception as e:
             # the type only: messages can name server paths, and this one reaches clients
             self.failed = {"generation": generation, "checkpoint": str(path), "error": type(e).__name__}
-            return self.failed["error"]
+            return e
         new.generation = generation
         self.loaded, self.failed = new, None  # one reference swap; running batches keep their policy
         return None
+
+    async def reconfigure(self, config: dict) -> None:
+        """Serve's `user_config` (`PolicyUserConfig`): roll its checkpoint out, without a restart.
+
+        A checkpoint not rolled out before is loaded here first, then becomes the target
+        every replica follows (as after /reload); for one already rolled out (a replica
+        starting, or the rest of one rollout) this replica serves the target before it returns.
+
+        Raises:
+            pydantic.ValidationError: a key other than `checkpoint`, or none.
+            RuntimeError: the checkpoint cannot be loaded, nothing swapped. Serve reports the
+                failed update, stops this replica and then the rollout; replicas not reached
+                keep serving the old checkpoint.
+        """
+        raw = PolicyUserConfig.model_validate(config).checkpoint
+        try:
+            path = await asyncio.to_thread(resolve_checkpoint, raw)
+        except RequestError as e:
+            raise RuntimeError(f"user_config checkpoint {e.message}; still serving {self.loaded.path}") from None
+        async with self._swap_lock:
+            target = await self.target.get.remote()
+            if target["configured"] != str(path):  # a new rollout: load it here first, then move the target
+                if path != self.loaded.path or await asyncio.to_thread(checkpoint_stamp, path) != self.loaded.stamp:
+                    await self._load_or_raise(path, self.loaded.generation)
+                target = await self.target.configure.remote(str(path))
+                if target["checkpoint"] == str(self.loaded.path):
+                    self.loaded.generation = target["generation"]  # the poll loop will not load it again
+            if target["generation"] > self.loaded.generation:  # rolled out (or reloaded) already: serve it now
+                await self._load_or_raise(Path(target["checkpoint"]), target["generation"])
+        await self.target.report.remote(self.replica_id, self._status())
+
+    async def _load_or_raise(self, path: Path, generation: int) -> None:
+        error = await self._load(path, generation)
+        if error is not None:  # raised to Serve (logs, `serve status`), never to HTTP clients
+            raise RuntimeError(f"user_config checkpoint {path} cannot be loaded ({type(error).__name__}: "
+                               f"{error}); still serving {self.loaded.path}") from error
 
     async def _follow_target(self) -> None:
         """Poll the target (and, with watch_s, the checkpoint's files); load what changed."""
@@ -208,7 +270,7 @@ class PolicyServer:
             current = await self.target.get.remote()
             error = await self._load(path, current["generation"] + 1)
             if error is not None:
-                raise RequestError("checkpoint", f"cannot be loaded: {error}", status=409)
+                raise RequestError("checkpoint", f"cannot be loaded: {type(error).__name__}", status=409)
             gen = await self.target.set.remote(str(path))
             self.loaded.generation = gen
         await self.target.report.remote(self.replica_id, self._status())
@@ -244,7 +306,13 @@ def deployment_options(args: ServeArgs) -> dict:
 
 def app(args: dict):
     """The app builder: `serve run cluster.serve.app:app checkpoint=DIR [key=value ...]`
-    (keys: the fields of `ServeArgs`)."""
+    (keys: the fields of `ServeArgs`).
+
+    `args.checkpoint` is what replicas load first. A Serve config file rolls out new weights
+    in the deployment's `user_config` (`PolicyUserConfig`), not in `args`: Serve applies a
+    change to `user_config` alone by calling `reconfigure` on the running replicas, while
+    changed builder args rebuild the app and restart every replica.
+    """
     cfg = ServeArgs.model_validate(args)
     # fail at build time, naming the path; replicas get it absolute (they may run elsewhere)
     checkpoint = resolve_checkpoint(cfg.checkpoint)

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from cluster.cli import build_parser
-from cluster.serve.app import ServeArgs, app, deployment_options
+from cluster.serve.app import CheckpointTarget, PolicyUserConfig, ServeArgs, app, deployment_options
 from cluster.serve.core import RequestError
 from envs.generate import GeneratorConfig, write_catalog
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
@@ -72,6 +72,21 @@ def test_overload_bounds_and_reload_settings(tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "run" / "ckpt", 1)
     built = app({"checkpoint": str(ckpt), "allow_reload": True})  # default root: the checkpoint's parent
     assert built is not None
+
+
+def test_user_config_keys_and_rollout_generations():
+    with pytest.raises(pydantic.ValidationError, match="weights"):
+        PolicyUserConfig.model_validate({"checkpoint": "/runs/a", "weights": "/runs/b"})
+    with pytest.raises(pydantic.ValidationError, match="checkpoint"):
+        PolicyUserConfig.model_validate({})
+    target = CheckpointTarget.func_or_class("/runs/a")
+    assert target.configure("/runs/a") == {"checkpoint": "/runs/a", "generation": 0, "configured": "/runs/a"}
+    assert target.configure("/runs/b")["generation"] == 1  # a new rollout moves the target once
+    assert target.configure("/runs/b")["generation"] == 1  # ... not again for each replica
+    assert target.set("/runs/c") == 2  # a /reload after it
+    # a replica starting later with the same user_config does not undo the reload
+    assert target.configure("/runs/b") == {"checkpoint": "/runs/c", "generation": 2, "configured": "/runs/b"}
+    assert target.configure("/runs/a") == {"checkpoint": "/runs/a", "generation": 3, "configured": "/runs/a"}
 
 
 @pytest.fixture(scope="module")
