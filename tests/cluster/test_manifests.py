@@ -1,5 +1,6 @@
 """Cluster manifests and the Docker image: what can be checked without a cloud or Docker."""
 
+import importlib
 import json
 import re
 import shlex
@@ -115,6 +116,69 @@ def test_runtime_env_installs_the_projects_dependencies():
         assert listed[name].specifier == req.specifier, name
 
 
-@pytest.mark.parametrize("name", ["cluster.yaml", "rayjob.yaml", "runtime_env.yaml"])
+def serve_config() -> dict:
+    return yaml.safe_load((MANIFESTS / "serve_config.yaml").read_text())
+
+
+def test_serve_config_validates_with_serves_schema_and_the_app_builder():
+    from ray.serve.schema import ServeDeploySchema
+
+    from cluster.serve.app import APP_NAME, PolicyServer, PolicyUserConfig, ServeArgs, app
+
+    config = ServeDeploySchema.model_validate(serve_config())  # what `serve deploy` checks first
+    (application,) = config.applications
+    assert (application.name, application.route_prefix) == (APP_NAME, "/")
+    module, attr = application.import_path.split(":")
+    assert getattr(importlib.import_module(module), attr) is app
+    args = ServeArgs.model_validate(application.args)
+    (policy,) = application.deployments
+    assert policy.name == PolicyServer.name
+    auto = policy.autoscaling_config
+    assert policy.num_replicas == "auto" and policy.is_autoscaling_configured()
+    assert 2 <= auto["min_replicas"] < auto["max_replicas"]  # a failed rollout leaves replicas serving
+    assert 0 < auto["target_ongoing_requests"] <= policy.max_ongoing_requests
+    assert policy.max_ongoing_requests >= args.max_batch_size  # a replica can fill a batch
+    assert args.num_cpus >= 1 and not args.allow_reload  # replicas claim a CPU; weights go out by user_config
+    assert PolicyUserConfig.model_validate(policy.user_config).checkpoint.startswith("/mnt/runs/")
+    assert (config.http_options.host, config.http_options.port) == ("0.0.0.0", 8000)
+
+
+def test_rayservice_serves_the_serve_config_on_the_project_image():
+    from ray.serve.schema import ServeDeploySchema
+
+    service = yaml.safe_load((MANIFESTS / "rayservice.yaml").read_text())
+    assert (service["apiVersion"], service["kind"]) == ("ray.io/v1", "RayService")
+    embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
+    ServeDeploySchema.model_validate(embedded)
+    assert embedded == serve_config()  # one config: the two files cannot drift apart
+    cluster = service["spec"]["rayClusterConfig"]
+    assert cluster["rayVersion"] == ray.__version__ and cluster["authOptions"]["mode"] == "token"
+    head, workers = cluster["headGroupSpec"], cluster["workerGroupSpecs"]
+    assert head["rayStartParams"]["num-cpus"] == "0" and head["rayStartParams"]["dashboard-host"] == "0.0.0.0"
+    assert workers and all("nvidia.com/gpu" not in g["template"]["spec"]["containers"][0]["resources"]["limits"]
+                           for g in workers)
+    jobs = list(yaml.safe_load_all((MANIFESTS / "rayjob.yaml").read_text()))
+    claim = next(d for d in jobs if d["kind"] == "PersistentVolumeClaim")["metadata"]["name"]
+    application = embedded["applications"][0]
+    checkpoints = [application["args"]["checkpoint"], application["deployments"][0]["user_config"]["checkpoint"]]
+    for group in [head, *workers]:
+        pod = group["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == image_tag()
+        assert {"containerPort": 8000, "name": "serve"} in container["ports"]
+        (volume,) = pod["volumes"]
+        assert volume["persistentVolumeClaim"] == {"claimName": claim, "readOnly": True}
+        (mount,) = container["volumeMounts"]
+        assert mount["name"] == volume["name"] and mount["readOnly"] is True
+        assert all(c.startswith(mount["mountPath"] + "/") for c in checkpoints)
+    # the workers hold max_replicas replicas of `num_cpus` CPUs each
+    capacity = sum(g["maxReplicas"] * float(g["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+                   for g in workers)
+    deployment = application["deployments"][0]
+    assert capacity >= deployment["autoscaling_config"]["max_replicas"] * application["args"]["num_cpus"]
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "rayjob.yaml", "runtime_env.yaml", "serve_config.yaml",
+                                  "rayservice.yaml"])
 def test_manifests_are_documented_at_the_top(name):
     assert (MANIFESTS / name).read_text().startswith("#")
