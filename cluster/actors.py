@@ -198,10 +198,7 @@ class LearnerShell:
         return self.learner.publish()
 
     def snapshot(self, directory: str, generation: str) -> tuple[int, int, dict]:
-        """Save the state as `generation`; `(version, num_updates, weights)` of that state."""
-        self.learner.save(directory, generation)
-        version, weights = self.learner.publish()
-        return version, self.learner.num_updates, weights
+        return self.learner.snapshot(directory, generation)
 
     def publish_stats(self) -> list[float]:
         return list(self.publish_seconds)

@@ -199,17 +199,11 @@ class DriverLoop:
                 link_directory(resolve_directory(self.out / BEST_DIR), directory / "best")
                 best = {"eval": self.best, "generation": check_generation(directory / "best")}
             counters = dict(self.counters, updates=updates, rl_seconds=rl_seconds)
-            return {"run_id": self.run_id, "counters": counters, "workers": self.worker_states,
-                    "buffer": self.buffer_state(), "best": best, "published": self.published_version()}
+            return {"counters": counters, "workers": self.worker_states, "buffer": self.buffer_state(), "best": best}
 
-        generation = commit_generation(self.out, parts)
-        self.committed = load_committed(self.out)
+        self.committed = commit_generation(self.out, parts)
         link_directory(self.committed.policy_dir, self.out / "checkpoint")
-        return generation
-
-    def published_version(self) -> int:
-        """The highest policy version any worker may have seen."""
-        return self.versions()[0]
+        return self.committed.generation
 
     def save_checkpoint(self, policy, metrics: dict | None = None, directory: Path | None = None,
                         steps: int | None = None, generation: str | None = None) -> Path:
@@ -268,9 +262,7 @@ class LocalLoop(DriverLoop):
         return self.learner.publish()
 
     def snapshot_learner(self, directory: Path, generation: str) -> tuple[int, int, dict]:
-        self.learner.save(directory, generation)
-        version, weights = self.learner.publish()
-        return version, self.learner.num_updates, weights
+        return self.learner.snapshot(directory, generation)
 
     def buffer_state(self) -> dict:
         return self.buffer.checkpoint_state()

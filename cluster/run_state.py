@@ -3,7 +3,7 @@
     OUT/run_state.json                  {"format": 2, "generation": G}   <- the commit
     OUT/generations/G/run.json          counters, worker states (goal cursors, RNGs),
                                         the buffer's high-water mark and RNG, the best
-                                        evaluation, the highest version published
+                                        evaluation
     OUT/generations/G/policy/           the policy checkpoint (generation G)
     OUT/generations/G/learner/          the learner state (generation G)
     OUT/generations/G/best/             OUT/best as it was (its own generation), if any
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from learner.state import state_generation
-from policies.atomic import fsync_dir, fsync_tree, staged_directory, write_file_atomic
+from policies.atomic import cut_torn_line, fsync_dir, fsync_tree, staged_directory, whole_lines, write_file_atomic
 from policies.checkpoint import CheckpointError, check_generation
 
 FORMAT = 2  # 1: run_state.json held counters and worker cursors only (no generations)
@@ -50,7 +50,7 @@ class Committed:
     generation: str
     directory: Path
     record: dict[str, Any]
-    """run.json: counters, workers, buffer, best, published."""
+    """run.json: counters, workers, buffer, best."""
 
     @property
     def policy_dir(self) -> Path:
@@ -69,8 +69,9 @@ def _sequence(generation: str) -> int:
     return int(generation.split("-", 1)[0])
 
 
-def commit_generation(out: Path, write_parts: Callable[[Path, str], dict[str, Any]]) -> str:
-    """Write and commit a new generation of the run in `out`; returns its id.
+def commit_generation(out: Path, write_parts: Callable[[Path, str], dict[str, Any]]) -> Committed:
+    """Write and commit a new generation of the run in `out`; returns it (as `load_committed`
+    would, without reading back what was just written).
 
     `write_parts(directory, generation)` writes policy/, learner/ and best/ into the
     staging `directory`, each carrying `generation` (best/ its own), and returns the
@@ -83,9 +84,8 @@ def commit_generation(out: Path, write_parts: Callable[[Path, str], dict[str, An
     staging = gens / f".{generation}.tmp"
     staging.mkdir()
     try:
-        record = write_parts(staging, generation)
-        (staging / RUN_FILE).write_text(json.dumps({"format": FORMAT, "generation": generation, **record},
-                                                   indent=1, sort_keys=True) + "\n")
+        record = {"format": FORMAT, "generation": generation, **write_parts(staging, generation)}
+        (staging / RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         fsync_tree(staging)
         os.rename(staging, gens / generation)
         fsync_dir(gens)
@@ -97,7 +97,7 @@ def commit_generation(out: Path, write_parts: Callable[[Path, str], dict[str, An
         if other.name != generation:
             shutil.rmtree(other) if other.is_dir() else other.unlink()
     fsync_dir(gens)
-    return generation
+    return Committed(generation, gens / generation, json.loads(json.dumps(record)))
 
 
 def read_pointer(out: Path) -> str | None:
@@ -171,16 +171,11 @@ class PublishLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        data = self.path.read_bytes() if self.path.is_file() else b""
-        if data and not data.endswith(b"\n"):  # a line a kill cut short: never a publish
-            os.truncate(self.path, data.rfind(b"\n") + 1)
+        cut_torn_line(self.path)  # a line a kill cut short: never a publish
 
     def versions(self) -> list[int]:
         """Every logged version in publish order (a torn last line is not a publish)."""
-        if not self.path.is_file():
-            return []
-        data = self.path.read_bytes()
-        return [json.loads(line)["version"] for line in data[: data.rfind(b"\n") + 1].decode().splitlines()]
+        return [json.loads(line)["version"] for line in whole_lines(self.path)]
 
     def highest(self) -> int:
         return max(self.versions(), default=-1)

@@ -185,6 +185,13 @@ class Learner:
         `generation`: the id to carry (a run's checkpoint generation); None: a fresh one."""
         return save_state(self.state_dict(), directory, generation)
 
+    def snapshot(self, directory: str | Path, generation: str) -> tuple[int, int, dict[str, np.ndarray]]:
+        """`save` as `generation`, and `(version, num_updates, published weights)` of that
+        same state (a run's checkpoint generation needs the three to agree)."""
+        self.save(directory, generation)
+        version, weights = self.publish()
+        return version, self.num_updates, weights
+
     def load(self, directory: str | Path) -> None:
         """Restore what `save` wrote."""
         self.load_state_dict(load_state(directory))

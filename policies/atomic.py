@@ -42,6 +42,26 @@ def fsync_file(path: str | Path) -> None:
         os.close(fd)
 
 
+def whole_lines(path: str | Path) -> list[str]:
+    """The lines of an append-only UTF-8 file that were written whole: a last line without
+    its newline (a kill while appending) is left out; a missing file has none."""
+    path = Path(path)
+    data = path.read_bytes() if path.is_file() else b""
+    return data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines()
+
+
+def cut_torn_line(path: str | Path) -> int:
+    """Truncate an append-only file to its whole lines (fsynced), so the next append
+    starts a line of its own; returns how many bytes were cut."""
+    path = Path(path)
+    data = path.read_bytes() if path.is_file() else b""
+    torn = len(data) - (data.rfind(b"\n") + 1)
+    if torn:
+        os.truncate(path, len(data) - torn)
+        fsync_file(path)
+    return torn
+
+
 def fsync_dir(path: str | Path) -> None:
     """Flush a directory's entries (creations, renames) to disk."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

@@ -97,7 +97,7 @@ class _Store:
         the memory is full and every pending row is held: older segments count by their
         ledger lines (ids, rows) unread, so a restart costs the memory's size, not the run's."""
         named = sorted((int(m.group(1)), p) for p in self.dir.iterdir() if (m := SEGMENT_NAME.fullmatch(p.name)))
-        known = self.ledger.entries(self.kind).segments
+        known = self.ledger.segments(self.kind)
         adopt_all = not self.ledger.existed  # a buffer from before the ledger: what is there was acknowledged
         mark, still_pending = committed if committed is not None else (None, ())
         still_pending = set(still_pending)

@@ -19,55 +19,41 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies.atomic import fsync_file
+from policies.atomic import cut_torn_line, whole_lines
 
 LEDGER_FILE = "ledger.jsonl"
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class LedgerEntries:
-    """What the ledger says of one kind of row: segment name -> its acknowledged ids."""
-
-    segments: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def rows(self) -> int:
-        return sum(len(ids) for ids in self.segments.values())
-
-
 class Ledger:
-    """Append-only, fsynced; `entries(kind)` is what it held when opened plus what was added."""
+    """Append-only, fsynced; `segments(kind)` (segment name -> its acknowledged ids) is what
+    it held when opened plus what was added since."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.existed = self.path.is_file()
-        self._entries: dict[str, LedgerEntries] = {}
+        self._segments: dict[str, dict[str, list[str]]] = {}
         if self.existed:
             self._read()
         self._file = open(self.path, "a", encoding="utf-8")
 
     def _read(self) -> None:
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # a line cut short by a kill: it was never acknowledged
-            log.warning("buffer: %s ends in a torn line (%d bytes); cut off", self.path, len(data) - end)
-            os.truncate(self.path, end)
-            fsync_file(self.path)
-        for number, line in enumerate(data[:end].decode("utf-8").splitlines(), start=1):
+        torn = cut_torn_line(self.path)  # a line cut short by a kill: it was never acknowledged
+        if torn:
+            log.warning("buffer: %s ends in a torn line (%d bytes); cut off", self.path, torn)
+        for number, line in enumerate(whole_lines(self.path), start=1):
             try:
                 entry = json.loads(line)
                 kind, segment, ids = entry["kind"], entry["segment"], entry["ids"]
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise ValueError(f"{self.path}: line {number} is not a ledger entry: {e}") from None
-            self._entries.setdefault(kind, LedgerEntries()).segments[segment] = list(ids)
+            self.segments(kind)[segment] = list(ids)
 
-    def entries(self, kind: str) -> LedgerEntries:
-        return self._entries.setdefault(kind, LedgerEntries())
+    def segments(self, kind: str) -> dict[str, list[str]]:
+        return self._segments.setdefault(kind, {})
 
     def record(self, kind: str, segment: str, ids: list[str]) -> None:
         """Append and fsync one segment's line: from here on its rows are acknowledged."""
@@ -75,7 +61,7 @@ class Ledger:
         self._file.write(line + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.entries(kind).segments[segment] = list(ids)
+        self.segments(kind)[segment] = list(ids)
 
     def close(self) -> None:
         self._file.close()
@@ -84,12 +70,8 @@ class Ledger:
 def read_ledger(buffer_dir: str | Path) -> dict[str, list[str]]:
     """Every acknowledged id per kind, in ledger order (for checks and tools; read-only,
     a torn last line ignored)."""
-    path = Path(buffer_dir) / LEDGER_FILE
     out: dict[str, list[str]] = {}
-    if not path.is_file():
-        return out
-    data = path.read_bytes()
-    for line in data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines():
+    for line in whole_lines(Path(buffer_dir) / LEDGER_FILE):
         entry = json.loads(line)
         out.setdefault(entry["kind"], []).extend(entry["ids"])
     return out
