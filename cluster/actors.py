@@ -12,7 +12,7 @@ import time
 
 import ray
 
-from cluster.components import build_learner, catalog_from_section, preset_policy
+from cluster.components import build_learner, catalog_from_section, preset_policy, share_encodings
 from cluster.schedule import Interval
 from cluster.run_state import PublishLog
 from policies.checkpoint import load_checkpoint
@@ -83,6 +83,7 @@ class WorkerShell:
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
         catalog = catalog_from_section(cfg.catalog)
         policy = preset_policy(cfg.policy, device="cpu", acting=True)
+        share_encodings(cfg.policy, policy)
         self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed, run_id=run_id)
         self.store, self.buffer = store, buffer
         if start_weights is not None:
@@ -148,6 +149,8 @@ class LearnerShell:
         torch.set_num_threads(max(1, threads))
         policy = load_checkpoint(il_path, device=device)
         self.learner = build_learner(cfg, policy, load_checkpoint(il_path, device=device))
+        reference = self.learner.reference
+        share_encodings(cfg.policy, policy, *([reference.policy] if reference is not None else []))
         if state_dir:
             self.learner.load(state_dir)
         self.log = PublishLog(publish_log)

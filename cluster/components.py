@@ -12,6 +12,7 @@ import os
 from envs.catalog import Catalog
 from envs.generate import load_catalog
 from learner.learner import Learner
+from policies.encoding_store import EncodingStore
 from policies.policy import Policy, preset_config
 
 
@@ -47,6 +48,23 @@ def preset_policy(section, device: str | None = None, acting: bool = False, seed
     cfg = preset_config(section.preset, device=dev, seed=seed,
                         int8_acting=bool(acting and section.int8_acting), **overrides)
     return Policy(cfg)
+
+
+def encoding_store(section) -> EncodingStore | None:
+    """This machine's folder of frozen-layer encodings (`$WEBSHOP_RL_CACHE/encodings`),
+    of the `policy:` section's size; None when `encoding_cache_gb` is 0."""
+    if section.encoding_cache_gb <= 0:
+        return None
+    from envs.search import cache_root
+
+    return EncodingStore(cache_root() / "encodings", int(section.encoding_cache_gb * 2**30))
+
+
+def share_encodings(section, *policies: Policy) -> None:
+    """Let `policies` share frozen-layer encodings through this machine's folder."""
+    store = encoding_store(section)
+    for policy in policies:
+        policy.use_encoding_store(store)
 
 
 def build_learner(cfg, policy: Policy, reference: Policy) -> Learner:

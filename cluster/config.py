@@ -72,6 +72,9 @@ class PolicySection:
     """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
     threads_per_worker: int = 1
     """torch threads in each rollout worker process."""
+    encoding_cache_gb: float = 4.0
+    """Size of the folder of frozen-layer encodings that every process on a machine and
+    later runs share (`$WEBSHOP_RL_CACHE/encodings`, policies.encoding_store); 0 = off."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from envs.agents import ExpertAgent, make_agent
 from envs.catalog import Catalog
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
 from policies.il import ILConfig, ILStep, ILTrainer, read_webshop_il
+from policies.encoding_store import EncodingStore
 from policies.policy import Policy, PolicyConfig
 from policies.search_queries import search_queries
 from rollout_workers.recording import read_trajectory_table, record_episode, write_trajectories
@@ -106,9 +107,10 @@ def load_demo_steps(path: str | Path, min_score: float = 0.0) -> list[ILStep]:
 
 
 def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: str | Path, seed: int = 0,
-           eval_episodes: int = 500, log=print) -> dict:
+           eval_episodes: int = 500, log=print, encodings: EncodingStore | None = None) -> dict:
     """Train by imitation, evaluate on the test split's first `eval_episodes` goals
-    (0: none), save `out/checkpoint`; returns the run's metrics."""
+    (0: none), save `out/checkpoint`; returns the run's metrics. `encodings`: a folder
+    of frozen-layer encodings to share (policies.encoding_store)."""
     from cluster.eval.evaluate import evaluate_policy
 
     torch.manual_seed(seed)
@@ -119,6 +121,7 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")
     policy = Policy(policy_config)
     policy.set_state_cache(len({s.state for s in steps}) + 256)  # frozen lower layers run once per state
+    policy.use_encoding_store(encodings)
     trainer = ILTrainer(policy, ILConfig(num_epochs=il.epochs, batch_size=il.batch_size, lr=il.lr, seed=seed))
     history = train(trainer, steps, il, seed, log)
     metrics = {"train_seconds": sum(h["seconds"] for h in history), "decisions": len(steps), "epochs": history}

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from cluster.components import build_learner
+from cluster.components import build_learner, share_encodings
 from cluster.eval.evaluate import evaluate_policy
 from cluster.progress import TrainingProgress
 from cluster.run_state import RUN_ID_FILE, commit_generation, link_directory, load_committed
@@ -217,8 +217,8 @@ class DriverLoop:
 class LocalLoop(DriverLoop):
     """Worker, buffer and learner as plain objects in this process (`--num-workers 0`).
 
-    The worker takes the learner's weights after every update (a copy in memory) and
-    every policy fills its caches one text at a time (`Policy.exact_cache_fill`), so
+    The worker takes the learner's weights after every update (a copy in memory), and
+    policies fill their caches canonically (`policies.encoding_store.encode_canonical`), so
     nothing here depends on the clock or on what was cached before: a run is a function
     of its config and seed, and a resume from a checkpoint generation repeats the lost
     stretch bit for bit."""
@@ -227,14 +227,13 @@ class LocalLoop(DriverLoop):
         cfg = self.cfg
         policy = load_checkpoint(self.il_path, device=self.device)
         reference = load_checkpoint(self.il_path, device=self.device)
-        policy.exact_cache_fill = reference.exact_cache_fill = True
         self.learner = build_learner(cfg, policy, reference)
         if self.learner_state_dir:
             self.learner.load(self.learner_state_dir)
         self.counters["updates"] = self.learner.num_updates
         self.learner_placement = {"device": str(next(policy.model.parameters()).device), "gpu_ids": ""}
         acting = load_checkpoint(self.il_path, device="cpu")
-        acting.exact_cache_fill = True
+        share_encodings(cfg.policy, policy, reference, acting)
         self.worker = RolloutWorker(0, self.catalog, acting, cfg.worker, seed=cfg.run.seed, run_id=self.run_id)
         if "0" in self.worker_states:
             self.worker.load_state(self.worker_states["0"])

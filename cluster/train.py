@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cluster.components import catalog_from_section, resolve_device
+from cluster.components import catalog_from_section, encoding_store, resolve_device, share_encodings
 from cluster.config import CONFIG_DIR, ConfigError, TrainConfig, load_config, merge, parse_duration, parse_set
 from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import run_il
@@ -43,7 +43,7 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
     policy_config = preset_config(cfg.policy.preset, device=resolve_device(cfg.policy.device), seed=cfg.run.seed,
                                   **model)
     metrics = run_il(cfg.il, catalog, policy_config, out / "il", seed=cfg.run.seed,
-                     eval_episodes=cfg.run.final_eval_episodes, log=log)
+                     eval_episodes=cfg.run.final_eval_episodes, log=log, encodings=encoding_store(cfg.policy))
     return metrics["checkpoint"], metrics.get("eval")
 
 
@@ -94,6 +94,7 @@ def run_training(cfg: TrainConfig) -> dict:
     if cfg.run.algo == "il":
         return {"checkpoint": il_path, "before": None, "after": il_eval, "il_seconds": il_seconds}
     evaluator = load_checkpoint(il_path, device="cpu")
+    share_encodings(cfg.policy, evaluator)
     before = il_eval or evaluate_policy(evaluator, catalog, test_ids, progress="test: IL checkpoint")
     log.write("test/il", before, step=0)
     rl_phase = train_with_rllib if cfg.run.algo == RLLIB_ALGO else train_with_loop
@@ -156,6 +157,7 @@ def train_with_loop(cfg: TrainConfig, catalog, il_path: str, evaluator, before: 
         log.write("test/last", last, step=stats["updates"])
         ckpt = out / BEST_DIR
         chosen = load_checkpoint(ckpt, device="cpu")
+        share_encodings(cfg.policy, chosen)
         after = evaluate_policy(chosen, catalog, test_ids, progress="test: best evaluation's weights")
         loop.save_checkpoint(chosen, directory=ckpt, steps=best["step"],
                              metrics={"eval": best, "test": after, "il_test": before})

@@ -47,6 +47,7 @@ from policies.batching import (
     to_device,
     unique_index,
 )
+from policies.encoding_store import EncodingStore, encode_canonical, namespace_key, tensors_digest, vocab_digest
 from policies.config import PRESETS, PolicyConfig, bf16_native, preset_config
 from policies.model import ActionScorer
 
@@ -113,13 +114,8 @@ class Policy:
         self._caches = {kind: ActionCache(config.action_cache_size) for kind in ("fp32", "int8")}
         self._state_cache = ActionCache(0)
         self._state_low_version = 0
-        self.exact_cache_fill = False
-        """Encode cache misses one text at a time. A batched encoding of a text differs from
-        its encoding alone by float rounding (padding, kernel choice), so a cached value
-        would depend on which texts shared its batch; one at a time, every cache entry is
-        a function of its text, and results do not depend on what was cached before (the
-        one-process loop's bit-exact resume). Slower on misses: ~3x for actions, ~1.2x
-        for states (MiniLM-L6, 1 thread)."""
+        self._store: EncodingStore | None = None
+        self._namespaces: dict[str, str] = {}  # frozen part -> its store namespace (weights hash)
 
     def set_state_cache(self, max_entries: int) -> None:
         """Cache up to `max_entries` states' frozen lower-layer outputs (0 = off).
@@ -129,6 +125,27 @@ class Policy:
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self._state_cache = ActionCache(max_entries)
+
+    def use_encoding_store(self, store: EncodingStore | None) -> None:
+        """Read and write the frozen parts' encodings (action side, lower state layers)
+        through `store`, shared with other processes and runs (see policies.encoding_store).
+        States then take the frozen/top split on the acting path too (a state cache of at
+        least 256 entries)."""
+        self._store = store
+        if store is not None and self.model.num_frozen_layers > 0 and self._state_cache.max_entries < 256:
+            self.set_state_cache(256)
+
+    def _namespace(self, part: str) -> str:
+        """The store namespace of a frozen part ("actions" or "states"), from its weights."""
+        if part not in self._namespaces:
+            prefixes = ("action_encoder.",) if part == "actions" else self._lower_prefixes()
+            tensors = {k: v for k, v in self.model.state_dict().items() if k.startswith(prefixes)}
+            max_tokens = self.config.max_action_tokens if part == "actions" else self.config.max_state_tokens
+            kind = part if part == "actions" else f"states{self.model.num_frozen_layers}"
+            self._namespaces[part] = namespace_key(
+                kind, tensors_digest(tensors), max_tokens, torch.bfloat16 if self.bf16 else torch.float32,
+                self.device, vocab_digest(self.tokenizer))
+        return self._namespaces[part]
 
     def frozen_tensors(self) -> dict[str, torch.Tensor]:
         """The tensors that never train: the frozen action encoder, and the embeddings
@@ -259,11 +276,27 @@ class Policy:
         pad_id = self.tokenizer.pad_token_id or 0
         return encode_sequences(encode, ids, pad_id, self.config.max_chunk_tokens, self.device)
 
-    def _encode_misses(self, encode, texts: list[str], max_tokens: int) -> list[torch.Tensor]:
-        """`_encode` for texts going into a cache (see `exact_cache_fill`)."""
-        if not self.exact_cache_fill:
-            return self._encode(encode, texts, max_tokens)
-        return [self._encode(encode, [t], max_tokens)[0] for t in texts]
+    def _fill(self, cache: ActionCache, part: str | None, texts: list[str], encode, max_tokens: int,
+              store_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """Encodings of `texts` from `cache`, then the store (frozen parts only: `part` set),
+        then computed canonically (`encode_canonical`), so that each value is a function of
+        its text alone and results never depend on what was cached before."""
+        found = {t: v for t in texts if (v := cache.get(t)) is not None}
+        store = self._store if part is not None else None
+        for t in texts:
+            if t not in found and store is not None and (v := store.get(self._namespace(part), t)) is not None:
+                found[t] = v.to(self.device)
+                cache.put(t, found[t])
+        missing = [t for t in texts if t not in found]
+        if missing:
+            ids = self._tokenize(missing, max_tokens)
+            for t, v in zip(missing, encode_canonical(encode, ids, self.tokenizer.pad_token_id or 0, self.device)):
+                v = v.to(store_dtype) if store_dtype is not None else v
+                found[t] = v.clone()  # a normal tensor, not an inference-mode view of its slab
+                cache.put(t, found[t])
+                if store is not None:
+                    store.put(self._namespace(part), t, found[t])
+        return found
 
     def _state_tokens(self, model: ActionScorer, states: list[str]) -> list[torch.Tensor]:
         """Token states (T_i, D) of each distinct state; frozen lower layers from the cache."""
@@ -271,17 +304,13 @@ class Policy:
         if model is not self.model or low == 0 or cache.max_entries <= 0 or self.config.dropout > 0:
             return self._encode(model.encode_states, states, self.config.max_state_tokens)
         cache.sync(self._state_low_version)
-        found = {s: t for s in states if (t := cache.get(s)) is not None}
-        missing = [s for s in states if s not in found]
-        if missing:
-            def lower(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-                with torch.inference_mode():
-                    return enc.run_layers(model.encoder, ids, mask, 0, low)
 
-            store = torch.bfloat16 if self.bf16 else torch.float32
-            for s, t in zip(missing, self._encode_misses(lower, missing, self.config.max_state_tokens)):
-                found[s] = t.to(store).clone()  # a normal tensor, not an inference-mode view
-                cache.put(s, found[s])
+        def lower(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return enc.run_layers(model.encoder, ids, mask, 0, low)
+
+        found = self._fill(cache, "states", states, lower, self.config.max_state_tokens,
+                           torch.bfloat16 if self.bf16 else torch.float32)
 
         def upper(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return enc.run_layers(model.encoder, hidden.float(), mask, low, model.num_layers)
@@ -296,12 +325,8 @@ class Policy:
         if cache is None:
             return self._encode(model.encode_actions, actions, max_tokens)
         cache.sync(self._action_side_version)
-        found = {a: t for a in actions if (t := cache.get(a)) is not None}
-        missing = [a for a in actions if a not in found]
-        if missing:
-            for a, t in zip(missing, self._encode_misses(model.encode_actions, missing, max_tokens)):
-                cache.put(a, t)
-                found[a] = t
+        frozen = model is self.model and model.frozen_action_side
+        found = self._fill(cache, "actions" if frozen else None, actions, model.encode_actions, max_tokens)
         return [found[a] for a in actions]
 
     def _int8_model(self) -> ActionScorer:
@@ -359,10 +384,12 @@ class Policy:
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
             self._caches["fp32"] = ActionCache(self.config.action_cache_size)
+            self._namespaces.pop("actions", None)
         lower = self._lower_prefixes()
         if any(name.startswith(lower) for name in weights):
             self._state_low_version += 1
             self._state_cache = ActionCache(self._state_cache.max_entries)
+            self._namespaces.pop("states", None)
 
     def with_config(self, **changes: Any) -> "Policy":
         """A policy sharing this one's weights, with run-time fields changed

@@ -1,0 +1,196 @@
+"""Where the policy's time goes on a CPU: an IL batch, an acting call, a DPO update.
+
+    python bench/speed/profile_cpu.py [--demos 300] [--batches 12] [--precision fp32]
+    ATEN_CPU_CAPABILITY=avx2 python bench/speed/profile_cpu.py     # the AVX2 path on a newer CPU
+
+Data are real: expert demonstrations on the generated catalog (their pages, candidates
+and choices). Each path runs on a fresh CPU-preset policy, so its caches start cold as
+at the start of a run:
+  IL batch     `ILTrainer.train_batch` on 16 decisions, first epoch (cold) and again (warm);
+  acting       `Policy.act` on 8 pages from 8 different episodes, 1 call per batch;
+  DPO update   `Learner.train` on 8 decision pairs (chosen: the expert's step, rejected:
+               another candidate there) and 8 anchor states, the shipped DPO settings.
+Each call's time is split by timers wrapped around the functions that do the work:
+tokenize, the frozen lower state layers, the frozen action encoder, the trainable
+layers forward, the bi-attention and value heads forward, backward, optimizer step; the
+rest (batch building, caches, padding, Python) is "other". Prints per path the median
+seconds per call [min-max] and each part's share of the summed time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch  # noqa: E402
+
+import policies.encoder as enc  # noqa: E402
+import policies.model as model_module  # noqa: E402
+import policies.policy as policy_module  # noqa: E402
+from cluster.imitation import generate_demos, trajectory_steps  # noqa: E402
+from envs.generate import load_catalog  # noqa: E402
+from learner.batches import DPOBatch  # noqa: E402
+from learner.config import DPOConfig  # noqa: E402
+from learner.learner import Learner  # noqa: E402
+from policies.il import ILConfig, ILStep, ILTrainer  # noqa: E402
+from policies.policy import Policy, preset_config  # noqa: E402
+from rollout_workers.schema import Trajectory  # noqa: E402
+
+PARTS = ("tokenize", "frozen state layers", "frozen action encoder", "trainable layers fwd", "heads fwd",
+         "backward", "optimizer", "other")
+
+
+class Timers:
+    """Seconds per part, accumulated by wrappers; nested wrapped calls count once (outermost)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def part(self, name: str):
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+            self._depth -= 1
+
+    def wrap(self, owner, attr: str, name_of) -> None:
+        """Replace `owner.attr` by a timed version; `name_of(*args)` names the part."""
+        original = getattr(owner, attr)
+
+        def timed(*args, **kwargs):
+            with self.part(name_of(*args, **kwargs)):
+                return original(*args, **kwargs)
+
+        setattr(owner, attr, timed)
+
+
+def install(timers: Timers) -> None:
+    """Time the functions that do the work, wherever the policy calls them from."""
+    def layers_part(module, ids, mask, start, end):
+        if module is not None and getattr(module, "_frozen_action", False):
+            return "frozen action encoder"
+        if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+            return "frozen state layers" if start == 0 else "trainable layers fwd"
+        return "trainable layers fwd"
+
+    timers.wrap(policy_module.Policy, "_tokenize", lambda *a, **k: "tokenize")
+    timers.wrap(enc, "run_layers", layers_part)
+    timers.wrap(model_module, "run_layers", layers_part)
+    timers.wrap(model_module.BiAttentionHead, "forward", lambda *a, **k: "heads fwd")
+    timers.wrap(torch.Tensor, "backward", lambda *a, **k: "backward")
+    timers.wrap(torch.optim.AdamW, "step", lambda *a, **k: "optimizer")
+
+
+def fresh_policy(precision: str) -> Policy:
+    policy = Policy(preset_config("cpu", precision=precision))
+    if policy.model.action_encoder is not None:
+        policy.model.action_encoder._frozen_action = True  # for `layers_part`
+    return policy
+
+
+def measure(timers: Timers, calls: list, fn) -> tuple[list[float], dict[str, float]]:
+    """Run `fn(call)` for each call; seconds per call and seconds per part (summed)."""
+    timers.seconds.clear()
+    times = []
+    for call in calls:
+        start = time.perf_counter()
+        fn(call)
+        times.append(time.perf_counter() - start)
+    parts = dict(timers.seconds)
+    parts["other"] = sum(times) - sum(parts.values())
+    return times, parts
+
+
+def report(label: str, times: list[float], parts: dict[str, float], unit: str, per_call: int) -> None:
+    med = statistics.median(times)
+    total = sum(times)
+    print(f"\n{label}: {med:.3f} s per call [{min(times):.3f}-{max(times):.3f}], "
+          f"{per_call / med:.1f} {unit}/s (median of {len(times)})")
+    for name in PARTS:
+        if parts.get(name, 0.0) > 0:
+            print(f"  {name:<24} {100 * parts[name] / total:5.1f}%   {parts[name] / len(times):.3f} s/call")
+
+
+def dpo_pairs(trajs: list[Trajectory], rng: random.Random) -> list[tuple[Trajectory, Trajectory]]:
+    """Decision pairs from expert episodes: the rejected side takes another candidate at one step."""
+    pairs = []
+    for t in trajs:
+        steps = [i for i in range(t.num_steps) if len(t.candidates[i]) > 1]
+        if not steps:
+            continue
+        i = rng.choice(steps)
+        other = rng.choice([k for k in range(len(t.candidates[i])) if k != t.chosen[i]])
+        cut = {name: getattr(t, name)[:i + 1] for name in ("states", "candidates", "logp", "rewards")}
+        rejected = dataclasses.replace(t, **cut, chosen=t.chosen[:i] + [other], values=None, ref_logp=None,
+                                       il_mask=None, score=0.0, traj_id=t.traj_id + ".rej")
+        pairs.append((t, rejected))
+    return pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--demos", type=int, default=300, help="expert episodes the data come from")
+    ap.add_argument("--batches", type=int, default=12, help="timed calls per path")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
+          f"{args.threads} threads, precision {args.precision}")
+    catalog = load_catalog()
+    trajs = [t for t in generate_demos(catalog, "expert", args.demos) if t.score >= 1.0]
+    steps: list[ILStep] = trajectory_steps(trajs, min_score=1.0)
+    rng = random.Random(0)
+    rng.shuffle(steps)
+    timers = Timers()
+    install(timers)
+
+    # IL: a cold first pass, then the same batches again (lower state layers cached).
+    policy = fresh_policy(args.precision)
+    policy.set_state_cache(len(steps) + 256)
+    trainer = ILTrainer(policy, ILConfig())
+    batches = [steps[i:i + 16] for i in range(0, 16 * (args.batches + 2), 16)]
+    trainer.train_batch(batches[0])  # allocator and thread pool warm-up
+    times, parts = measure(timers, batches[2:], trainer.train_batch)
+    report("IL batch, first epoch (16 decisions)", times, parts, "decisions", 16)
+    times, parts = measure(timers, batches[2:], trainer.train_batch)
+    report("IL batch, later epochs (state layers cached)", times, parts, "decisions", 16)
+
+    # Acting: 8 pages of 8 different episodes per call, cold caches (a worker's first rounds).
+    policy = fresh_policy(args.precision)
+    by_episode = [[(s, list(c)) for s, c in zip(t.states, t.candidates) if len(c) > 1] for t in trajs]
+    pages = [p for episode in by_episode for p in episode]
+    calls = [pages[i:i + 8] for i in range(0, 8 * (args.batches + 1), 8)]
+    policy.act([s for s, _ in calls[0]], [c for _, c in calls[0]])
+    times, parts = measure(timers, calls[1:], lambda call: policy.act([s for s, _ in call], [c for _, c in call]))
+    report("acting (8 envs)", times, parts, "decisions", 8)
+
+    # DPO: the shipped settings, 8 fresh pairs and 8 anchor states per update.
+    policy, reference = fresh_policy(args.precision), fresh_policy(args.precision)
+    learner = Learner(policy, reference, algorithm=DPOConfig())
+    pairs = dpo_pairs(trajs, rng)
+    anchors = [(s.state, list(s.candidates)) for s in steps]
+    updates = [DPOBatch(pairs[i:i + 8], anchors[i:i + 8]) for i in range(0, 8 * (args.batches + 1), 8)]
+    learner.train(updates[0])
+    times, parts = measure(timers, updates[1:], learner.train)
+    report("DPO update (8 pairs, 8 anchors)", times, parts, "updates", 1)
+
+
+if __name__ == "__main__":
+    main()
