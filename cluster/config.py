@@ -72,7 +72,7 @@ class PolicySection:
     """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
     threads_per_worker: int = 1
     """torch threads in each rollout worker process."""
-    encoding_cache_gb: float = 4.0
+    encoding_cache_gb: float = 8.0
     """Size of the folder of frozen-layer encodings that every process on a machine and
     later runs share (`$WEBSHOP_RL_CACHE/encodings`, policies.encoding_store); 0 = off."""
 
@@ -87,10 +87,11 @@ class RunConfig:
     """Run directory (checkpoints, metrics.jsonl, TensorBoard, buffer)."""
     num_workers: int = 1
     """Rollout worker actors; 0 = everything in this process (debugging)."""
-    time_budget_s: float = 600.0
-    """Training stops after this many seconds (after IL)."""
-    updates: int | None = None
-    """Stop after this many learner updates instead (whichever comes first)."""
+    time_budget_s: float | None = None
+    """Stop RL after this many seconds (after IL); None = no clock. A time budget gives a
+    slower machine fewer updates, so a weaker result: the default counts updates."""
+    updates: int | None = 400
+    """Stop after this many learner updates (with a time budget too: whichever comes first)."""
     sync_interval_s: float = 5.0
     """The learner actor publishes weights this often (on Ray; in one process,
     `num_workers: 0`, the worker takes them after every update)."""
@@ -126,6 +127,8 @@ class RunConfig:
     def __post_init__(self):
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.time_budget_s is None and self.updates is None:
+            raise ValueError("set time_budget_s or updates (or both): with neither the run never stops")
         if self.worker_placement not in WORKER_PLACEMENTS:
             raise ValueError(f"worker_placement must be one of {WORKER_PLACEMENTS}, got {self.worker_placement!r}")
 

@@ -40,6 +40,11 @@ WARMUP_SHARE = 0.03
 """Share of the planned batches over which the learning rate warms up linearly."""
 LR_FLOOR = 0.1
 """The cosine decays to this share of `ILSection.lr` at the last planned batch."""
+ESTIMATE_AFTER_S = 60.0
+"""IL estimates its length after this much training."""
+LATER_EPOCH_SHARE = 0.4
+"""An IL epoch after the first costs about this share of the first: it reads the frozen
+layers' encodings the first one computed (bench/speed/profile_cpu.py: 0.34 on AVX2 fp32)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,9 @@ class ILSection:
     """Decisions per optimizer step."""
     lr: float = 5e-4
     """Peak AdamW learning rate (warm-up, then cosine decay to `LR_FLOOR` of it)."""
-    time_budget_s: float = 1200.0
-    """Training stops after this many seconds (checked between batches)."""
+    time_budget_s: float | None = None
+    """Stop training after this many seconds (checked between batches); None = train the
+    planned epochs. A cap makes a slower machine's IL weaker: a line says what it cut."""
 
 
 def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str = "train", seed: int = 0,
@@ -107,10 +113,11 @@ def load_demo_steps(path: str | Path, min_score: float = 0.0) -> list[ILStep]:
 
 
 def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: str | Path, seed: int = 0,
-           eval_episodes: int = 500, log=print, encodings: EncodingStore | None = None) -> dict:
+           eval_episodes: int = 500, log=print, encodings: EncodingStore | None = None,
+           on_estimate: Callable[[float, float], None] | None = None) -> dict:
     """Train by imitation, evaluate on the test split's first `eval_episodes` goals
     (0: none), save `out/checkpoint`; returns the run's metrics. `encodings`: a folder
-    of frozen-layer encodings to share (policies.encoding_store)."""
+    of frozen-layer encodings to share (policies.encoding_store); `on_estimate`: see `train`."""
     from cluster.eval.evaluate import evaluate_policy
 
     torch.manual_seed(seed)
@@ -120,10 +127,12 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     steps = demo_steps(il, catalog, out, seed)
     log(f"IL: {len(steps)} decisions from demonstrations ({time.perf_counter() - t0:.1f}s)")
     policy = Policy(policy_config)
-    policy.set_state_cache(len({s.state for s in steps}) + 256)  # frozen lower layers run once per state
+    # The frozen lower layers run once per state: kept in memory, or read back from the
+    # folder of shared encodings (an fp32 MiniLM state is ~200 KB; 13.5k demo states ~2.7 GB).
+    policy.set_state_cache(len({s.state for s in steps}) + 256 if encodings is None else 2048)
     policy.use_encoding_store(encodings)
     trainer = ILTrainer(policy, ILConfig(num_epochs=il.epochs, batch_size=il.batch_size, lr=il.lr, seed=seed))
-    history = train(trainer, steps, il, seed, log)
+    history = train(trainer, steps, il, seed, log, on_estimate)
     metrics = {"train_seconds": sum(h["seconds"] for h in history), "decisions": len(steps), "epochs": history}
     if eval_episodes:
         ids = list(catalog.goal_ids("test"))[:eval_episodes]
@@ -157,36 +166,53 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, num_batches: int) -> torch.op
                          num_training_steps=num_batches, scheduler_specific_kwargs={"min_lr_rate": LR_FLOOR})
 
 
-def train(trainer: ILTrainer, steps: list[ILStep], il: ILSection, seed: int, log) -> list[dict]:
-    """Shuffled epochs of `il.batch_size` decisions until `il.epochs` or the time
-    budget; returns one record per epoch (mean loss and accuracy, batches, seconds)."""
+def train(trainer: ILTrainer, steps: list[ILStep], il: ILSection, seed: int, log,
+          on_estimate: Callable[[float, float], None] | None = None) -> list[dict]:
+    """Shuffled epochs of `il.batch_size` decisions until `il.epochs` (or the time budget,
+    if one is set: a line then says what it cut); returns one record per epoch (mean loss
+    and accuracy, batches, seconds). After `ESTIMATE_AFTER_S` of training,
+    `on_estimate(seconds, first_epoch_seconds_per_batch)` gets the estimated length of
+    the whole of IL training and what a batch of the first epoch costs."""
     rng = random.Random(seed)
     order = list(range(len(steps)))
-    planned = il.epochs * math.ceil(len(order) / il.batch_size)
+    per_epoch = math.ceil(len(order) / il.batch_size)
+    planned = il.epochs * per_epoch
     scheduler = lr_scheduler(trainer.optimizer, planned)
-    start, history = time.perf_counter(), []
+    start, history, done, estimated = time.perf_counter(), [], 0, on_estimate is None
     with Progress(planned, "IL training", unit="batch") as bar:
         for epoch in range(il.epochs):
             rng.shuffle(order)
             e0, losses, accs = time.perf_counter(), [], []
             for i in range(0, len(order), il.batch_size):
-                if time.perf_counter() - start > il.time_budget_s:
+                if il.time_budget_s is not None and time.perf_counter() - start > il.time_budget_s:
                     break
                 m = trainer.train_batch([steps[j] for j in order[i:i + il.batch_size]])
                 scheduler.step()
                 losses.append(m["loss"])
                 accs.append(m["accuracy"])
+                done += 1
                 bar.advance(1, epoch=f"{epoch + 1}/{il.epochs}", loss=m["loss"])
+                if not estimated and time.perf_counter() - start >= ESTIMATE_AFTER_S:
+                    estimated = True
+                    elapsed = time.perf_counter() - start
+                    on_estimate(il_seconds_estimate(elapsed, done, per_epoch, il.epochs), elapsed / done)
             if not losses:
                 break
             history.append({"epoch": epoch, "loss": sum(losses) / len(losses), "accuracy": sum(accs) / len(accs),
                             "batches": len(losses), "seconds": time.perf_counter() - e0})
             log(f"IL epoch {epoch}: loss {history[-1]['loss']:.3f} acc {history[-1]['accuracy']:.3f} "
                 f"({history[-1]['seconds']:.0f}s, {len(losses)} batches)")
-            if time.perf_counter() - start > il.time_budget_s:
-                log("IL: time budget reached")
-                break
+    if done < planned:
+        log(f"IL: il.time_budget_s={il.time_budget_s:g} stopped training after {done} of {planned} batches "
+            f"({done / per_epoch:.1f} of {il.epochs} epochs): this IL result is weaker than the planned one")
     return history
+
+
+def il_seconds_estimate(elapsed: float, done: int, per_epoch: int, epochs: int) -> float:
+    """IL training's whole length from `done` batches of the first epoch in `elapsed`
+    seconds: later epochs cost `LATER_EPOCH_SHARE` of the first."""
+    first = elapsed / max(done, 1) * per_epoch
+    return first + (epochs - 1) * LATER_EPOCH_SHARE * first
 
 
 def _jsonable(x):

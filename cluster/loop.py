@@ -107,15 +107,15 @@ class DriverLoop:
 
     # -- shared duties -----------------------------------------------------------------
     def run(self, evaluator, eval_ids) -> dict:
-        """Train until the time budget (or `run.updates`) is spent; returns the run's counters."""
+        """Train until `run.updates` or the time budget is spent; returns the run's counters."""
         run = self.cfg.run
         self._start()  # actors and models ready before the budget starts
         self.log.write("placement", self.learner_placement, step=self.counters["updates"])
         self.rollback_clock()
         eval_timer = Interval(run.eval_interval_s, self.clock_start)
         ckpt_timer = Interval(run.checkpoint_interval_s, self.clock_start)
-        progress = TrainingProgress(run.algo.upper(), run.time_budget_s - self.counters["rl_seconds"],
-                                    run.updates, self.counters)
+        left = None if run.time_budget_s is None else run.time_budget_s - self.counters["rl_seconds"]
+        progress = TrainingProgress(run.algo.upper(), left, run.updates, self.counters)
         try:
             while True:
                 while not self._done():
@@ -144,8 +144,8 @@ class DriverLoop:
 
     def _done(self) -> bool:
         run = self.cfg.run
-        return self.elapsed() >= run.time_budget_s or (run.updates is not None
-                                                        and self.counters["updates"] >= run.updates)
+        return ((run.time_budget_s is not None and self.elapsed() >= run.time_budget_s)
+                or (run.updates is not None and self.counters["updates"] >= run.updates))
 
     def _record_round(self, r: RoundStats) -> None:
         c = self.counters

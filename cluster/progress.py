@@ -95,14 +95,15 @@ class TrainingProgress:
 
     Args:
         desc: the algorithm, e.g. "DPO".
-        time_budget_s: seconds this process may still train.
-        updates: the run's update target, or None to follow the time budget.
+        time_budget_s: seconds this process may still train (None: no clock).
+        updates: the run's update target, or None to follow the time budget. The bar
+            counts updates whenever there is a target.
         counters: the run's counters now (a resumed run starts from its saved ones);
             rates and update progress count from here.
         file, bar: as for `Progress`.
     """
 
-    def __init__(self, desc: str, time_budget_s: float, updates: int | None, counters: dict,
+    def __init__(self, desc: str, time_budget_s: float | None, updates: int | None, counters: dict,
                  file: IO[str] | None = None, bar: bool | None = None):
         self.by_updates = updates is not None
         total = max(0, updates - counters["updates"]) if self.by_updates else max(0.0, time_budget_s)

@@ -67,10 +67,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def bf16_native(device: str | torch.device) -> bool:
-    """Whether `device` multiplies bf16 in hardware (CUDA bf16, or AMX / AVX512-BF16 CPUs)."""
+    """Whether `device` multiplies bf16 in hardware (CUDA bf16, or AMX / AVX512-BF16 CPUs
+    whose AVX-512 kernels torch uses)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False  # torch runs AVX2 (or older) kernels: bf16 would be emulated (ATEN_CPU_CAPABILITY=avx2)
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith("flags")), "")

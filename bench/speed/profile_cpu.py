@@ -3,7 +3,9 @@
     python bench/speed/profile_cpu.py [--demos 300] [--batches 12] [--precision fp32]
     ATEN_CPU_CAPABILITY=avx2 python bench/speed/profile_cpu.py     # the AVX2 path on a newer CPU
 
-Data are real: expert demonstrations on the generated catalog (their pages, candidates
+Each path runs without and with a warm folder of shared encodings (`policies.encoding_store`,
+filled by another policy first, as a rollout worker or an earlier run leaves it), and
+prints the ratio. Data are real: expert demonstrations on the generated catalog (their pages, candidates
 and choices). Each path runs on a fresh CPU-preset policy, so its caches start cold as
 at the start of a run:
   IL batch     `ILTrainer.train_batch` on 16 decisions, first epoch (cold) and again (warm);
@@ -25,6 +27,7 @@ import dataclasses
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -41,11 +44,12 @@ from envs.generate import load_catalog  # noqa: E402
 from learner.batches import DPOBatch  # noqa: E402
 from learner.config import DPOConfig  # noqa: E402
 from learner.learner import Learner  # noqa: E402
+from policies.encoding_store import EncodingStore  # noqa: E402
 from policies.il import ILConfig, ILStep, ILTrainer  # noqa: E402
 from policies.policy import Policy, preset_config  # noqa: E402
 from rollout_workers.schema import Trajectory  # noqa: E402
 
-PARTS = ("tokenize", "frozen state layers", "frozen action encoder", "trainable layers fwd", "heads fwd",
+PARTS = ("tokenize", "state encoder, all layers", "frozen state layers", "frozen action encoder", "trainable layers fwd", "heads fwd",
          "backward", "optimizer", "other")
 
 
@@ -86,7 +90,9 @@ def install(timers: Timers) -> None:
         if module is not None and getattr(module, "_frozen_action", False):
             return "frozen action encoder"
         if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
-            return "frozen state layers" if start == 0 else "trainable layers fwd"
+            if start == 0:
+                return "state encoder, all layers" if end == enc.num_layers(module) else "frozen state layers"
+            return "trainable layers fwd"
         return "trainable layers fwd"
 
     timers.wrap(policy_module.Policy, "_tokenize", lambda *a, **k: "tokenize")
@@ -97,8 +103,9 @@ def install(timers: Timers) -> None:
     timers.wrap(torch.optim.AdamW, "step", lambda *a, **k: "optimizer")
 
 
-def fresh_policy(precision: str) -> Policy:
+def fresh_policy(precision: str, store: EncodingStore | None = None) -> Policy:
     policy = Policy(preset_config("cpu", precision=precision))
+    policy.use_encoding_store(store)
     if policy.model.action_encoder is not None:
         policy.model.action_encoder._frozen_action = True  # for `layers_part`
     return policy
@@ -143,6 +150,40 @@ def dpo_pairs(trajs: list[Trajectory], rng: random.Random) -> list[tuple[Traject
     return pairs
 
 
+def prefill(store: EncodingStore, precision: str, pages: list[tuple[str, list[str]]]) -> None:
+    """Encode `pages` through `store` with another policy: what a worker or an earlier run leaves."""
+    policy = fresh_policy(precision, store)
+    for i in range(0, len(pages), 8):
+        policy.act([s for s, _ in pages[i:i + 8]], [c for _, c in pages[i:i + 8]])
+
+
+def il_path(timers, steps, args, store) -> list:
+    policy = fresh_policy(args.precision, store)
+    policy.set_state_cache(len(steps) + 256)
+    trainer = ILTrainer(policy, ILConfig())
+    batches = [steps[i:i + 16] for i in range(0, 16 * (args.batches + 2), 16)]
+    trainer.train_batch(batches[0])  # allocator and thread pool warm-up
+    first = measure(timers, batches[2:], trainer.train_batch)
+    return [("IL batch, first epoch (16 decisions)", *first, "decisions", 16),
+            ("IL batch, later epochs (16 decisions)", *measure(timers, batches[2:], trainer.train_batch),
+             "decisions", 16)]
+
+
+def acting_path(timers, pages, args, store) -> list:
+    policy = fresh_policy(args.precision, store)
+    calls = [pages[i:i + 8] for i in range(0, 8 * (args.batches + 1), 8)]
+    policy.act([s for s, _ in calls[0]], [c for _, c in calls[0]])
+    times, parts = measure(timers, calls[1:], lambda call: policy.act([s for s, _ in call], [c for _, c in call]))
+    return [("acting, 8 envs, new pages each call", times, parts, "decisions", 8)]
+
+
+def dpo_path(timers, updates, args, store) -> list:
+    policy, reference = fresh_policy(args.precision, store), fresh_policy(args.precision, store)
+    learner = Learner(policy, reference, algorithm=DPOConfig())
+    learner.train(updates[0])
+    return [("DPO update (8 pairs, 8 anchors)", *measure(timers, updates[1:], learner.train), "updates", 1)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demos", type=int, default=300, help="expert episodes the data come from")
@@ -158,38 +199,25 @@ def main() -> None:
     steps: list[ILStep] = trajectory_steps(trajs, min_score=1.0)
     rng = random.Random(0)
     rng.shuffle(steps)
-    timers = Timers()
-    install(timers)
-
-    # IL: a cold first pass, then the same batches again (lower state layers cached).
-    policy = fresh_policy(args.precision)
-    policy.set_state_cache(len(steps) + 256)
-    trainer = ILTrainer(policy, ILConfig())
-    batches = [steps[i:i + 16] for i in range(0, 16 * (args.batches + 2), 16)]
-    trainer.train_batch(batches[0])  # allocator and thread pool warm-up
-    times, parts = measure(timers, batches[2:], trainer.train_batch)
-    report("IL batch, first epoch (16 decisions)", times, parts, "decisions", 16)
-    times, parts = measure(timers, batches[2:], trainer.train_batch)
-    report("IL batch, later epochs (state layers cached)", times, parts, "decisions", 16)
-
-    # Acting: 8 pages of 8 different episodes per call, cold caches (a worker's first rounds).
-    policy = fresh_policy(args.precision)
-    by_episode = [[(s, list(c)) for s, c in zip(t.states, t.candidates) if len(c) > 1] for t in trajs]
-    pages = [p for episode in by_episode for p in episode]
-    calls = [pages[i:i + 8] for i in range(0, 8 * (args.batches + 1), 8)]
-    policy.act([s for s, _ in calls[0]], [c for _, c in calls[0]])
-    times, parts = measure(timers, calls[1:], lambda call: policy.act([s for s, _ in call], [c for _, c in call]))
-    report("acting (8 envs)", times, parts, "decisions", 8)
-
-    # DPO: the shipped settings, 8 fresh pairs and 8 anchor states per update.
-    policy, reference = fresh_policy(args.precision), fresh_policy(args.precision)
-    learner = Learner(policy, reference, algorithm=DPOConfig())
+    pages = [(s, list(c)) for t in trajs for s, c in zip(t.states, t.candidates) if len(c) > 1]
     pairs = dpo_pairs(trajs, rng)
     anchors = [(s.state, list(s.candidates)) for s in steps]
     updates = [DPOBatch(pairs[i:i + 8], anchors[i:i + 8]) for i in range(0, 8 * (args.batches + 1), 8)]
-    learner.train(updates[0])
-    times, parts = measure(timers, updates[1:], learner.train)
-    report("DPO update (8 pairs, 8 anchors)", times, parts, "updates", 1)
+    timers = Timers()
+    install(timers)
+    with tempfile.TemporaryDirectory() as folder:
+        store = EncodingStore(folder, max_bytes=1 << 40)
+        prefill(store, args.precision, pages + [(c.states[t], c.candidates[t]) for u in updates
+                                                for c, _ in u.pairs for t in range(c.num_steps)])
+        rows = {}
+        for path, data in ((il_path, steps), (acting_path, pages), (dpo_path, updates)):
+            for mode, s in (("no shared encodings", None), ("shared encodings, warm", store)):
+                for label, times, parts, unit, per_call in path(timers, data, args, s):
+                    report(f"{label} [{mode}]", times, parts, unit, per_call)
+                    rows.setdefault(label, []).append(statistics.median(times))
+    print("\nspeed-up from shared encodings (a worker or an earlier run encoded these texts), median s/call:")
+    for label, (plain, shared) in rows.items():
+        print(f"  {label:<42} {plain:.3f} -> {shared:.3f}  x{plain / shared:.2f}")
 
 
 if __name__ == "__main__":

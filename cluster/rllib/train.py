@@ -185,7 +185,7 @@ class RLlibRun:
         run, start = self.cfg.run, time.perf_counter()
         progress = TrainingProgress(ALGO.upper(), run.time_budget_s, run.updates, self.counters)
         timers = {"eval": start, "ckpt": start}
-        while time.perf_counter() - start < run.time_budget_s and (
+        while (run.time_budget_s is None or time.perf_counter() - start < run.time_budget_s) and (
                 run.updates is None or self.counters["updates"] < run.updates):
             self._record(self.algo.train())
             now = time.perf_counter()

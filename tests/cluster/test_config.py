@@ -46,7 +46,14 @@ def test_values_are_typed_as_they_are_read():
     assert cfg.run.time_budget_s == 1800.0 and cfg.worker.correction_cuts == ("evidence", "noop")
     assert cfg.il.lr == 1e-4 and cfg.run.updates == 5 and cfg.run.keep_best is False and cfg.il.demos == "d.parquet"
     assert isinstance(load_config(overrides={"run": {"eval_interval_s": 60}}).run.eval_interval_s, float)
-    assert load_config(overrides={"run": {"updates": None}}).run.updates is None
+    assert load_config(overrides={"run": {"updates": None, "time_budget_s": 60}}).run.updates is None
+
+
+def test_the_run_needs_a_budget_and_counts_updates_by_default():
+    assert (load_config().run.updates, load_config().run.time_budget_s) == (400, None)
+    with pytest.raises(ConfigError, match="^overrides: run: set time_budget_s or updates .or both.: with neither "
+                                          "the run never stops$"):
+        load_config(overrides={"run": {"updates": None}})
 
 
 @pytest.mark.parametrize("items, message", [
@@ -113,3 +120,23 @@ def test_every_flag_has_help():
     walk(cli_parser(), "webshop-rl")
     walk(build_parser(), "webshop-rl train")
     assert missing == []
+
+
+def test_a_time_budget_alone_stops_on_the_clock():
+    cfg = config_from_args(build_parser().parse_args(["--time-budget", "30m"]))
+    assert (cfg.run.time_budget_s, cfg.run.updates) == (1800.0, None)
+    cfg = config_from_args(build_parser().parse_args(["--time-budget", "30m", "--updates", "50"]))
+    assert (cfg.run.time_budget_s, cfg.run.updates) == (1800.0, 50)
+
+
+def test_the_job_estimate_from_the_first_il_minute():
+    from cluster.train import job_estimate
+
+    cfg = load_config()  # 400 DPO updates, 3 tests of 500 goals, 100-goal evals every 180 s
+    # IL 900 s; a first-epoch batch 0.5 s: DPO 400 * 3.8 * 0.5 = 760 s; evaluations: the IL test,
+    # 3 final tests and 760 / 180 evals of 100 goals = (1 + 3 + 760/180/5) * 500 * 0.25 * 0.5 s
+    line = job_estimate(cfg, 900.0, 0.5)
+    evals = (1 + 3 + 760 / 180 / 5) * 500 * 0.25 * 0.5
+    total = 900 + 760 + evals
+    assert line.startswith(f"estimate at this machine's speed: IL training ~15 min, DPO ~13 min, evaluations "
+                           f"~{evals / 60:.0f} min: about {total / 60:.0f} min in all (done near ")

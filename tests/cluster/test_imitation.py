@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from cluster.imitation import ILSection, generate_demos, lr_scheduler, run_il
+from cluster.imitation import ILSection, generate_demos, il_seconds_estimate, lr_scheduler, run_il
 from envs import WebShopEnv
 from envs.agents import ExpertAgent
 from envs.generate import default_catalog
@@ -59,9 +59,19 @@ def test_il_learning_rate_warms_up_then_decays_by_batches():
 def test_il_stops_at_its_time_budget(tmp_path):
     catalog = default_catalog(150, 4)
     il = ILSection(num_demos=8, epochs=3, time_budget_s=0.0)
-    metrics = run_il(il, catalog, PolicyConfig(model="tiny"), tmp_path / "il", eval_episodes=0, log=lambda _: None)
+    lines = []
+    metrics = run_il(il, catalog, PolicyConfig(model="tiny"), tmp_path / "il", eval_episodes=0, log=lines.append)
     assert metrics["epochs"] == [] and metrics["decisions"] > 0
     assert (tmp_path / "il" / "checkpoint" / "model.safetensors").exists()
+    planned = 3 * math.ceil(metrics["decisions"] / 16)
+    assert lines[-1] == (f"IL: il.time_budget_s=0 stopped training after 0 of {planned} batches (0.0 of 3 epochs): "
+                         "this IL result is weaker than the planned one")
+
+
+def test_il_trains_its_planned_epochs_by_default_and_estimates_its_length():
+    assert ILSection().time_budget_s is None
+    # 30 batches of the first epoch took 60 s; 100 per epoch; later epochs cost LATER_EPOCH_SHARE (0.4)
+    assert il_seconds_estimate(60.0, 30, 100, 3) == pytest.approx(200 + 2 * 0.4 * 200)
 
 
 def test_generated_demos_open_the_first_hit_that_fits():
