@@ -2,9 +2,10 @@
 
 Demonstrations are trajectory Parquet files (the project's schema, e.g. written by
 `webshop-rl generate --policy expert`) or WebShop's human IL file
-(`il_trajs_finalized_images.jsonl`); without one, IL generates expert
-demonstrations on the train split. IL trains the policy with cross-entropy over
-each step's candidates (`ILSection`), with a cosine learning rate by batches done,
+(`il_trajs_finalized_images.jsonl`), replayed in the run's catalog into the same state
+and candidate texts the rollout workers build (`rollout_workers.human_demos`); without
+one, IL generates expert demonstrations on the train split. IL trains the policy with
+cross-entropy over each step's candidates (`ILSection`), with a cosine learning rate by batches done,
 stops at its epochs or its time budget, evaluates on the test split and writes a
 checkpoint.
 """
@@ -27,8 +28,8 @@ from envs import WebShopEnv
 from envs.agents import ExpertAgent, make_agent
 from envs.catalog import Catalog
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
-from policies.il import ILConfig, ILStep, ILTrainer, read_webshop_il
 from policies.encoding_store import EncodingStore
+from policies.il import ILConfig, ILStep, ILTrainer
 from policies.policy import Policy, PolicyConfig
 from policies.search_queries import search_queries
 from rollout_workers.recording import read_trajectory_table, record_episode, write_trajectories
@@ -54,8 +55,9 @@ class ILSection:
     checkpoint: str | None = None
     """Start RL from this IL checkpoint instead of training one."""
     demos: str | None = None
-    """Demonstrations to train on (trajectory Parquet or WebShop's IL jsonl); None
-    generates `num_demos` expert demonstrations on the train split."""
+    """Demonstrations to train on (trajectory Parquet, or WebShop's IL jsonl: its
+    train-split trajectories replayed in the run's catalog); None generates `num_demos`
+    expert demonstrations on the train split."""
     num_demos: int = 3000
     """Expert demonstrations generated when `demos` is None."""
     epochs: int = 3
@@ -104,12 +106,24 @@ def trajectory_steps(trajs: list[Trajectory] | None = None, table=None, min_scor
     return steps
 
 
-def load_demo_steps(path: str | Path, min_score: float = 0.0) -> list[ILStep]:
-    """IL steps from a trajectory Parquet file/folder or WebShop's IL jsonl."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        return list(read_webshop_il(path))
+def load_demo_steps(path: str | Path, catalog: Catalog | None = None, min_score: float = 0.0,
+                    log=print) -> list[ILStep]:
+    """IL steps from a trajectory Parquet file/folder, or from WebShop's IL jsonl replayed
+    in `catalog` (its train split; `rollout_workers.human_demos`, whose report goes to `log`)."""
+    if Path(path).suffix == ".jsonl":
+        return trajectory_steps(demo_trajectories(path, catalog, log), min_score=min_score)
     return trajectory_steps(table=read_trajectory_table(path), min_score=min_score)
+
+
+def demo_trajectories(path: str | Path, catalog: Catalog | None, log=print) -> list[Trajectory]:
+    """WebShop's human IL file as trajectories in the policy's representation (train-split goals)."""
+    from rollout_workers.human_demos import replay_human_demos
+
+    if catalog is None:
+        raise ValueError(f"{path}: WebShop's human demonstrations are replayed in a catalog; none was given")
+    trajs, report = replay_human_demos(path, catalog)
+    log(report.describe())
+    return trajs
 
 
 def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: str | Path, seed: int = 0,
@@ -149,8 +163,13 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
 
 
 def demo_steps(il: ILSection, catalog: Catalog, out: Path, seed: int) -> list[ILStep]:
-    """The decisions to imitate: from `il.demos`, or from freshly generated expert
-    demonstrations (written to `out/demos.parquet`; only successful ones are kept)."""
+    """The decisions to imitate: from `il.demos` (WebShop's human file is replayed in
+    `catalog` and written to `out/demos.parquet`), or from freshly generated expert
+    demonstrations (written there too; only successful ones are kept)."""
+    if il.demos and Path(il.demos).suffix == ".jsonl":  # the replayed trajectories are kept with the run
+        trajs = demo_trajectories(il.demos, catalog)
+        write_trajectories(trajs, out / "demos.parquet")
+        return trajectory_steps(trajs)
     if il.demos:
         return load_demo_steps(il.demos)
     with Progress(il.num_demos, "IL demos", unit="demo") as bar:

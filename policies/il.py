@@ -91,7 +91,9 @@ def _parse_record(text: str, err: Callable[[str, str], ILFormatError]) -> dict[s
     return {"states": states, "available_actions": avail, "action_idxs": idxs, "actions": actions}
 
 
-def _records(path: str | Path) -> Iterator[dict[str, Any]]:
+def read_il_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The trajectories of a WebShop IL file, each checked: {"states", "available_actions",
+    "action_idxs", "actions" (None when the file has none)}; raises ILFormatError."""
     with open(path, "rb") as f:  # decoded line by line, so a bad byte names its line
         for line_no, raw in enumerate(f, start=1):
 
@@ -129,7 +131,7 @@ def read_webshop_il(
         max_candidates: reduce longer candidate lists as WebShop's IL training did.
     """
     rng = random.Random(seed)
-    for record in _records(path):
+    for record in read_il_records(path):
         for state, cands, idx in zip(record["states"], record["available_actions"], record["action_idxs"]):
             if idx == -1:
                 continue
@@ -139,7 +141,7 @@ def read_webshop_il(
 
 def read_webshop_search_demos(path: str | Path) -> Iterator[SearchDemo]:
     """The search steps (index -1 with a `search[...]` action) of a WebShop IL file."""
-    for record in _records(path):
+    for record in read_il_records(path):
         for i, (state, idx) in enumerate(zip(record["states"], record["action_idxs"])):
             action = record["actions"][i] if record["actions"] else ""
             if idx == -1 and action.startswith("search[") and action.endswith("]"):
