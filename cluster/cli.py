@@ -1,4 +1,4 @@
-"""The `webshop-rl` command: catalogs, rollouts, play, demos, eval, compare, report, train, serve.
+"""The `webshop-rl` command: catalogs, rollouts, play, demos, eval, compare, report, train, serve, data.
 
 Subcommands added by later parts of the project (train, eval, serve, ...) hang
 off the same parser.
@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.data.cli import add_data_parser
+from cluster.data.sources import catalog_dir
 from cluster.user_errors import UsageError, user_error_types
 from envs import Catalog, WebShopEnv
 from envs.agents import AGENTS, make_agent
@@ -22,7 +24,8 @@ from envs.rollout import COMPONENTS, run_episode, summarize
 
 def add_catalog_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("catalog (default: the generated 1k-product catalog)")
-    g.add_argument("--catalog", type=Path, help="directory with WebShop-format files")
+    g.add_argument("--catalog", type=Path, help="directory with WebShop-format files, or webshop-small | "
+                                                "webshop-full (fetched by `webshop-rl data fetch`)")
     g.add_argument("--products", type=Path, help="items_shuffle*.json")
     g.add_argument("--attributes", type=Path, help="items_ins_v2*.json")
     g.add_argument("--human-instructions", type=Path, help="items_human_ins.json")
@@ -37,7 +40,8 @@ def catalog_from_args(args: argparse.Namespace) -> Catalog:
         if not (args.products and args.attributes):
             raise SystemExit("error: --products and --attributes go together")
         return Catalog.from_files(args.products, args.attributes, args.human_instructions)
-    return load_generated_or_dir(args.catalog, args.catalog_size, args.catalog_seed, args.train_goals)
+    return load_generated_or_dir(catalog_dir(directory=args.catalog), args.catalog_size, args.catalog_seed,
+                                 args.train_goals)
 
 
 def print_summary(summary: dict, as_json: bool) -> None:
@@ -363,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--reload-root", type=Path,
                     help="/reload loads only checkpoints inside this directory (default: the checkpoint's parent)")
     sv.set_defaults(func=cmd_serve)
+    add_data_parser(sub, add_catalog_args, catalog_from_args)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from cluster.data.sources import catalog_dir
 from envs.catalog import Catalog
 from envs.generate import load_catalog
 from learner.learner import Learner
@@ -17,8 +18,9 @@ from policies.policy import Policy, preset_config
 
 
 def catalog_from_section(section) -> Catalog:
-    """The catalog of a `catalog:` section (a directory, or generated from its seed)."""
-    return load_catalog(section.dir, section.size, section.seed, section.train_goals)
+    """The catalog of a `catalog:` section: its directory, a fetched WebShop set (resolved
+    on each node, under that node's data directory), or generated from its seed."""
+    return load_catalog(catalog_dir(section.source, section.dir), section.size, section.seed, section.train_goals)
 
 
 def resolve_device(device: str) -> str:

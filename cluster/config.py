@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from cluster.data.sources import CATALOG_SOURCES
 from cluster.imitation import ILSection
 from learner.config import DPOConfig, LearnerConfig, OptimConfig, PPOConfig
 from rollout_workers.buffer import BufferConfig
@@ -47,8 +48,12 @@ def parse_duration(text: str | float | int) -> float:
 class CatalogConfig:
     """Which catalog to shop in."""
 
+    source: str = "generated"
+    """generated (built from `size` and `seed`, no download), or a WebShop set fetched by
+    `webshop-rl data fetch`: webshop-small (1,000 products) or webshop-full (1.18M), read
+    from the data directory ($WEBSHOP_RL_DATA, default ~/.cache/webshop-rl/data)."""
     dir: str | None = None
-    """A WebShop-format catalog directory; None = the generated catalog."""
+    """A WebShop-format catalog directory (instead of `source`)."""
     size: int = 1000
     """Generated catalog size."""
     seed: int = 0
@@ -56,6 +61,12 @@ class CatalogConfig:
     train_goals: int = 20000
     """Fresh generated training goals added to the train split (test and eval goals
     unchanged); 0 = train on the catalog's own train split only."""
+
+    def __post_init__(self):
+        if self.source not in CATALOG_SOURCES:
+            raise ValueError(f"source must be one of {CATALOG_SOURCES}, got {self.source!r}")
+        if self.dir and self.source != "generated":
+            raise ValueError(f"set source ({self.source}) or dir ({self.dir}), not both")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ USER_ERRORS = (CatalogError, UsageError, FileNotFoundError, IsADirectoryError, N
 """Errors that come from the user's input (files and values named on the command line)."""
 LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpointError"),
                     "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",),
-                    "cluster.run_state": ("RunStateError",),
+                    "cluster.run_state": ("RunStateError",), "cluster.data.download": ("FetchError",),
                     "rollout_workers.human_demos": ("DemoReplayError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
 

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from cluster.config import TrainConfig
+from cluster.data.sources import catalog_dir
 from cluster.eval.evaluate import evaluate_policy
 from cluster.metrics import MetricsLog
 from cluster.progress import TrainingProgress
@@ -49,8 +50,8 @@ SUCCESSES, SCORE_SUM = "webshop_successes", "webshop_score_sum"
 def env_config(cfg: TrainConfig, policy_config, tokenizer_dir: str) -> dict:
     """`FixedShapeConfig` fields for this run (token cuts from the policy's config)."""
     return {
-        "tokenizer": tokenizer_dir, "catalog_dir": cfg.catalog.dir, "catalog_size": cfg.catalog.size,
-        "catalog_seed": cfg.catalog.seed,
+        "tokenizer": tokenizer_dir, "catalog_dir": catalog_dir(cfg.catalog.source, cfg.catalog.dir),
+        "catalog_size": cfg.catalog.size, "catalog_seed": cfg.catalog.seed,
         "catalog_train_goals": cfg.catalog.train_goals, "split": cfg.worker.split, "max_steps": cfg.worker.max_steps,
         "max_state_tokens": policy_config.max_state_tokens, "max_action_tokens": policy_config.max_action_tokens,
     }

@@ -227,13 +227,15 @@ def checkpoint_stamp(directory: Path) -> tuple:
 
 def catalog_for(checkpoint: Path, catalog_dir: str | None, size: int | None, seed: int | None) -> Catalog:
     """The catalog given, else the one the checkpoint was trained on, else the default."""
+    from cluster.data.sources import catalog_dir as resolve_dir
     from envs.generate import default_catalog
 
     if catalog_dir:
-        return Catalog.from_dir(catalog_dir)
+        return Catalog.from_dir(resolve_dir(directory=catalog_dir))
     trained = read_metadata(checkpoint).train_config.get("catalog") or {}
-    if trained.get("dir") and size is None and seed is None:
-        return Catalog.from_dir(trained["dir"])
+    trained_dir = resolve_dir(trained.get("source", "generated"), trained.get("dir"))
+    if trained_dir and size is None and seed is None:
+        return Catalog.from_dir(trained_dir)
     return default_catalog(size or trained.get("size", 1000), seed if seed is not None else trained.get("seed", 0))
 
 
