@@ -15,6 +15,9 @@
 Search steps (index -1, no candidates) carry no choice to imitate; they are
 skipped by `read_webshop_il` and returned by `read_webshop_search_demos` (for a
 query generator). A bad record raises `ILFormatError` naming file, line, field.
+`read_webshop_il` gives the file's own page texts and action strings; training
+(`--demos`) replays the file in the env instead (`rollout_workers.human_demos`, which
+reads it with `read_il_records`), so IL sees the states and candidates the policy acts on.
 """
 
 from __future__ import annotations
