@@ -253,6 +253,7 @@ def replay_human_demos(path: str | Path, catalog: Catalog, split: str | None = "
     if not out:
         reasons = "; ".join(f"{n} {why}" for why, n in report.reasons.most_common()) or "the file is empty"
         raise DemoReplayError(f"{path}: none of its {report.num_records} human trajectories replays in the catalog "
-                              f"{catalog.source or '(generated)'} ({reasons}); WebShop's human demonstrations need "
-                              f"WebShop's catalog with items_human_ins.json (webshop-rl data fetch --small or --full)")
+                              f"{catalog.source or '(generated)'} ({reasons}); they replay in WebShop's own catalog "
+                              f"(`webshop-rl data fetch --small` or `--full`, then catalog.source or --catalog "
+                              f"webshop-small or webshop-full)")
     return out, report

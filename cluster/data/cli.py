@@ -62,6 +62,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     sets = [name for flag, name in SET_FLAGS if getattr(args, flag)]
     if not sets:
         raise UsageError("say what to fetch: --small, --full and/or --human-demos")
+    if args.dir and args.small and args.full:  # one folder would hold two catalogs' files
+        raise UsageError("--small and --full go to separate folders; fetch them with one --dir each")
     mirror = args.mirror or os.environ.get(MIRROR_ENV) or None
     urls = parse_urls(args.url)
     dirs = {name: Path(args.dir) if args.dir else set_dir(name) for name in sets}

@@ -148,7 +148,8 @@ def transfer(url: str, part: Path, label: str, bar: bool | None = None) -> int:
         if e.code == 416:
             part.unlink()
             return transfer(url, part, label, bar)
-        raise FetchError(f"{url} answered HTTP {e.code} {e.reason}") from None
+        raise FetchError(f"{label}: {url} answered HTTP {e.code} {e.reason}; download it by hand into "
+                         f"{part.parent}, or give --mirror URL or --url {label}=URL") from None
     except (URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise Unreachable(f"cannot reach {url.split('/')[2]} ({reason})") from None
@@ -162,6 +163,7 @@ def transfer(url: str, part: Path, label: str, bar: bool | None = None) -> int:
             f.truncate()
             if progress:
                 progress.set(done / 1e6)
+            cut = False
             try:
                 while chunk := resp.read(CHUNK):
                     f.write(chunk)
@@ -169,13 +171,14 @@ def transfer(url: str, part: Path, label: str, bar: bool | None = None) -> int:
                     if progress:
                         progress.set(done / 1e6)
             except (http.client.HTTPException, OSError):
-                pass  # what arrived is kept; the size check below says it is short
+                cut = True  # what arrived is kept for the rerun
             finally:
                 if progress:
                     progress.close()
-    if total is not None and done != total:
-        raise FetchError(f"the transfer of {label} stopped after {done:,} of {total:,} bytes; run the same "
-                         f"command again to resume from {part}")
+    if cut or (total is not None and done != total):
+        of = f" of {total:,}" if total is not None else ""
+        raise FetchError(f"the transfer of {label} stopped after {done:,}{of} bytes; run the same command again "
+                         f"to resume from {part}")
     return done
 
 

@@ -80,6 +80,7 @@ def test_without_network_one_line_names_files_and_place(tmp_path, capsys, monkey
 def test_fetch_usage_errors(capsys):
     one_line_error(capsys, ["data", "fetch"], "say what to fetch: --small, --full and/or --human-demos")
     one_line_error(capsys, ["data", "fetch", "--small", "--url", "nope.json=http://x"], "--url nope.json=http://x")
+    one_line_error(capsys, ["data", "fetch", "--small", "--full", "--dir", "d"], "separate folders")
 
 
 def test_catalog_source_reads_the_fetched_set(tmp_path, monkeypatch, capsys):
@@ -138,6 +139,18 @@ def test_data_demos_in_a_catalog_without_the_human_goals_is_one_line(tmp_path, c
     one_line_error(capsys, ["data", "demos", str(DEMOS), "--out", str(tmp_path / "h.parquet"),
                             "--products", str(FIXTURES / "items_shuffle_fixture.json"),
                             "--attributes", str(FIXTURES / "items_ins_v2_fixture.json")],
-                   "none of its 8 human trajectories replays", "webshop-rl data fetch --small or --full")
+                   "none of its 8 human trajectories replays", "`webshop-rl data fetch --small` or `--full`")
     one_line_error(capsys, ["data", "demos", str(DEMOS), "--out", str(tmp_path / "h.parquet")],
                    "give the catalog to replay in")
+
+
+def test_next_commands_name_the_catalog_the_demos_replay_in(tmp_path):
+    from cluster.data.cli import next_commands
+
+    demos = tmp_path / "d" / "il_trajs_finalized_images.jsonl"
+    assert next_commands({"human-demos": tmp_path / "d"}, default_dirs=True) == [
+        "webshop-rl data fetch --small   (the catalog to replay them in; or --full)",
+        f"webshop-rl data demos {demos} --catalog webshop-small --out human_demos.parquet",
+        f"webshop-rl train --demos {demos} --set catalog.source=webshop-small"]
+    assert next_commands({"full": tmp_path / "f", "human-demos": tmp_path / "d"}, default_dirs=False)[-1] == \
+        f"webshop-rl train --demos {demos} --set catalog.dir={tmp_path / 'f'}"

@@ -120,3 +120,9 @@ def test_progress_lines_for_a_large_file(server, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[0].startswith("fetch items_shuffle.json:  44% (1/2 MB) elapsed")  # per 1 MB read
     assert lines[-1].startswith("fetch items_shuffle.json: 100% (2/2 MB)")
+
+
+def test_a_missing_file_names_the_http_status_and_what_to_do(server, tmp_path):
+    with pytest.raises(FetchError, match="items_shuffle_1000.json: http://127.0.0.1:\\d+/items_shuffle_1000.json "
+                                         "answered HTTP 404 .*download it by hand into .*--url items_shuffle_1000"):
+        fetch_all([(spec(server), tmp_path)], bar=False)
