@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "without --updates the run then stops on the clock alone)")
     p.add_argument("--sync-interval", help="weight publishing period, e.g. 5s (run.sync_interval_s)")
     p.add_argument("--il-checkpoint", help="start RL from this IL checkpoint instead of training one (il.checkpoint)")
-    p.add_argument("--demos", help="IL demonstrations: trajectory Parquet or WebShop IL jsonl (il.demos)")
+    p.add_argument("--demos", help="IL demonstrations: trajectory Parquet, or WebShop's human IL jsonl (replayed "
+                                   "in the run's catalog, e.g. --set catalog.source=webshop-small) (il.demos)")
     p.add_argument("--out", help="run directory (run.out)")
     p.add_argument("--resume", help="run directory to continue exactly")
     p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local instance)")
