@@ -5,9 +5,9 @@ Demonstrations are trajectory Parquet files (the project's schema, e.g. written 
 (`il_trajs_finalized_images.jsonl`), replayed in the run's catalog into the same state
 and candidate texts the rollout workers build (`rollout_workers.human_demos`); without
 one, IL generates expert demonstrations on the train split. IL trains the policy with
-cross-entropy over each step's candidates (`ILSection`), with a cosine learning rate by batches done,
-stops at its epochs or its time budget, evaluates on the test split and writes a
-checkpoint.
+cross-entropy over each step's candidates (`ILSection`), with a cosine learning rate by
+batches done, stops at its epochs or its time budget, evaluates on the test split and
+writes a checkpoint.
 """
 
 from __future__ import annotations
