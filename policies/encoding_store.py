@@ -39,7 +39,7 @@ LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """A slab is padded to the first bucket that holds its texts' tokens."""
 SLAB_ROWS = {"cpu": 8, "cuda": 64}
 """Rows per slab by device type: 8 is as fast on a CPU as free-shape batches (bench/speed/profile_cpu.py)."""
-SWEEP_EVERY_BYTES = 64 << 20
+SWEEP_EVERY_BYTES = 256 << 20
 """A process checks the folder's size after writing this much."""
 
 
