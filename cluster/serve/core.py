@@ -34,6 +34,8 @@ from typing import Awaitable, Callable, Sequence
 
 import torch
 
+from cluster.components import share_encodings
+from cluster.config import PolicySection
 from envs.catalog import Catalog, Goal
 from envs.env import SEARCH_ACTION, Session, WebShopEnv
 from envs.nouns import title_nouns
@@ -259,6 +261,7 @@ def load_policy(path: str | os.PathLike, device: str = "cpu") -> LoadedPolicy:
         directory = resolve_checkpoint(path)
         stamp = checkpoint_stamp(directory)
         policy = load_checkpoint(directory, device=device)
+        share_encodings(PolicySection(), policy)  # the machine's folder, shared with training and other replicas
         if checkpoint_stamp(directory) == stamp:
             return LoadedPolicy(policy, directory, stamp)
     raise RuntimeError(f"{path}: the checkpoint kept changing while it was read")

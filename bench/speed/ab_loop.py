@@ -1,0 +1,88 @@
+"""The RL loop of this tree against another revision's, side by side in one run.
+
+    python bench/speed/ab_loop.py --il-checkpoint RUN/il/checkpoint [--baseline f89e9b1] [--updates 60]
+                                  [--repeats 2] [--num-workers 1]
+    ATEN_CPU_CAPABILITY=avx2 python bench/speed/ab_loop.py ...     # the AVX2 fp32 path on a newer CPU
+
+Each repeat runs `webshop-rl train --algo dpo --il-checkpoint ... --updates N` once with the
+baseline revision (checked out with `git worktree` into a temporary folder) and once with
+this tree, alternating, so that other work on the machine slows both alike. This tree runs
+with an empty folder of shared encodings (a first run on the machine) and, with
+`--warm`, once more with the folder the first one left (a later run). Periodic
+evaluations and checkpoints are pushed past the budget; the final test is 20 goals.
+Prints learner updates/s and env steps/s over the RL phase (median [min-max]) and each
+variant's ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_train(tree: Path, out: Path, cache: Path, args) -> dict:
+    """One RL phase in `tree`; its summary (updates, env steps, RL seconds)."""
+    cmd = [sys.executable, "-m", "cluster.train", "--algo", "dpo", "--il-checkpoint", args.il_checkpoint,
+           "--updates", str(args.updates), "--num-workers", str(args.num_workers), "--out", str(out),
+           "--set", "run.eval_interval_s=10h", "run.checkpoint_interval_s=10h", "run.time_budget_s=10h",
+           "run.final_eval_episodes=20"]
+    env = {**os.environ, "PYTHONPATH": str(tree), "WEBSHOP_RL_CACHE": str(cache)}
+    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    summary = json.loads((out / "summary.json").read_text())
+    return {"updates/s": summary["updates"] / summary["seconds"], "env steps/s": summary["env_steps"] / summary["seconds"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--il-checkpoint", required=True)
+    ap.add_argument("--baseline", default="f89e9b1", help="git revision to compare with")
+    ap.add_argument("--updates", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--num-workers", type=int, default=1)
+    ap.add_argument("--warm", action="store_true", help="also run this tree with the folder of encodings left")
+    args = ap.parse_args()
+    args.il_checkpoint = str(Path(args.il_checkpoint).resolve())
+    import torch
+
+    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}; baseline {args.baseline}; "
+          f"{args.updates} DPO updates, {args.num_workers} worker(s), {args.repeats} repeats")
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = tmp / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            catalog_cache = tmp / "catalogs"  # shared: the generated catalog is built once
+            for r in range(args.repeats):
+                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", catalog_cache, args))
+                fresh = tmp / f"cache{r}"
+                if (catalog_cache / "catalogs").exists():
+                    fresh.mkdir()
+                    os.symlink(catalog_cache / "catalogs", fresh / "catalogs")
+                results.setdefault("this tree, first run", []).append(run_train(ROOT, tmp / f"n{r}", fresh, args))
+                if args.warm:
+                    results.setdefault("this tree, later run", []).append(run_train(ROOT, tmp / f"w{r}", fresh, args))
+                print(f"repeat {r + 1}: " + "; ".join(f"{k} {v[-1]['updates/s']:.3f} updates/s "
+                                                      f"{v[-1]['env steps/s']:.1f} steps/s" for k, v in results.items()))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+    print()
+    for metric in ("updates/s", "env steps/s"):
+        base_median = statistics.median(r[metric] for r in results["baseline"])
+        for name, rows in results.items():
+            values = [r[metric] for r in rows]
+            med = statistics.median(values)
+            print(f"{metric:<12} {name:<22} {med:7.3f} [{min(values):.3f}-{max(values):.3f}]  x{med / base_median:.2f}")
+
+
+if __name__ == "__main__":
+    main()
