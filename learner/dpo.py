@@ -22,6 +22,7 @@ from torch import Tensor
 from learner import losses
 from learner.batches import DPOBatch, UpdateResult
 from learner.config import DPOConfig
+from learner.group import SOLO, Group, sum_values
 from learner.logprobs import StepBatch, decision_logps, evaluate_chunks, steps_logp
 from learner.preference_losses import PREFERENCE_LOSSES
 from learner.reference import Reference
@@ -65,7 +66,7 @@ class Comparison:
     ref_chosen: Tensor  # (P,)
     ref_rejected: Tensor  # (P,)
     chosen_nll: Tensor | None  # () the SFT term, when asked for
-    metrics: dict[str, Tensor]  # scope-specific, detached
+    metrics: dict[str, Tensor]  # scope-specific means over the pairs given, detached
     trajectories: list[Trajectory]  # the kept pairs' trajectories
     num_steps: int  # steps the comparison covers
 
@@ -127,9 +128,10 @@ def compare_decisions(pairs: Sequence[Pair], models: Models, with_nll: bool) -> 
     action's there. Pairs that never part from a shared state are left out."""
     found = [(c, r, decision_pair(c, r)) for c, r in pairs]
     kept = [(c, r, d) for c, r, d in found if d is not None]  # (P,)
-    if not kept:
-        raise ValueError(f"a DPO update (scope='step'): none of the {len(pairs)} pairs parts "
-                         "from a shared state, so there is no decision to compare")
+    metrics = {"divergent_pairs": torch.tensor(len(kept) / len(pairs))}
+    if not kept:  # (the update fails when no rank of the learner group kept a pair)
+        empty = torch.zeros(0, device=models.policy.device)
+        return Comparison(empty, empty, empty, empty, None, metrics, [], 0)
     chosen = [c for c, _, _ in kept]
     at = [t for _, _, (t, _) in kept]  # (P,)
     rejected = [k for _, _, (_, k) in kept]  # (P,)
@@ -139,7 +141,6 @@ def compare_decisions(pairs: Sequence[Pair], models: Models, with_nll: bool) -> 
                                    [c.chosen[t] for c, t in zip(chosen, at)])
     good, bad = decision_logps(models.policy, steps, rejected, models.chunk_size)  # (P,) each
     nll = -good.mean() if with_nll else None
-    metrics = {"divergent_pairs": torch.tensor(len(kept) / len(pairs))}
     return Comparison(good, bad, ref[:, 0], ref[:, 1], nll, metrics, [t for c, r, _ in kept for t in (c, r)],
                       len(kept))
 
@@ -190,32 +191,53 @@ class DPO:
         pick = torch.randperm(len(states), generator=self.generator)[: self.config.anchor_states].tolist()
         return [states[i] for i in pick]
 
-    def train(self, batch: DPOBatch, optimizer_step: Callable[[], float]) -> UpdateResult:
-        """One optimizer step on the batch's pairs (and anchor states)."""
+    def train(self, batch: DPOBatch, optimizer_step: Callable[[], float], group: Group = SOLO) -> UpdateResult:
+        """One optimizer step on the batch's pairs (and anchor states).
+
+        In a learner group each rank compares its share of the pairs and anchors, and
+        weights its loss terms (means over its share) by its share of the whole batch's
+        compared pairs and anchors: the ranks' gradients then sum to one learner's."""
         cfg, models = self.config, self.models
         if not batch.pairs:
             raise ValueError("a DPO update needs at least one pair")
         if batch.anchors and cfg.scope != "step":
             raise ValueError("anchors are used only with scope='step'")
-        cmp = SCOPES[cfg.scope](batch.pairs, models, cfg.sft_coef > 0)
-        loss, metrics = PREFERENCE_LOSSES[cfg.preference_loss](
-            policy_chosen_logp=cmp.policy_chosen, policy_rejected_logp=cmp.policy_rejected,
-            ref_chosen_logp=cmp.ref_chosen, ref_rejected_logp=cmp.ref_rejected,
-            beta=cfg.beta, label_smoothing=cfg.label_smoothing)
-        metrics = {"preference_loss": loss.detach(), **metrics, **cmp.metrics}
-        if cfg.sft_coef > 0:
-            loss = loss + cfg.sft_coef * cmp.chosen_nll
-            metrics["sft_loss"] = cmp.chosen_nll.detach()
-        if batch.anchors and cfg.kl_coef > 0:
-            kl = anchor_kl(models.policy, models.reference.policy, batch.anchors, models.chunk_size)
-            loss = loss + cfg.kl_coef * kl
-            metrics["anchor_kl"] = kl.detach()
-        metrics["logp_margin"] = (cmp.policy_chosen - cmp.policy_rejected).detach().mean()
-        loss.backward()
+        pairs, anchors = group.shard(batch.pairs), group.shard(batch.anchors)
+        cmp = SCOPES[cfg.scope](pairs, models, cfg.sft_coef > 0) if pairs else None
+        kept = 0 if cmp is None else len(cmp.policy_chosen)
+        num_kept, num_steps = (sum(c) for c in zip(*group.gather((kept, 0 if cmp is None else cmp.num_steps))))
+        if not num_kept:
+            raise ValueError(f"a DPO update (scope={cfg.scope!r}): none of the {len(batch.pairs)} pairs parts "
+                             "from a shared state, so there is no decision to compare")
+        loss = torch.zeros((), device=models.policy.device)
+        terms: dict[str, tuple[Tensor, float]] = {}  # metric -> (this rank's mean, its share of the whole)
+        if kept:
+            share = kept / num_kept
+            preference, metrics = PREFERENCE_LOSSES[cfg.preference_loss](
+                policy_chosen_logp=cmp.policy_chosen, policy_rejected_logp=cmp.policy_rejected,
+                ref_chosen_logp=cmp.ref_chosen, ref_rejected_logp=cmp.ref_rejected,
+                beta=cfg.beta, label_smoothing=cfg.label_smoothing)
+            terms = {k: (v, share) for k, v in {"preference_loss": preference.detach(), **metrics}.items()}
+            if cfg.sft_coef > 0:
+                preference = preference + cfg.sft_coef * cmp.chosen_nll
+            loss = preference * share
+        if cmp is not None:
+            terms.update({k: (v, len(pairs) / len(batch.pairs)) for k, v in cmp.metrics.items()})
+        if kept and cfg.sft_coef > 0:
+            terms["sft_loss"] = (cmp.chosen_nll.detach(), kept / num_kept)
+        if anchors and cfg.kl_coef > 0:
+            share = len(anchors) / len(batch.anchors)
+            kl = anchor_kl(models.policy, models.reference.policy, anchors, models.chunk_size)
+            loss = loss + cfg.kl_coef * kl * share
+            terms["anchor_kl"] = (kl.detach(), share)
+        if kept:
+            terms["logp_margin"] = ((cmp.policy_chosen - cmp.policy_rejected).detach().mean(), kept / num_kept)
+        if loss.requires_grad:  # a rank with nothing to compare adds no gradient
+            loss.backward()
         grad_norm = optimizer_step()
-        return UpdateResult({"loss": float(loss.detach()), **{k: float(v) for k, v in metrics.items()}}, grad_norm,
-                            {"pairs": float(len(cmp.policy_chosen)), "steps": float(cmp.num_steps)},
-                            cmp.trajectories)
+        values = sum_values(group, {"loss": float(loss.detach()), **{k: float(v) * s for k, (v, s) in terms.items()}})
+        return UpdateResult(values, grad_norm, {"pairs": float(num_kept), "steps": float(num_steps)},
+                            [] if cmp is None else cmp.trajectories)
 
     def state_dict(self) -> dict:
         return {}

@@ -8,6 +8,11 @@ advances the LR schedule by one and calls `policy.mark_updated()` exactly once, 
 `version` counts updates however many optimizer steps PPO takes inside one (DPO takes
 one). Workers only ever see versions that `publish` returns.
 
+A learner can be one rank of a data-parallel group (`join`, `learner.group`): rank 0
+selects each update's batch as one learner would and every rank trains on its share
+of it, their gradients summed before the one optimizer step they all take; every rank
+then holds the same weights, and rank 0 publishes and saves them.
+
 Where the policy's frozen parts (lower layers, action side) are the reference's own
 weights, the reference reads the policy's cached encodings of them
 (`Policy.share_frozen_caches`), so on the states the policy has just encoded it runs
@@ -29,6 +34,7 @@ from transformers import get_scheduler
 from learner.batches import DPOBatch, PPOBatch
 from learner.config import DPOConfig, LearnerConfig, OptimConfig, PPOConfig
 from learner.dpo import DPO, Models
+from learner.group import SOLO, Group
 from learner.ppo import PPO
 from learner.reference import Reference
 from learner.state import capture_rng, load_state, restore_rng, save_state
@@ -71,6 +77,7 @@ class Learner:
                                        num_training_steps=optim.total_updates)
         self.generator = torch.Generator().manual_seed(seed)
         self.num_updates = 0
+        self.group: Group = SOLO
         if isinstance(algorithm, DPOConfig):
             self.algorithm = DPO(algorithm, Models(policy, self.reference, config.max_steps_per_forward),
                                  self.generator)
@@ -95,22 +102,34 @@ class Learner:
         return self.optimizer.param_groups[0]["lr"]
 
     # -------------------------------------------------------------- updates
+    def join(self, group: Group) -> None:
+        """Train as one rank of `group` from now on. Every rank must hold the same state
+        (built from the same checkpoint); the ranks take rank 0's version numbering."""
+        self.group = group
+        self.policy.version = group.broadcast(self.policy.version)
+
     def update(self, buffer) -> dict[str, float] | None:
         """Select one update's data from the buffer and train on it; None when there is
-        not enough. Only data whose policy version is >= version - max_version_lag is used."""
-        min_version = max(0, self.version - self.algorithm.config.max_version_lag)
-        batch = self.algorithm.select(buffer, min_version)
+        not enough. Only data whose policy version is >= version - max_version_lag is used.
+        In a group rank 0 selects (the other ranks' `buffer` is not read) and every rank
+        gets the batch."""
+        batch = None
+        if self.group.rank == 0:
+            min_version = max(0, self.version - self.algorithm.config.max_version_lag)
+            batch = self.algorithm.select(buffer, min_version)
+        batch = self.group.broadcast(batch)
         return None if batch is None else self.train(batch)
 
     def train(self, batch: DPOBatch | PPOBatch) -> dict[str, float]:
-        """One update on an already-selected batch; returns its metrics as floats."""
+        """One update on an already-selected batch (in a group: the whole batch, on every
+        rank); returns its metrics as floats, over the whole batch."""
         expected = DPOBatch if isinstance(self.algorithm, DPO) else PPOBatch
         if not isinstance(batch, expected):
             raise TypeError(f"this learner runs {type(self.algorithm).__name__}: train() takes a "
                             f"{expected.__name__}, got {type(batch).__name__}")
         start = time.perf_counter()
         lr = self.lr
-        result = self.algorithm.train(batch, self._optimizer_step)
+        result = self.algorithm.train(batch, self._optimizer_step, self.group)
         data = self._data_metrics(result.trajectories)  # lag relative to the version that trained on it
         self._finish_update()
         return {**result.losses, "grad_norm": result.grad_norm, "lr": lr, **result.stats, **data,
@@ -118,6 +137,7 @@ class Learner:
 
     def _optimizer_step(self) -> float:
         params = self.optimizer.param_groups[0]["params"]
+        self.group.sum_grads(params)  # clipped after the sum: the norm is the whole batch's
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.optim_config.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -129,7 +149,8 @@ class Learner:
         self.policy.mark_updated()
 
     def _data_metrics(self, trajs: Sequence[Trajectory]) -> dict[str, float]:
-        oldest = min(t.policy_version for t in trajs)
+        mine = min((t.policy_version for t in trajs), default=None)  # None: a rank with nothing compared
+        oldest = min(v for v in self.group.gather(mine) if v is not None)
         return {"data_version_min": float(oldest), "version_lag_max": float(self.version - oldest)}
 
     # ---------------------------------------------------- weights and state

@@ -21,6 +21,7 @@ from torch import Tensor
 from learner import losses
 from learner.batches import PPOBatch, UpdateResult
 from learner.config import PPOConfig
+from learner.group import SOLO, Group, sum_values
 from learner.logprobs import StepBatch, evaluate_chunks
 from learner.reference import Reference
 from policies.policy import EvalOutput, Policy
@@ -118,56 +119,71 @@ class PPO:
         table = buffer.fresh_policy_trajectories(n, min_version, sorted(self.consumed))
         return None if table.num_rows < n else PPOBatch.from_table(table)
 
-    def targets(self, trajs: list[Trajectory], steps: StepBatch) -> PPOTargets:
-        """Everything fixed during one update, from one no-grad pass of the current policy."""
+    def targets(self, trajs: list[Trajectory], steps: StepBatch, group: Group = SOLO) -> PPOTargets:
+        """Everything fixed during one update, from one no-grad pass of the current policy.
+
+        In a learner group each rank evaluates its share of the trajectories; every step's
+        row is filled by one rank (zeros on the others) and summed over the ranks, so each
+        rank holds all the targets and normalises the advantages over all of them."""
         cfg, device = self.config, self.policy.device
-        with torch.no_grad():
-            outs = [out for _, out in evaluate_chunks(self.policy, steps, range(steps.num_steps), self.chunk_size)]
-        logp_prox = torch.cat([o.logp for o in outs]).detach()  # (S,)
-        logp_behaviour = torch.tensor([x for t in trajs for x in t.logp], device=device)  # (S,)
-        values_prox = torch.cat([o.value for o in outs])  # (S,) only for trajectories without values
-        advantages, returns = trajectory_advantages(trajs, cfg.gamma, cfg.gae_lambda, values_prox)
-        advantages, returns = advantages.to(device), returns.to(device)  # (S,) each
-        weights = behaviour_weights(logp_prox, logp_behaviour, cfg.is_clip)  # (S,)
+        lo, hi = group.bounds(len(trajs))
+        first, last = sum(steps.lengths[:lo]), sum(steps.lengths[:hi])  # this rank's steps
+        rows = torch.zeros(5, steps.num_steps, device=device)  # (5, S) logp_prox, advantage, return, weight, ref
+        if hi > lo:
+            mine = trajs[lo:hi]
+            with torch.no_grad():
+                outs = [out for _, out in evaluate_chunks(self.policy, steps, range(first, last), self.chunk_size)]
+            logp_prox = torch.cat([o.logp for o in outs])  # (S_r,)
+            logp_behaviour = torch.tensor([x for t in mine for x in t.logp], device=device)  # (S_r,)
+            values_prox = torch.cat([o.value for o in outs])  # (S_r,) only for trajectories without values
+            advantages, returns = trajectory_advantages(mine, cfg.gamma, cfg.gae_lambda, values_prox)
+            rows[:4, first:last] = torch.stack([logp_prox, advantages.to(device), returns.to(device),
+                                                behaviour_weights(logp_prox, logp_behaviour, cfg.is_clip)])
+            if cfg.kl_coef > 0:
+                rows[4, first:last] = torch.tensor([x for r in self.reference.trajectory_logp(mine) for x in r],
+                                                   device=device)
+        logp_prox, advantages, returns, weights, ref = group.sum_tensor(rows).unbind(0)  # (S,) each
         normalized = advantages
         if cfg.normalize_advantages and steps.num_steps > 1:
             normalized = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
-        ref = None
-        if cfg.kl_coef > 0:
-            ref = torch.tensor([x for r in self.reference.trajectory_logp(trajs) for x in r], device=device)  # (S,)
-        return PPOTargets(logp_prox, normalized * weights, returns, ref, advantages, weights)
+        return PPOTargets(logp_prox, normalized * weights, returns, ref if cfg.kl_coef > 0 else None, advantages,
+                          weights)
 
-    def train(self, batch: PPOBatch, optimizer_step: Callable[[], float]) -> UpdateResult:
-        """ppo_epochs epochs of minibatches over the batch's steps; marks its trajectories used."""
+    def train(self, batch: PPOBatch, optimizer_step: Callable[[], float], group: Group = SOLO) -> UpdateResult:
+        """ppo_epochs epochs of minibatches over the batch's steps; marks its trajectories used.
+
+        In a learner group every rank draws the same minibatch order and runs its share of
+        each minibatch, its loss weighted by that share of the whole minibatch."""
         cfg, device = self.config, self.policy.device
         trajs = [t for t in batch.trajectories if t.num_steps > 0]
         if not trajs:
             raise ValueError("a PPO update needs a trajectory with steps")
         steps = StepBatch.of(trajs)
         num_steps = steps.num_steps
-        targets = self.targets(trajs, steps)
+        targets = self.targets(trajs, steps, group)
         grad_norms, totals = [], {}
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(num_steps, generator=self.generator).tolist()
             for mb_start in range(0, num_steps, cfg.minibatch_size):
                 minibatch = order[mb_start:mb_start + cfg.minibatch_size]
-                for chunk, out in evaluate_chunks(self.policy, steps, minibatch, self.chunk_size):
+                for chunk, out in evaluate_chunks(self.policy, steps, group.shard(minibatch), self.chunk_size):
                     loss, parts = ppo_loss(cfg, out, targets.take(torch.tensor(chunk, device=device)))
                     # Chunk losses are means; weighting by the chunk's share gives the minibatch mean.
                     (loss * (len(chunk) / len(minibatch))).backward()
                     for k, v in parts.items():
                         totals[k] = totals.get(k, 0.0) + v * len(chunk)
                 grad_norms.append(optimizer_step())
-        self.consumed.update({t.traj_id: t.policy_version for t in batch.trajectories})
+        if group.rank == 0:  # the rank that selects keeps the record
+            self.consumed.update({t.traj_id: t.policy_version for t in batch.trajectories})
         seen = num_steps * cfg.ppo_epochs
+        totals = sum_values(group, {k: float(v) for k, v in totals.items()})
         weights = targets.behaviour_weights
         stats = {"advantage_mean": float(targets.raw_advantages.mean()),
                   "return_mean": float(targets.returns.mean()), "is_weight_mean": float(weights.mean()),
                   "is_clip_fraction": float((weights >= cfg.is_clip).float().mean()),
                   "trajectories": float(len(trajs)), "steps": float(num_steps),
                   "optimizer_steps": float(len(grad_norms))}
-        return UpdateResult({k: float(v) / seen for k, v in totals.items()}, float(np.mean(grad_norms)), stats,
-                            trajs)
+        return UpdateResult({k: v / seen for k, v in totals.items()}, float(np.mean(grad_norms)), stats, trajs)
 
     def state_dict(self) -> dict:
         return {"consumed": dict(self.consumed)}
