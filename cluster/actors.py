@@ -15,6 +15,7 @@ import ray
 from cluster.components import build_learner, catalog_from_section, preset_policy, share_encodings
 from cluster.schedule import Interval
 from cluster.run_state import PublishLog
+from learner.group import TorchGroup, connect_store, open_store
 from policies.checkpoint import load_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
@@ -140,10 +141,13 @@ class LearnerShell:
     Starts from the IL weights or a committed learner state (`state_dir`). Each publish
     is first recorded in the run's publish log (`PublishLog`); a learner restored from
     an earlier generation continues its version numbers after the highest one ever
-    logged, so a version number never names two different sets of weights."""
+    logged, so a version number never names two different sets of weights.
+
+    `rank`: its rank in the run's learner group (`cluster.learner_group`): rank 0 reads
+    the buffer, publishes and snapshots; every rank trains (`learner.group`)."""
 
     def __init__(self, cfg, il_path: str, device: str, buffer, store, state_dir: str | None, threads: int,
-                 publish_log: str):
+                 publish_log: str, rank: int = 0):
         import torch
 
         torch.set_num_threads(max(1, threads))
@@ -153,12 +157,25 @@ class LearnerShell:
         share_encodings(cfg.policy, policy, *([reference.policy] if reference is not None else []))
         if state_dir:
             self.learner.load(state_dir)
-        self.log = PublishLog(publish_log)
-        self.learner.continue_versions_after(self.log.highest())
+        self.rank, self.rendezvous = rank, None
         self.buffer, self.store = _BufferProxy(buffer), store
         self.schedule = Interval(cfg.run.sync_interval_s)
         self.publish_seconds: list[float] = []
-        self.publish()
+        if rank == 0:
+            self.log = PublishLog(publish_log)
+            self.learner.continue_versions_after(self.log.highest())
+            self.publish()
+
+    def open_store(self) -> tuple[str, int]:
+        """Rank 0: open the rendezvous of the group's process group; its (host, port)."""
+        host = ray.util.get_node_ip_address()
+        self.rendezvous = open_store(host)
+        return host, self.rendezvous.port
+
+    def join(self, host: str, port: int, size: int) -> None:
+        """Join the group's process group (every rank at once, rank 0's store at host:port)."""
+        store = self.rendezvous if self.rank == 0 else connect_store(host, port)
+        self.learner.join(TorchGroup(self.rank, size, store, self.learner.device))
 
     def publish(self) -> int:
         t0 = time.perf_counter()
@@ -170,15 +187,16 @@ class LearnerShell:
         return version
 
     def train_for(self, seconds: float, max_updates: int | None) -> list[dict]:
-        """Update until `seconds` pass (or `max_updates`); publish when the schedule is due."""
-        end, out = time.perf_counter() + seconds, []
-        while time.perf_counter() < end and (max_updates is None or len(out) < max_updates):
+        """Update until `seconds` pass (or `max_updates`); publish when the schedule is due.
+        In a group every rank runs it at once and rank 0's clock decides for all."""
+        end, out, group = time.perf_counter() + seconds, [], self.learner.group
+        while not group.broadcast(time.perf_counter() >= end or (max_updates is not None and len(out) >= max_updates)):
             m = self.learner.update(self.buffer)
             if m is None:
                 time.sleep(0.2)  # not enough fresh data yet
             else:
                 out.append(m)
-            if self.schedule.due():
+            if self.rank == 0 and self.schedule.due():
                 self.publish()
         return out
 

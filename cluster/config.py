@@ -163,6 +163,14 @@ class TrainConfig:
     """PPO's settings (its own lr and staleness bound); used by --algo ppo and rllib-ppo."""
     buffer: BufferConfig = field(default_factory=BufferConfig)
 
+    def __post_init__(self):
+        if self.learner.num_learners > 1 and self.run.num_workers == 0:
+            raise ValueError(f"learner.num_learners={self.learner.num_learners} needs Ray: run.num_workers=0 "
+                             f"runs one learner in this process (use num_workers >= 1)")
+        if self.learner.num_learners > 1 and self.run.algo == "rllib-ppo":
+            raise ValueError(f"learner.num_learners={self.learner.num_learners} applies to the dpo and ppo "
+                             f"learners; rllib-ppo runs RLlib's own")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -270,7 +278,7 @@ def _build(cls, values: dict, layers: list[tuple[str, dict]], path: str = ""):
         return cls(**kwargs)
     except ValueError as e:
         where = " + ".join(w for w, v in layers if v) or "config"
-        raise ConfigError(f"{where}: {path}: {e}") from None
+        raise ConfigError(f"{where}: {path + ': ' if path else ''}{e}") from None
 
 
 def parse_set(items: list[str]) -> dict:

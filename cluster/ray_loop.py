@@ -2,17 +2,18 @@
 learner as Ray actors (`cluster.actors`); the driver's duties are `DriverLoop`'s.
 
 The driver keeps one `rollout` call in flight per worker and one `train_for` call on
-the learner. A worker that dies is restarted by Ray (`max_restarts=-1`); its call
+each learner rank. A worker that dies is restarted by Ray (`max_restarts=-1`); its call
 fails with an actor error, the driver logs it and submits the next round, which
 runs on the restarted actor (it reloads the catalog and policy, pulls the newest
 weights and continues its goal order and RNGs from the driver's last record, so the
 lost round is replayed under the same episode ids and stored once).
 
-A learner or buffer that dies holds state no record can rebuild mid-flight, so the
-driver rolls the whole run back to its last checkpoint generation, exactly as
-`--resume` would: every actor is replaced, counters, cursors and the buffer's
-high-water mark come from the generation, rows acknowledged since then wait for their
-replay, and the learner numbers its weights after the highest version ever published.
+A learner (any rank of a learner group, `cluster.learner_group`) or buffer that dies
+holds state no record can rebuild mid-flight, so the driver rolls the whole run back
+to its last checkpoint generation, exactly as `--resume` would: every actor is
+replaced, counters, cursors and the buffer's high-water mark come from the generation,
+rows acknowledged since then wait for their replay, and the learner numbers its
+weights after the highest version ever published.
 A component that keeps dying stops the run with one line: a worker after
 `MAX_WORKER_FAILURES` deaths in a row, the run after `MAX_ROLLBACKS` rollbacks with no
 checkpoint generation committed between them.
@@ -26,15 +27,16 @@ import numpy as np
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cluster.actors import BufferActor, RemoteLearner, RemoteWorker, WeightStore
+from cluster.actors import BufferActor, RemoteWorker, WeightStore
 from cluster.components import actor_runtime_env
+from cluster.learner_group import SCHEDULE_TIMEOUT_S, LearnerGroup
 from cluster.loop import DriverLoop
 from cluster.run_state import PUBLISH_LOG
 from cluster.schedule import Interval
+from cluster.user_errors import UsageError
 from rollout_workers.worker import RoundStats
 
 LEARNER_CALL_S = 5.0  # each `train_for` call's length: the driver counts updates between calls
-SCHEDULE_TIMEOUT_S = 600
 MAX_WORKER_FAILURES = 5  # deaths in a row (no finished round between) before the run stops
 MAX_ROLLBACKS = 5  # rollbacks with no checkpoint generation committed between them before the run stops
 ACTOR_DEATH = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
@@ -70,14 +72,19 @@ class WorkerFaults:
                                f"stopping the run: see the worker's log in the Ray session's logs folder")
 
 
-def cpu_shares(num_workers: int) -> tuple[float, float, int]:
-    """(worker CPUs, learner CPUs, learner GPUs) for this cluster."""
+def cpu_shares(num_workers: int, num_learners: int = 1) -> tuple[float, float, int]:
+    """(worker CPUs, CPUs of each learner, GPUs of each learner) for this cluster: a GPU
+    for each learner where the cluster has one for every learner free."""
     free = ray.available_resources()  # not the totals: other apps (e.g. Serve) may hold some
-    gpus = int(free.get("GPU", 0) >= 1)
+    free_gpus = int(free.get("GPU", 0))
+    if 0 < free_gpus < num_learners:
+        raise UsageError(f"learner.num_learners={num_learners} takes one GPU each, and this cluster has "
+                         f"{free_gpus} free: use at most {free_gpus} learners, or add GPU nodes")
+    gpus = int(free_gpus >= num_learners)
     cpus = max(free.get("CPU", 0.0), 0.1)
-    if cpus >= num_workers + 1:
+    if cpus >= num_workers + num_learners:
         return 1.0, 1.0, gpus
-    share = cpus / (num_workers + 1)  # a small machine: split what there is, or nothing starts
+    share = cpus / (num_workers + num_learners)  # a small machine: split what there is, or nothing starts
     return share, share, gpus
 
 
@@ -98,14 +105,16 @@ def worker_strategies(run, cpus: float) -> list:
 
 
 class RayLoop(DriverLoop):
-    """Worker actors, a buffer actor, a weight store and a learner actor on Ray."""
+    """Worker actors, a buffer actor, a weight store and the learner actor(s) on Ray."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.store = self.buffer_actor = self.learner = None  # actor handles, made by _start
+        self.store = self.buffer_actor = None  # actor handles, made by _start
+        self.learner: LearnerGroup | None = None
         self.workers: dict[int, object] = {}
         self.inflight: dict = {}  # rollout call -> worker index
-        self.learner_call = None  # the learner's `train_for` call in flight
+        self.learner_calls: dict = {}  # the learners' `train_for` calls in flight -> rank
+        self.learner_metrics: list[dict] = []  # rank 0's result of the calls in flight
         self.faults = WorkerFaults()  # rollout calls lost to a dead worker
         self.worker_version = -1  # the policy version of the newest round
         self.chaos: Interval | None = None  # fault drills: kill a component on this schedule
@@ -119,7 +128,8 @@ class RayLoop(DriverLoop):
             # "local": a fresh instance, never a stray cluster left on this machine
             address = run.address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=True)
-        w_cpu, l_cpu, l_gpu = cpu_shares(run.num_workers)
+        num_learners = cfg.learner.num_learners
+        w_cpu, l_cpu, l_gpu = cpu_shares(run.num_workers, num_learners)
         # The buffer writes to the run directory on the driver's disk, and neither it nor
         # the weight store may vanish with a worker node: both live on the driver's node.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -127,18 +137,16 @@ class RayLoop(DriverLoop):
         self.store = WeightStore.options(scheduling_strategy=here, runtime_env=env).remote()
         self.buffer_actor = BufferActor.options(scheduling_strategy=here, runtime_env=env).remote(
             str(self.out / "buffer"), cfg.buffer, run.seed, self.buffer_commit)
-        device = "cuda" if l_gpu else "cpu"
-        threads = max(1, (os.cpu_count() or 2) - run.num_workers) if not l_gpu else 4
-        self.learner = RemoteLearner.options(num_cpus=l_cpu, num_gpus=l_gpu, runtime_env=env).remote(
-            cfg, self.il_path, device, self.buffer_actor, self.store, self.learner_state_dir, threads,
-            str(self.out / PUBLISH_LOG))
+        threads = max(1, ((os.cpu_count() or 2) - run.num_workers) // num_learners) if not l_gpu else 4
+        self.learner = LearnerGroup(cfg, self.il_path, l_cpu, l_gpu, {"runtime_env": env}, self.buffer_actor,
+                                    self.store, self.learner_state_dir, threads, str(self.out / PUBLISH_LOG))
         # the learner publishes its weights as it starts: wait for that, so that no worker
         # acts on a head of its own before the first round
-        self.counters["updates"] = ray.get(self.learner.num_updates.remote())
+        self.counters["updates"] = ray.get(self.learner.leader.num_updates.remote())
         self._start_workers(w_cpu, env)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
-        self.learner_placement = ray.get(self.learner.placement.remote())
-        self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, self._updates_left())
+        self.learner_placement = self.learner.placement()
+        self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._updates_left())
         self.worker_version = ray.get(self.store.current_version.remote())
         if run.chaos_kill_interval_s and self.chaos is None:
             self.chaos = Interval(run.chaos_kill_interval_s)
@@ -169,20 +177,35 @@ class RayLoop(DriverLoop):
         and submit the same call again; roll back if the learner or buffer died."""
         try:
             self._maybe_kill()
-            pending = list(self.inflight) + ([self.learner_call] if self.learner_call is not None else [])
-            ready, _ = ray.wait(pending, num_returns=1, timeout=2.0)
+            ready, _ = ray.wait(list(self.inflight) + list(self.learner_calls), num_returns=1, timeout=2.0)
             for ref in ready:
-                if ref == self.learner_call:
-                    try:
-                        self._record_updates(ray.get(ref))
-                    except ACTOR_DEATH as e:
-                        self._check_alive()  # the learner's call also fails when the buffer it reads died
-                        raise ComponentDied("learner", e) from None
-                    self.learner_call = self.learner.train_for.remote(LEARNER_CALL_S, self._updates_left())
-                else:
+                if ref not in self.learner_calls:
                     self._finish_round(ref)
+                elif self._finish_learner_call(ref):
+                    self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._updates_left())
         except ComponentDied as died:
             self._roll_back(died)
+
+    def _finish_learner_call(self, ref) -> bool:
+        """Collect one rank's `train_for`; True once every rank's call is in and rank 0's
+        updates are recorded. Raises ComponentDied when a learner (or the buffer) died."""
+        rank = self.learner_calls.pop(ref)
+        try:
+            metrics = ray.get(ref)
+        except ACTOR_DEATH as e:
+            self._check_alive(learner=False)  # the learner's call also fails when the buffer it reads died
+            raise ComponentDied("learner", e) from None
+        except ray.exceptions.RayTaskError:
+            if len(self.learner.ranks) > 1:  # a collective fails on the ranks whose peer died
+                self._check_alive()
+            raise
+        if rank == 0:
+            self.learner_metrics = metrics
+        if self.learner_calls:
+            return False
+        self._record_updates(self.learner_metrics)
+        self.learner_metrics = []
+        return True
 
     def _finish_round(self, ref) -> None:
         i = self.inflight.pop(ref)
@@ -203,13 +226,21 @@ class RayLoop(DriverLoop):
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
         self.inflight[self.workers[i].rollout.remote(self.cfg.run.episodes_per_round)] = i
 
-    def _check_alive(self) -> None:
-        """Raise ComponentDied if the buffer or the learner actor is dead."""
-        for name, actor in (("buffer", self.buffer_actor), ("learner", self.learner)):
-            try:
-                ray.get(actor.ping.remote(), timeout=60)
-            except ACTOR_DEATH as e:
-                raise ComponentDied(name, e) from None
+    def _check_alive(self, learner: bool = True) -> None:
+        """Raise ComponentDied if the buffer or (with `learner`) a learner actor is dead.
+        A learner rank busy in a collective answers only when its call ends: the dead
+        one answers at once, so the pings are read as they come, for up to 60 s."""
+        groups = [("buffer", [self.buffer_actor])] + ([("learner", self.learner.ranks)] if learner else [])
+        for name, actors in groups:
+            pending = [a.ping.remote() for a in actors]
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1, timeout=60)
+                if not ready:
+                    break
+                try:
+                    ray.get(ready[0])
+                except ACTOR_DEATH as e:
+                    raise ComponentDied(name, e) from None
 
     def _roll_back(self, died: ComponentDied) -> None:
         """Replace every actor and continue from the last checkpoint generation."""
@@ -227,10 +258,12 @@ class RayLoop(DriverLoop):
 
     def _stop_actors(self) -> None:
         self.close()
-        for actor in [*self.workers.values(), self.buffer_actor, self.learner, self.store]:
+        for actor in [*self.workers.values(), self.buffer_actor, self.store]:
             if actor is not None:
                 ray.kill(actor, no_restart=True)
-        self.workers, self.inflight, self.learner_call = {}, {}, None
+        if self.learner is not None:
+            self.learner.kill()
+        self.workers, self.inflight, self.learner_calls, self.learner_metrics = {}, {}, {}, []
 
     def commit(self, evaluator, rl_seconds: float) -> str:
         try:
@@ -258,8 +291,12 @@ class RayLoop(DriverLoop):
             i = int(np.random.default_rng(self.chaos_kills).integers(len(self.workers)))
             ray.kill(self.workers[i], no_restart=False)  # Ray re-creates it; its call in flight fails
             row["killed_worker"] = i
-        else:
-            ray.kill(self.buffer_actor if target == "buffer" else self.learner, no_restart=True)
+        elif target == "buffer":
+            ray.kill(self.buffer_actor, no_restart=True)
+        else:  # one rank of the learner group
+            rank = int(np.random.default_rng(self.chaos_kills).integers(len(self.learner.ranks)))
+            ray.kill(self.learner.ranks[rank], no_restart=True)
+            row["killed_rank"] = rank
         self.log.write("chaos", row, step=self.counters["updates"])
 
     # -- weights, state, end -------------------------------------------------------------
@@ -271,24 +308,24 @@ class RayLoop(DriverLoop):
         return version, ray.get(ref[0])
 
     def snapshot_learner(self, directory, generation: str) -> tuple[int, int, dict]:
-        return ray.get(self.learner.snapshot.remote(str(directory), generation))
+        return ray.get(self.learner.leader.snapshot.remote(str(directory), generation))
 
     def buffer_state(self) -> dict:
         return ray.get(self.buffer_actor.checkpoint_state.remote())
 
     def _drain(self) -> bool:
-        """Let the learner's current call finish and count it (before the last checkpoint)."""
-        if self.learner_call is None:
-            return True
+        """Let the learners' current calls finish and count them (before the last checkpoint)."""
         try:
-            self._record_updates(ray.get(self.learner_call))
-        except ACTOR_DEATH as e:  # the run rolls back and trains on to its end
-            self._roll_back(ComponentDied("learner", e))
+            while self.learner_calls:
+                ready, _ = ray.wait(list(self.learner_calls), num_returns=1)
+                self._finish_learner_call(ready[0])
+        except ComponentDied as died:  # the run rolls back and trains on to its end
+            self._roll_back(died)
             return False
-        self.learner_call = None
-        pushes = ray.get(self.learner.publish_stats.remote())
+        pushes = ray.get(self.learner.leader.publish_stats.remote())
         self.learner_placement["publishes"] = len(pushes)
         self.learner_placement["publish_p50_s"] = float(np.median(pushes)) if pushes else None
+        return True
 
     def close(self) -> None:
         for ref in list(self.inflight):

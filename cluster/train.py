@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=["il", "dpo", "ppo", "rllib-ppo"],
                    help="il stops after imitation learning; rllib-ppo runs RLlib's PPO (run.algo)")
     p.add_argument("--num-workers", type=int, help="rollout worker actors; 0 runs everything in this process")
+    p.add_argument("--num-learners", type=int,
+                   help="learner actors training together (data parallel; learner.num_learners); default 1")
     p.add_argument("--envs-per-worker", type=int, help="env copies each worker steps together (worker.num_envs)")
     p.add_argument("--updates", type=int, help="RL learner updates after IL (run.updates; default 400)")
     p.add_argument("--time-budget", help="RL training time after IL instead, e.g. 30m, 600s (run.time_budget_s; "
@@ -266,6 +268,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides: dict = {"run": run, **({"il": il} if il else {})}
     if args.envs_per_worker:
         overrides["worker"] = {"num_envs": args.envs_per_worker}
+    if args.num_learners is not None:
+        overrides["learner"] = {"num_learners": args.num_learners}
     return load_config(args.config, merge(overrides, parse_set(args.set)), source="--set")
 
 

@@ -73,8 +73,15 @@ class LearnerConfig:
     ~100 KB each for 128 MiniLM tokens in bf16): pairs sampled again and PPO epochs then
     run only the trainable top. No effect when every layer trains."""
 
+    num_learners: int = 1
+    """Learner processes training one set of weights on Ray (`learner.group`: one
+    torch.distributed process group, NCCL on GPUs, gloo on CPU, one GPU each where the
+    cluster has them): each takes 1/N of every update's pairs or steps, their gradients
+    are summed, rank 0 publishes the weights and writes the checkpoints. 1 = one
+    learner, no process group."""
+
     def __post_init__(self) -> None:
-        _check_at_least("learner", self, 1, "max_steps_per_forward", "ref_cache_size")
+        _check_at_least("learner", self, 1, "max_steps_per_forward", "ref_cache_size", "num_learners")
         _check_at_least("learner", self, 0, "state_cache_size")
 
 

@@ -69,6 +69,11 @@ def test_the_run_needs_a_budget_and_counts_updates_by_default():
     (["run=2"], "--set: run: expected a mapping of keys, got 2"),
     (["worker.pair_mode=best"], "--set: worker: pair_mode must be one of"),
     (["run.algo=sac"], "--set: run: algo must be one of"),
+    (["learner.num_learners=0"], "--set: learner: learner.num_learners must be >= 1, got 0"),
+    (["learner.num_learners=2", "run.num_workers=0"],
+     "--set: learner.num_learners=2 needs Ray: run.num_workers=0 runs one learner in this process"),
+    (["learner.num_learners=2", "run.algo=rllib-ppo"],
+     "--set: learner.num_learners=2 applies to the dpo and ppo learners; rllib-ppo runs RLlib's own"),
 ])
 def test_a_bad_value_is_one_line_naming_set_section_and_key(items, message, capsys):
     assert main(["--set", *items]) == 2
@@ -100,6 +105,8 @@ def test_flags_fill_their_sections():
          "--num-workers", "0", "--seed", "3", "--set", "il.epochs=1"]))
     assert (cfg.il.checkpoint, cfg.il.demos, cfg.il.epochs) == ("ckpt", "d.jsonl", 1)
     assert (cfg.run.time_budget_s, cfg.worker.num_envs, cfg.run.num_workers, cfg.run.seed) == (120.0, 4, 0, 3)
+    assert config_from_args(build_parser().parse_args([])).learner.num_learners == 1  # one learner ships
+    assert config_from_args(build_parser().parse_args(["--num-learners", "2"])).learner.num_learners == 2
     with pytest.raises(ConfigError, match="--time-budget: cannot read a duration from 'soon'"):
         config_from_args(build_parser().parse_args(["--time-budget", "soon"]))
 
