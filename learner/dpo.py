@@ -209,29 +209,28 @@ class DPO:
         if not num_kept:
             raise ValueError(f"a DPO update (scope={cfg.scope!r}): none of the {len(batch.pairs)} pairs parts "
                              "from a shared state, so there is no decision to compare")
+        share = kept / num_kept  # this rank's part of the compared pairs
         loss = torch.zeros((), device=models.policy.device)
         terms: dict[str, tuple[Tensor, float]] = {}  # metric -> (this rank's mean, its share of the whole)
         if kept:
-            share = kept / num_kept
             preference, metrics = PREFERENCE_LOSSES[cfg.preference_loss](
                 policy_chosen_logp=cmp.policy_chosen, policy_rejected_logp=cmp.policy_rejected,
                 ref_chosen_logp=cmp.ref_chosen, ref_rejected_logp=cmp.ref_rejected,
                 beta=cfg.beta, label_smoothing=cfg.label_smoothing)
-            terms = {k: (v, share) for k, v in {"preference_loss": preference.detach(), **metrics}.items()}
+            means = {"preference_loss": preference.detach(), **metrics,
+                     "logp_margin": (cmp.policy_chosen - cmp.policy_rejected).detach().mean()}
             if cfg.sft_coef > 0:
                 preference = preference + cfg.sft_coef * cmp.chosen_nll
+                means["sft_loss"] = cmp.chosen_nll.detach()
+            terms = {k: (v, share) for k, v in means.items()}
             loss = preference * share
         if cmp is not None:
             terms.update({k: (v, len(pairs) / len(batch.pairs)) for k, v in cmp.metrics.items()})
-        if kept and cfg.sft_coef > 0:
-            terms["sft_loss"] = (cmp.chosen_nll.detach(), kept / num_kept)
         if anchors and cfg.kl_coef > 0:
             share = len(anchors) / len(batch.anchors)
             kl = anchor_kl(models.policy, models.reference.policy, anchors, models.chunk_size)
             loss = loss + cfg.kl_coef * kl * share
             terms["anchor_kl"] = (kl.detach(), share)
-        if kept:
-            terms["logp_margin"] = ((cmp.policy_chosen - cmp.policy_rejected).detach().mean(), kept / num_kept)
         if loss.requires_grad:  # a rank with nothing to compare adds no gradient
             loss.backward()
         grad_norm = optimizer_step()
