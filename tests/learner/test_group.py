@@ -116,14 +116,15 @@ def test_two_learners_end_where_one_learner_ends(tmp_path):
     one = train_runs(batches, SOLO)  # meanwhile, one learner
     # One learner against itself with other forward chunks (the same sums, other rounding):
     # the tensors where it does not reproduce itself to 1e-5 are the flat directions.
-    rechunked = [train_runs(batches, SOLO, max_steps_per_forward=2)]
+    rechunked = train_runs(batches, SOLO, max_steps_per_forward=2)
     while not ranks.join():
         pass
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     for name, (policy_config, settings) in RUNS.items():
         start = make_learner(policy_config, **settings).policy.model.state_dict()
         solo, pair = one[name]["weights"], [r[name]["weights"] for r in ranks]
-        flat = {k for again in rechunked for k in solo if relative_difference(solo[k], again[name]["weights"][k]) > 1e-5}
+        again = rechunked[name]["weights"]
+        flat = {k for k in solo if relative_difference(solo[k], again[k]) > 1e-5}
         assert all(k.endswith(ROUNDING_DECIDED) for k in flat), (name, flat)
         for k in solo:
             assert torch.equal(pair[0][k], pair[1][k]), (name, k)  # the two ranks hold the very same weights
