@@ -28,6 +28,7 @@ from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rl
 from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
+from policies.encoder import UnsupportedEncoderError, check_encoder
 from policies.policy import preset_config
 
 
@@ -277,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
-    except (ConfigError, FileNotFoundError) as e:
+        if cfg.policy.model:  # a missing or unsupported encoder stops here, before Ray and IL
+            check_encoder(cfg.policy.model)
+    except (ConfigError, FileNotFoundError, UnsupportedEncoderError) as e:
         print(f"webshop-rl train: error: {e}", file=sys.stderr)
         return 2
     run_training(cfg)

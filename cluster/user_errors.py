@@ -17,7 +17,8 @@ USER_ERRORS = (CatalogError, UsageError, FileNotFoundError, IsADirectoryError, N
 LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpointError"),
                     "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",),
                     "cluster.run_state": ("RunStateError",), "cluster.data.download": ("FetchError",),
-                    "rollout_workers.human_demos": ("DemoReplayError",)}
+                    "rollout_workers.human_demos": ("DemoReplayError",),
+                    "policies.architectures": ("UnsupportedEncoderError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
 
 

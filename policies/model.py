@@ -1,4 +1,4 @@
-"""The action-scoring network: a BERT-class encoder, a bi-attention head, a value head.
+"""The action-scoring network: an encoder, a bi-attention head, a value head.
 
 The design follows WebShop's choice model (Yao et al., 2022, `baseline_models/models/
 bert.py`): the state text and each candidate action are encoded separately by the
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies.encoder import num_layers, run_layers
+from policies.architectures import lower_modules, num_layers, run_layers
 
 
 class BiAttentionHead(nn.Module):
@@ -101,7 +101,8 @@ class ActionScorer(nn.Module):
     """Encoder(s) + bi-attention head + value head.
 
     Args:
-        encoder: a BERT-style Hugging Face model (has .embeddings, .encoder.layer).
+        encoder: a Hugging Face encoder of a family `policies.architectures` runs
+            (BERT, RoBERTa, ELECTRA, DeBERTa); others raise UnsupportedEncoderError.
         trainable_top_layers: how many top transformer layers train; None = all
             layers and the embeddings. Frozen lower layers run without autograd.
         freeze_action_side: encode actions with a frozen copy of `encoder` (its
@@ -126,13 +127,17 @@ class ActionScorer(nn.Module):
     def _freeze(self) -> None:
         if self.action_encoder is not None:
             self.action_encoder.requires_grad_(False)
-        if self.num_frozen_layers > 0:
-            self.encoder.embeddings.requires_grad_(False)
-            for layer in self.encoder.encoder.layer[: self.num_frozen_layers]:
-                layer.requires_grad_(False)
+        for module in lower_modules(self.encoder, self.num_frozen_layers).values():
+            module.requires_grad_(False)
         pooler = getattr(self.encoder, "pooler", None)
         if pooler is not None:  # unused: the value head reads the [CLS] token state
             pooler.requires_grad_(False)
+
+    def lower_prefixes(self) -> tuple[str, ...]:
+        """State-dict name prefixes of what is frozen with the lower layers: the
+        embeddings, the lower layers and what feeds every layer (DeBERTa's relative
+        position embeddings). Empty when every layer trains."""
+        return tuple(f"encoder.{name}." for name in lower_modules(self.encoder, self.num_frozen_layers))
 
     @property
     def dim(self) -> int:

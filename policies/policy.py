@@ -157,9 +157,7 @@ class Policy:
 
     def _lower_prefixes(self) -> tuple[str, ...]:
         """State-dict name prefixes of the embeddings and the frozen lower layers."""
-        return ("encoder.embeddings.",) + tuple(
-            f"encoder.encoder.layer.{i}." for i in range(self.model.num_frozen_layers)
-        )
+        return self.model.lower_prefixes()
 
     def share_frozen_caches(self, source: "Policy") -> bool:
         """Use `source`'s state cache and (fp32) action cache, if the frozen parts of
