@@ -72,3 +72,27 @@ def batch(seed: int, num_envs: int, num_candidates: int = 12) -> tuple[list[str]
 def spread(xs: list[float]) -> str:
     """Median [min-max]."""
     return f"{statistics.median(xs):.3g} [{min(xs):.3g}-{max(xs):.3g}]"
+
+
+BERT_BASE_LABEL = "BERT-base-shaped, random weights (BertConfig defaults: 12 layers x 768, 110M)"
+
+
+def random_bert_policy(config, **shape):
+    """A `Policy` with `config`'s preset on a randomly initialised BERT: BertConfig's
+    defaults (BERT-base's shape) unless `shape` changes fields (e.g. hidden_size=32 in
+    smoke runs). The tokenizer is the shipped MiniLM's, whose 30,522-word uncased
+    vocabulary is BERT-base's, so token counts are BERT-base's. Same config.seed ->
+    same weights (a DPO reference equal to its policy)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from policies import encoder as enc
+    from policies.model import ActionScorer
+    from policies.policy import Policy
+
+    tokenizer = AutoTokenizer.from_pretrained(enc.default_model_path(), local_files_only=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        encoder = enc.model_from_config({"model_type": "bert", **shape}, dropout=config.dropout)
+        model = ActionScorer(encoder, config.trainable_top_layers, config.freeze_action_side)
+    return Policy(config, model, tokenizer)

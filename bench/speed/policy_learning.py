@@ -1,7 +1,8 @@
 """Learning cost of the policy: one DPO-like update on 4 trajectory pairs.
 
     python bench/speed/policy_learning.py [--repeats 3] [--threads 2] [--configs full256 cpu128 ...]
-                                    [--precisions fp32 bf16]
+                                    [--precisions fp32 bf16] [--encoders minilm bert-base]
+                                    [--bert-base LOCAL_DIR]
 
 A batch = 8 trajectories x 8 steps x 12 candidates (4 chosen/rejected pairs);
 reference log-probs are assumed precomputed (stored with each trajectory), so an
@@ -17,9 +18,12 @@ Configurations:
   cpu128   the `cpu` preset: top layer + heads train, frozen cached action side, 128
   cpu256   the `cpu` preset's design at state length 256
   top2_128 the `cpu` preset with the top two layers trained
-Configurations are timed round-robin (one update each per repeat) so that noise
-from other work on the machine hits all of them alike. Prints seconds/update and
-pairs/s, median [min-max] over `--repeats`, and ratios to full256.
+Encoders: minilm (the shipped MiniLM-L6) and bert-base (a local BERT-base given by
+`--bert-base`, else BERT-base-shaped random weights: `common.random_bert_policy`; the
+output says which). Configurations are timed round-robin (one update each per repeat)
+so that noise from other work on the machine hits all of them alike. Prints
+seconds/update and pairs/s, median [min-max] over `--repeats`, ratios to full256, and
+with both encoders BERT-base's seconds/update over MiniLM-L6's.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import decision, spread
+from common import BERT_BASE_LABEL, decision, random_bert_policy, spread
 
 from policies.policy import Policy, preset_config
 
@@ -68,12 +72,20 @@ def dpo_update(policy: Policy, optimizer: torch.optim.Optimizer, seed: int) -> f
     return loss.item()
 
 
+def build_policy(encoder: str, config, bert_base: str | None) -> Policy:
+    if encoder == "minilm":
+        return Policy(config)
+    return Policy(dataclasses.replace(config, model=bert_base)) if bert_base else random_bert_policy(config)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--configs", nargs="+", default=["full256", "cpu128"], choices=list(CONFIGS))
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--encoders", nargs="+", default=["minilm"], choices=["minilm", "bert-base"])
+    parser.add_argument("--bert-base", help="a local BERT-base directory (default: BERT-base-shaped random weights)")
     parser.add_argument("--warm-actions", action="store_true",
                         help="warm up on the timed batches too: every action string already cached "
                              "(the steady state of a small catalog, e.g. the default 1k products)")
@@ -81,33 +93,45 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"policy learning: DPO update, {NUM_PAIRS} pairs = {2 * NUM_PAIRS} traj x {STEPS} steps x "
-          f"{CANDIDATES} candidates, MiniLM-L6, torch threads {torch.get_num_threads()}, "
-          f"{args.repeats} repeats interleaved round-robin; action strings "
-          f"{'all cached (--warm-actions)' if args.warm_actions else 'new per update'}; median [min-max]")
+          f"{CANDIDATES} candidates, torch threads {torch.get_num_threads()}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, {args.repeats} repeats interleaved round-robin; "
+          f"action strings {'all cached (--warm-actions)' if args.warm_actions else 'new per update'}; "
+          f"median [min-max]")
+    if "bert-base" in args.encoders:
+        print(f"  bert-base = {args.bert_base or BERT_BASE_LABEL}")
     runs = {}
-    for precision in args.precisions:
-        for name in args.configs:
-            policy = Policy(dataclasses.replace(CONFIGS[name], precision=precision))
-            optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-5)
-            dpo_update(policy, optimizer, seed=10_000)  # warm-up: allocations, common buttons cached
-            for seed in range(args.repeats) if args.warm_actions else ():
-                dpo_update(policy, optimizer, seed=seed)
-            runs[name, precision] = (policy, optimizer)
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
+    for encoder in args.encoders:
+        for precision in args.precisions:
+            for name in args.configs:
+                config = dataclasses.replace(CONFIGS[name], precision=precision)
+                policy = build_policy(encoder, config, args.bert_base)
+                optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-5)
+                dpo_update(policy, optimizer, seed=10_000)  # warm-up: allocations, common buttons cached
+                for seed in range(args.repeats) if args.warm_actions else ():
+                    dpo_update(policy, optimizer, seed=seed)
+                runs[encoder, name, precision] = (policy, optimizer)
+    times: dict[tuple[str, str, str], list[float]] = {key: [] for key in runs}
     for r in range(args.repeats):  # round-robin, so machine noise hits every config alike
         for key, (policy, optimizer) in runs.items():
             start = time.perf_counter()
             dpo_update(policy, optimizer, seed=r)
             times[key].append(time.perf_counter() - start)
-    for (name, precision), ts in times.items():
-        n_train = sum(p.numel() for p in runs[name, precision][0].trainable_parameters())
-        print(f"  {name:9s} {precision}  trained {n_train / 1e6:5.2f}M params  s/update {spread(ts):>20s}  "
-              f"pairs/s {spread([NUM_PAIRS / t for t in ts]):>22s}")
-    for precision in args.precisions:
-        if ("full256", precision) in times:
-            full = statistics.median(times["full256", precision])
-            print(f"  speed-up vs full256 ({precision}): " + ", ".join(
-                f"{n} x{full / statistics.median(times[n, precision]):.1f}" for n in args.configs))
+    for (encoder, name, precision), ts in times.items():
+        n_train = sum(p.numel() for p in runs[encoder, name, precision][0].trainable_parameters())
+        print(f"  {encoder:9s} {name:9s} {precision}  trained {n_train / 1e6:6.2f}M params  "
+              f"s/update {spread(ts):>20s}  pairs/s {spread([NUM_PAIRS / t for t in ts]):>22s}")
+    med = {key: statistics.median(ts) for key, ts in times.items()}
+    for encoder in args.encoders:
+        for precision in args.precisions:
+            if (encoder, "full256", precision) in med:
+                full = med[encoder, "full256", precision]
+                print(f"  {encoder} speed-up vs full256 ({precision}): " + ", ".join(
+                    f"{n} x{full / med[encoder, n, precision]:.1f}" for n in args.configs))
+    if len(args.encoders) == 2:
+        for name in args.configs:
+            for precision in args.precisions:
+                print(f"  bert-base / minilm s/update, {name} {precision}: "
+                      f"x{med['bert-base', name, precision] / med['minilm', name, precision]:.1f}")
 
 
 if __name__ == "__main__":
