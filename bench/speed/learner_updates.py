@@ -42,7 +42,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 from common import spread  # noqa: E402
 
-from cluster.config import load_config  # noqa: E402
+from cluster.config import load_config, merge  # noqa: E402
 from cluster.components import build_learner  # noqa: E402
 from learner.batches import DPOBatch, PPOBatch  # noqa: E402
 from learner.config import DPO_SCOPES  # noqa: E402
@@ -63,10 +63,12 @@ def load_data(pairs_dir: str, trajs_dir: str, max_rows: int):
     return pairs, trajs
 
 
-def build(checkpoint: str, device: str, preset: str, algo: str, scope: str) -> Learner:
+def build(checkpoint: str, device: str, preset: str, algo: str, scope: str, overrides: dict | None = None) -> Learner:
+    """A fresh `Learner` from the IL checkpoint with the preset's run config; `overrides`
+    change sections of it (e.g. {"dpo": {"pairs_per_update": 8}})."""
     dpo = {"scope": scope} if scope == "step" else {"scope": scope, "anchor_states": 0}  # anchors: step only
     cfg = load_config(Path(__file__).resolve().parents[2] / "cluster" / "configs" / CONFIG_OF_PRESET[preset],
-                      {"run": {"algo": algo}, "dpo": dpo})
+                      merge({"run": {"algo": algo}, "dpo": dpo}, overrides or {}))
     policy = load_checkpoint(checkpoint, device=device, **PRESETS[preset])
     reference = load_checkpoint(checkpoint, device=device, **PRESETS[preset]) if algo == "dpo" else None
     return build_learner(cfg, policy, reference)
