@@ -1,0 +1,241 @@
+"""A catalog's products and goals as memory-mapped Arrow files, read a row at a time.
+
+`envs.catalog_store` writes these files once per node; every process maps them
+read-only, so the operating system keeps one copy of the pages for all of them. A row
+becomes a `Product` only when a page or the reward reads it (a few hundred per
+episode), and recently read rows are kept in a small per-process cache.
+
+Files of a stored catalog:
+- `products.arrow`: one row per product in catalog order (PRODUCT_SCHEMA), in record
+  batches of BATCH_ROWS rows;
+- `reviews.arrow`: the same rows' rating and reviews (REVIEW_SCHEMA; written after
+  `reviews.json` is read, which comes after the products);
+- `asins.npy`, `asin_rows.npy`: the asins sorted (fixed-width UTF-8) and their rows,
+  for lookups by asin without a per-process dictionary;
+- `goals.arrow`: the goals in id order (GOAL_SCHEMA), read whole (they are few).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from envs.products import Goal, Product
+
+BATCH_ROWS = 1 << 16
+PRODUCT_CACHE_SIZE = 4096
+_STRINGS = pa.list_(pa.string())
+
+PRODUCT_SCHEMA = pa.schema([
+    ("asin", pa.string()),
+    ("title", pa.string()),
+    ("category", pa.string()),
+    ("query", pa.string()),
+    ("product_category", pa.string()),
+    ("description", pa.string()),
+    ("bullet_points", _STRINGS),
+    ("options", pa.map_(pa.string(), _STRINGS)),  # group -> display values, in page order
+    ("pricing", pa.list_(pa.float64())),
+    ("price_tag", pa.string()),
+    ("attributes", _STRINGS),
+    ("price", pa.float64()),
+])
+REVIEW_SCHEMA = pa.schema([
+    ("rating", pa.string()),  # null: no rating ("N.A." on the page)
+    ("reviews", pa.string()),  # JSON list of {"title", "score", "body"}; score keeps its JSON type
+])
+GOAL_SCHEMA = pa.schema([
+    ("goal_id", pa.int64()),
+    ("asin", pa.string()),
+    ("instruction_text", pa.string()),
+    ("attributes", _STRINGS),
+    ("goal_options", _STRINGS),
+    ("price_upper", pa.float64()),
+    ("query", pa.string()),
+    ("product_category", pa.string()),
+    ("name", pa.string()),
+    ("category", pa.string()),
+    ("title_nouns", _STRINGS),
+])
+_PRODUCT_FIELDS = PRODUCT_SCHEMA.names
+
+
+def product_columns(products: Sequence[Product]) -> pa.RecordBatch:
+    """One record batch of PRODUCT_SCHEMA."""
+    cols = {name: [getattr(p, name) for p in products] for name in _PRODUCT_FIELDS if name != "options"}
+    cols["options"] = [list(p.options.items()) for p in products]
+    return pa.RecordBatch.from_pydict(cols, schema=PRODUCT_SCHEMA)
+
+
+def review_columns(ratings: Sequence[str | None], reviews: Sequence[str | None]) -> pa.RecordBatch:
+    """One record batch of REVIEW_SCHEMA; `reviews` are JSON texts (None: the product has none)."""
+    return pa.RecordBatch.from_pydict({"rating": list(ratings), "reviews": list(reviews)}, schema=REVIEW_SCHEMA)
+
+
+def write_goals(goals: Sequence[Goal], path: Path) -> None:
+    cols = {name: [getattr(g, name) for g in goals] for name in GOAL_SCHEMA.names}
+    for name in ("attributes", "goal_options", "title_nouns"):
+        cols[name] = [list(v) for v in cols[name]]
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, GOAL_SCHEMA) as w:
+        w.write_table(pa.Table.from_pydict(cols, schema=GOAL_SCHEMA))
+
+
+def read_goals(path: Path) -> list[Goal]:
+    with pa.memory_map(str(path), "r") as f:
+        table = pa.ipc.open_file(f).read_all()
+        cols = {name: table.column(name).to_pylist() for name in GOAL_SCHEMA.names}
+    for name in ("attributes", "goal_options", "title_nouns"):
+        cols[name] = [tuple(v) for v in cols[name]]
+    return [Goal(*row) for row in zip(*(cols[name] for name in GOAL_SCHEMA.names))]
+
+
+def write_asin_index(asins: Sequence[str], directory: Path) -> None:
+    """`asins.npy` (sorted, fixed-width UTF-8) and `asin_rows.npy` (their rows)."""
+    encoded = np.array([a.encode() for a in asins], dtype=np.bytes_)
+    order = np.argsort(encoded, kind="stable")
+    np.save(directory / "asins.npy", encoded[order])
+    np.save(directory / "asin_rows.npy", order.astype(np.int64))
+
+
+class _Batches:
+    """The record batches of one mapped IPC file and their columns."""
+
+    def __init__(self, path: Path):
+        self._map = pa.memory_map(str(path), "r")
+        reader = pa.ipc.open_file(self._map)
+        self.columns = [reader.get_batch(i).columns for i in range(reader.num_record_batches)]
+        self.names = reader.schema.names
+        self.num_rows = sum(len(c[0]) for c in self.columns) if self.columns else 0
+
+    def row(self, i: int) -> list:
+        b, k = divmod(i, BATCH_ROWS)
+        return [col[k].as_py() for col in self.columns[b]]
+
+    def value(self, i: int, column: int):
+        b, k = divmod(i, BATCH_ROWS)
+        return self.columns[b][column][k].as_py()
+
+
+class ProductTable(Sequence[Product]):
+    """The products of a stored catalog; `table[i]` is row i as a `Product`.
+
+    Args:
+        directory: a stored catalog's directory (see the module doc).
+        cache_size: how many recently read products a process keeps.
+    """
+
+    def __init__(self, directory: str | Path, cache_size: int = PRODUCT_CACHE_SIZE):
+        self.directory = Path(directory)
+        self._products = _Batches(self.directory / "products.arrow")
+        self._reviews = _Batches(self.directory / "reviews.arrow")
+        self._cache: dict[int, Product] = {}
+        self.cache_size = cache_size
+        self.asins = AsinColumn(self._products)
+        self.by_asin = AsinIndex(self)
+
+    def __reduce__(self):  # pickled as where it lives; the other side maps the same files
+        return (type(self), (str(self.directory), self.cache_size))
+
+    def __len__(self) -> int:
+        return self._products.num_rows
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        hit = self._cache.get(i)
+        if hit is not None:
+            return hit
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"product row {i} out of range [0, {len(self)})")
+        product = self._read(i)
+        _remember(self._cache, i, product, self.cache_size)
+        return product
+
+    def __iter__(self) -> Iterator[Product]:
+        for i in range(len(self)):  # no caching: a full scan would only evict the useful rows
+            yield self._read(i)
+
+    def _read(self, i: int) -> Product:
+        fields = dict(zip(_PRODUCT_FIELDS, self._products.row(i)))
+        fields["options"] = dict(fields["options"])
+        rating, reviews = self._reviews.row(i)
+        return Product(**fields, rating=rating if rating is not None else "N.A.",
+                       reviews=json.loads(reviews) if reviews else [])
+
+
+def _remember(cache: dict, key, value, size: int) -> None:
+    """Keep `value` in a bounded cache, emptied when full: a dict's get and set are
+    atomic, so threads (Serve) share it without a lock, which an LRU would need."""
+    if size <= 0:
+        return
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = value
+
+
+class AsinColumn(Sequence[str]):
+    """The asin of each row, read from the mapped products file."""
+
+    def __init__(self, batches: _Batches):
+        self._batches = batches
+        self._column = pa.chunked_array([cols[0] for cols in batches.columns], pa.string())
+
+    def __len__(self) -> int:
+        return self._batches.num_rows
+
+    def __getitem__(self, i: int) -> str:
+        return self._batches.value(i, 0)
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
+        """The asins of `rows`, in their order."""
+        return self._column.take(pa.array(rows, pa.int64())).to_pylist()
+
+
+class AsinIndex(Mapping[str, Product]):
+    """asin -> Product over a `ProductTable`, by binary search in the mapped sorted asins."""
+
+    def __init__(self, table: ProductTable):
+        self._table = table
+        # plain ndarray views of the mappings (np.memmap's own indexing is several times slower)
+        self._sorted = np.asarray(np.load(table.directory / "asins.npy", mmap_mode="r"))
+        self._rows = np.asarray(np.load(table.directory / "asin_rows.npy", mmap_mode="r"))
+        self._memo: dict[str, Product] = {}  # asins looked up lately: a page shows the same ones again
+
+    def row(self, asin: str) -> int | None:
+        """The row of `asin`, or None."""
+        if not isinstance(asin, str) or not len(self._sorted):
+            return None
+        key = asin.encode()
+        if len(key) > self._sorted.dtype.itemsize or not key or key.endswith(b"\0"):
+            return None  # cannot be stored (fixed width; numpy drops trailing NULs)
+        j = int(self._sorted.searchsorted(key))
+        if j < len(self._sorted) and self._sorted[j] == key:
+            return int(self._rows[j])
+        return None
+
+    def __getitem__(self, asin: str) -> Product:
+        hit = self._memo.get(asin)
+        if hit is not None:
+            return hit
+        row = self.row(asin)
+        if row is None:
+            raise KeyError(asin)
+        product = self._table[row]
+        _remember(self._memo, asin, product, self._table.cache_size)
+        return product
+
+    def __contains__(self, asin: object) -> bool:
+        return asin in self._memo or self.row(asin) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.asins)
