@@ -160,8 +160,8 @@ def write_store(files: CatalogFiles, out: Path) -> dict:
     rng = random.Random(files.price_seed)
     asins, docs, option_sets = [], [], {}
     content = hashlib.sha256()  # `Catalog.content_hash`: what the search index depends on
-    batch = []
     with pa.OSFile(str(out / "products.arrow"), "wb") as f, pa.ipc.new_file(f, PRODUCT_SCHEMA) as w:
+        batch = _BatchWriter(w)
         for p in iter_products(files.products, attrs, files.attributes, files.num_products):
             draw_price(p, rng)
             doc = p.search_text()
@@ -170,12 +170,8 @@ def write_store(files: CatalogFiles, out: Path) -> dict:
             docs.append(doc)
             for group, values in p.options.items():
                 option_sets.setdefault(group.lower(), set()).update(v.lower() for v in values)
-            batch.append(p)
-            if len(batch) == BATCH_ROWS:
-                w.write_batch(product_columns(batch))
-                batch = []
-        if batch:
-            w.write_batch(product_columns(batch))
+            batch.add(p)
+        batch.flush()
     if not asins:
         raise CatalogError(files.products, "<file>", "<root>", "no products (the list is empty)")
     _write_reviews(files.reviews, asins, out)
@@ -197,6 +193,36 @@ def write_store(files: CatalogFiles, out: Path) -> dict:
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     return meta
+
+
+class _BatchWriter:
+    """Products to record batches of exactly BATCH_ROWS rows (the last may be shorter),
+    converted to Arrow every few thousand so that few Product objects live at once."""
+
+    STEP = 4096  # products held as objects at most
+
+    def __init__(self, writer):
+        self._writer, self._products, self._parts, self._rows = writer, [], [], 0
+
+    def add(self, product) -> None:
+        self._products.append(product)
+        if len(self._products) >= min(self.STEP, BATCH_ROWS - self._rows):
+            self._convert()
+        if self._rows >= BATCH_ROWS:
+            self.flush()
+
+    def _convert(self) -> None:
+        if self._products:
+            self._parts.append(product_columns(self._products))
+            self._rows += len(self._products)
+            self._products = []
+
+    def flush(self) -> None:
+        self._convert()
+        if self._parts:
+            table = pa.Table.from_batches(self._parts).combine_chunks()  # one batch of BATCH_ROWS rows
+            self._writer.write_table(table, max_chunksize=BATCH_ROWS)
+            self._parts, self._rows = [], 0
 
 
 def _write_reviews(path: str | None, asins: list[str], out: Path) -> None:

@@ -7,7 +7,7 @@ episode), and recently read rows are kept in a small per-process cache.
 
 Files of a stored catalog:
 - `products.arrow`: one row per product in catalog order (PRODUCT_SCHEMA), in record
-  batches of BATCH_ROWS rows;
+  batches of equal size (BATCH_ROWS when written here; the last may be shorter);
 - `reviews.arrow`: the same rows' rating and reviews (REVIEW_SCHEMA; written after
   `reviews.json` is read, which comes after the products);
 - `asins.npy`, `asin_rows.npy`: the asins sorted (fixed-width UTF-8) and their rows,
@@ -109,15 +109,18 @@ class _Batches:
         self._map = pa.memory_map(str(path), "r")
         reader = pa.ipc.open_file(self._map)
         self.columns = [reader.get_batch(i).columns for i in range(reader.num_record_batches)]
-        self.names = reader.schema.names
-        self.num_rows = sum(len(c[0]) for c in self.columns) if self.columns else 0
+        sizes = [len(c[0]) for c in self.columns]
+        self.num_rows = sum(sizes)
+        self.batch_rows = sizes[0] if sizes else 1
+        if any(n != self.batch_rows for n in sizes[:-1]):
+            raise ValueError(f"{path}: record batches of unequal sizes {sizes}; not a stored catalog's file")
 
     def row(self, i: int) -> list:
-        b, k = divmod(i, BATCH_ROWS)
+        b, k = divmod(i, self.batch_rows)
         return [col[k].as_py() for col in self.columns[b]]
 
     def value(self, i: int, column: int):
-        b, k = divmod(i, BATCH_ROWS)
+        b, k = divmod(i, self.batch_rows)
         return self.columns[b][column][k].as_py()
 
 

@@ -19,7 +19,7 @@ from envs import Catalog, CatalogError
 from envs.catalog_store import CatalogFiles, open_store, store_key, store_root
 from envs.node_cache import publish
 from envs.generate import GeneratorConfig, write_catalog
-from envs.webshop_files import find_catalog_files
+from envs.webshop_files import find_catalog_files, read_catalog_files
 
 from tests.conftest import FIXTURES
 
@@ -158,3 +158,17 @@ def test_the_key_follows_content_and_a_pointer_spares_hashing(tmp_path, cache, m
     (d / "items_human_ins.json").write_text(text.replace("shampoo", "shampoO"))  # same size, new bytes
     assert store_key(files_of(d)) != key
     assert store_key(CatalogFiles(**{**files.__dict__, "num_products": 3})) != key
+
+
+def test_products_across_many_record_batches_read_back_exactly(tmp_path, cache, monkeypatch):
+    monkeypatch.setattr(store, "BATCH_ROWS", 16)  # 150 products: 9 full batches and 6 rows
+    monkeypatch.setattr(store._BatchWriter, "STEP", 5)  # converted in parts that do not divide 16
+    d = write_catalog(GeneratorConfig(size=150, seed=4), tmp_path / "cat")
+    stored = Catalog.from_dir(d)
+    items, goals = read_catalog_files(**find_catalog_files(d))
+    table = stored.products
+    assert (table._products.batch_rows, len(table._products.columns), len(table)) == (16, 10, 150)
+    assert [{k: getattr(p, k) for k in p.__slots__} for p in table] == \
+        [{k: getattr(p, k) for k in p.__slots__} for p in items]
+    assert stored.goals == goals
+    assert all(stored.by_asin[p.asin].asin == p.asin for p in items[::7])
