@@ -38,7 +38,7 @@ from envs.node_cache import build_once, cache_root
 from envs.search import ensure_index, index_path
 from envs.webshop_files import catalog_goals, draw_price, iter_products, iter_reviews, load_attributes
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 RECENT_SECONDS = 2.0  # files changed this recently are hashed again on the next open
 _HASH_CHUNK = 1 << 22
 

@@ -10,8 +10,8 @@ Files of a stored catalog:
   batches of equal size (BATCH_ROWS when written here; the last may be shorter);
 - `reviews.arrow`: the same rows' rating and reviews (REVIEW_SCHEMA; written after
   `reviews.json` is read, which comes after the products);
-- `asins.npy`, `asin_rows.npy`: the asins sorted (fixed-width UTF-8) and their rows,
-  for lookups by asin without a per-process dictionary;
+- `asins.npy`, `asin_order.npy`: each row's asin (fixed-width UTF-8) and the rows in
+  asin order, for lookups by asin without a per-process dictionary;
 - `goals.arrow`: the goals in id order (GOAL_SCHEMA), read whole (they are few).
 """
 
@@ -95,11 +95,17 @@ def read_goals(path: Path) -> list[Goal]:
 
 
 def write_asin_index(asins: Sequence[str], directory: Path) -> None:
-    """`asins.npy` (sorted, fixed-width UTF-8) and `asin_rows.npy` (their rows)."""
+    """`asins.npy` (each row's asin, fixed-width UTF-8) and `asin_order.npy` (the rows
+    sorted by asin)."""
     encoded = np.array([a.encode() for a in asins], dtype=np.bytes_)
-    order = np.argsort(encoded, kind="stable")
-    np.save(directory / "asins.npy", encoded[order])
-    np.save(directory / "asin_rows.npy", order.astype(np.int64))
+    np.save(directory / "asins.npy", encoded)
+    np.save(directory / "asin_order.npy", np.argsort(encoded, kind="stable").astype(np.int64))
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """A read-only .npy mapping as a plain ndarray view (np.memmap's own indexing is
+    several times slower)."""
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 class _Batches:
@@ -119,9 +125,6 @@ class _Batches:
         b, k = divmod(i, self.batch_rows)
         return [col[k].as_py() for col in self.columns[b]]
 
-    def value(self, i: int, column: int):
-        b, k = divmod(i, self.batch_rows)
-        return self.columns[b][column][k].as_py()
 
 
 class ProductTable(Sequence[Product]):
@@ -138,7 +141,7 @@ class ProductTable(Sequence[Product]):
         self._reviews = _Batches(self.directory / "reviews.arrow")
         self._cache: dict[int, Product] = {}
         self.cache_size = cache_size
-        self.asins = AsinColumn(self._products)
+        self.asins = AsinColumn(self.directory)
         self.by_asin = AsinIndex(self)
 
     def __reduce__(self):  # pickled as where it lives; the other side maps the same files
@@ -184,21 +187,16 @@ def _remember(cache: dict, key, value, size: int) -> None:
 
 
 class AsinColumn(Sequence[str]):
-    """The asin of each row, read from the mapped products file."""
+    """The asin of each row, from the mapped `asins.npy`."""
 
-    def __init__(self, batches: _Batches):
-        self._batches = batches
-        self._column = pa.chunked_array([cols[0] for cols in batches.columns], pa.string())
+    def __init__(self, directory: Path):
+        self.encoded = _mapped(directory / "asins.npy")
 
     def __len__(self) -> int:
-        return self._batches.num_rows
+        return len(self.encoded)
 
     def __getitem__(self, i: int) -> str:
-        return self._batches.value(i, 0)
-
-    def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
-        """The asins of `rows`, in their order."""
-        return self._column.take(pa.array(rows, pa.int64())).to_pylist()
+        return self.encoded[i].decode()
 
 
 class AsinIndex(Mapping[str, Product]):
@@ -206,21 +204,20 @@ class AsinIndex(Mapping[str, Product]):
 
     def __init__(self, table: ProductTable):
         self._table = table
-        # plain ndarray views of the mappings (np.memmap's own indexing is several times slower)
-        self._sorted = np.asarray(np.load(table.directory / "asins.npy", mmap_mode="r"))
-        self._rows = np.asarray(np.load(table.directory / "asin_rows.npy", mmap_mode="r"))
+        self._asins = table.asins.encoded
+        self._order = _mapped(table.directory / "asin_order.npy")
         self._memo: dict[str, Product] = {}  # asins looked up lately: a page shows the same ones again
 
     def row(self, asin: str) -> int | None:
         """The row of `asin`, or None."""
-        if not isinstance(asin, str) or not len(self._sorted):
+        if not isinstance(asin, str) or not len(self._asins):
             return None
         key = asin.encode()
-        if len(key) > self._sorted.dtype.itemsize or not key or key.endswith(b"\0"):
+        if len(key) > self._asins.dtype.itemsize or not key or key.endswith(b"\0"):
             return None  # cannot be stored (fixed width; numpy drops trailing NULs)
-        j = int(self._sorted.searchsorted(key))
-        if j < len(self._sorted) and self._sorted[j] == key:
-            return int(self._rows[j])
+        j = int(self._asins.searchsorted(key, sorter=self._order))
+        if j < len(self._order) and self._asins[self._order[j]] == key:
+            return int(self._order[j])
         return None
 
     def __getitem__(self, asin: str) -> Product:
@@ -238,7 +235,7 @@ class AsinIndex(Mapping[str, Product]):
         return asin in self._memo or self.row(asin) is not None  # type: ignore[arg-type]
 
     def __len__(self) -> int:
-        return len(self._sorted)
+        return len(self._asins)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._table.asins)

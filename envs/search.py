@@ -175,8 +175,7 @@ class SearchIndex:
                 top = np.argpartition(-scores, n - 1)[:n]
                 # stable order: score desc, then catalog order (deterministic ties)
                 top = top[np.lexsort((top, -scores[top]))]
-                take = getattr(self.asins, "take", None)  # a stored catalog reads them in one call
-                result = take(top) if take is not None else [self.asins[i] for i in top]
+                result = [self.asins[int(i)] for i in top]
         with self._lock:
             self._cache[key] = result
             if len(self._cache) > self._cache_size:

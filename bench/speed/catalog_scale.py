@@ -12,9 +12,10 @@ private pages; PSS = each shared page divided among its sharers; anonymous = hea
 for each K in `--workers`; search p50/p99 (no query cache) and env steps per CPU-second
 (random agent; query cache on and off). With `--old-code` (a checkout of the code
 before the node-shared store, e.g. `git archive 4995b78 | tar -x -C DIR`), the same
-K-worker memory is measured for that design and for this one at `--compare-sizes`,
-and the old design's per-worker memory is projected linearly to `--size` (each of its
-workers parses the catalog into its own heap; at 1M products that is many GB each).
+memory of two workers, search latency and env steps are measured for that design and
+for this one at `--compare-sizes`, and the old design's per-worker memory is projected
+linearly to `--size` (each of its workers parses the catalog into its own heap; at 1M
+products that is many GB each, more than two fit in this machine).
 Medians [min-max] over `--repeats`. Every process is its own child (bench/speed/
 catalog_worker.py), so this process's memory does not mix in.
 """
@@ -123,7 +124,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/webshop-rl-bench-cache"))
     ap.add_argument("--rebuild", action="store_true", help="time the store and index build even if they exist")
     ap.add_argument("--old-code", type=Path, help="a checkout of the code before the node-shared store")
-    ap.add_argument("--compare-sizes", type=int, nargs="+", default=[100_000, 250_000])
+    ap.add_argument("--compare-sizes", type=int, nargs="+", default=[1_000, 100_000, 250_000])
     args = ap.parse_args()
 
     import torch
@@ -166,25 +167,32 @@ def main() -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Two workers of each design at smaller sizes; the old one projected to `--size`."""
-    old_cache = args.cache / "old-design"
-    per_worker: dict[str, list[tuple[int, float]]] = {"old": [], "new": []}
+    """Both designs at smaller sizes: two workers' memory, search and env steps; the old
+    design's per-worker memory fitted by a line in the size and projected to `--size`."""
+    old_cache = args.cache / "old-design"  # the old code's own index cache; the same catalog files
+    uss: list[tuple[int, float]] = []
     for size in args.compare_sizes:
         directory = catalog_files(size, args.cache)
-        old_env = child_env(old_cache, args.old_code)
-        run_child([str(WORKER), str(directory), "steps", "--seconds", "0"], old_env)  # its index cache, once
-        run_child([str(WORKER), str(directory), "steps", "--seconds", "0"], child_env(args.cache))
-        for name, env in (("old", old_env), ("new", child_env(args.cache))):
+        envs = {"per-process catalog (before)": child_env(old_cache, args.old_code),
+                "node-shared store": child_env(args.cache)}
+        for label, env in envs.items():
+            run_child([str(WORKER), str(directory), "steps", "--seconds", "0"], env)  # index cache / store, once
             reports = hold_workers(directory, 2, env, args.seconds)
-            label = "per-process catalog (before)" if name == "old" else "node-shared store"
             print(mem_line(f"{size:,} products, 2 workers, {label}", reports))
-            per_worker[name].append((size, statistics.median(r["uss"] for r in reports)))
-    (x0, y0), (x1, y1) = per_worker["old"][0], per_worker["old"][-1]
-    if x1 != x0:
-        slope = (y1 - y0) / (x1 - x0)
-        print(f"per-process design projected to {args.size:,} products (linear in size from "
-              f"{x0:,} and {x1:,}): USS {y0 + slope * (args.size - x0):,.0f} MiB per worker, "
-              f"{slope * 1e6:,.0f} MiB per million products")
+            if env is envs["per-process catalog (before)"]:
+                uss.append((size, statistics.median(r["uss"] for r in reports)))
+            speed = [run_child([str(WORKER), str(directory), "speed", "--seconds", str(args.seconds), "--seed",
+                                str(i), "--queries", "300"], env)[0] for i in range(args.repeats)]
+            print(f"{size:,} products, {label}: search p50 {spread([r['search_p50_ms'] for r in speed])} ms, "
+                  f"p99 {spread([r['search_p99_ms'] for r in speed])} ms; env steps per CPU-second "
+                  f"{spread([r['steps_per_cpu_s'] for r in speed], '.0f')}")
+    if len(uss) > 1:
+        xs, ys = [x for x, _ in uss], [y for _, y in uss]
+        mx, my = statistics.mean(xs), statistics.mean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in uss) / sum((x - mx) ** 2 for x in xs)
+        print(f"per-process design projected to {args.size:,} products (least-squares line through "
+              f"{', '.join(f'{x:,}' for x in xs)}): USS {my + slope * (args.size - mx):,.0f} MiB per worker "
+              f"({slope * 1e6:,.0f} MiB per million products)")
 
 
 if __name__ == "__main__":

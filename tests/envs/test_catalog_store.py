@@ -144,7 +144,7 @@ def test_product_rows_and_slices(fixture_catalog):
     assert table[0] is table[0]  # read once, then cached
     with pytest.raises(IndexError, match="product row 5 out of range"):
         table[5]
-    assert table.asins.take([4, 0]) == ["B01GRANOLA", "B07ZJHQ3YT"]
+    assert [table.asins[4], table.asins[0]] == ["B01GRANOLA", "B07ZJHQ3YT"]
     assert list(fixture_catalog.by_asin) == list(table.asins)
 
 
@@ -158,7 +158,7 @@ def test_one_store_for_the_same_files_and_its_layout(tmp_path):
     assert again.stored.directory == cat.stored.directory  # keyed by content, not by path
     assert again.source == str(copied)
     assert sorted(p.name for p in cat.stored.directory.iterdir()) == [
-        "asin_rows.npy", "asins.npy", "goals.arrow", "meta.json", "products.arrow", "reviews.arrow"]
+        "asin_order.npy", "asins.npy", "goals.arrow", "meta.json", "products.arrow", "reviews.arrow"]
     assert cat.stored.directory.parent == store_root()
     meta = cat.stored.meta
-    assert (meta["num_products"], meta["num_goals"], meta["store_version"]) == (5, 4, 1)
+    assert (meta["num_products"], meta["num_goals"], meta["store_version"]) == (5, 4, 2)
