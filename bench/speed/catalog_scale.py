@@ -69,6 +69,13 @@ def smaps(pid: int) -> dict[str, float]:
             "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024, "anon": kb["Anonymous"] / 1024}
 
 
+def available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def hold_workers(directory: Path, k: int, env: dict, seconds: float) -> list[dict]:
     """K workers started together; each opens everything, steps `seconds` of CPU time of
     episodes, then holds while all K are measured."""
@@ -85,8 +92,10 @@ def hold_workers(directory: Path, k: int, env: dict, seconds: float) -> list[dic
 
 
 def mem_line(label: str, reports: list[dict]) -> str:
+    """USS counts the mapped files' pages that only this process has touched so far
+    (private until a sibling reads them too); anonymous memory is the process's own heap."""
     f = lambda key: statistics.median(r[key] for r in reports)  # noqa: E731
-    return (f"{label}: per worker USS {f('uss'):.0f} MiB, anonymous {f('anon'):.0f}, PSS {f('pss'):.0f}, "
+    return (f"{label}: per worker USS {f('uss'):.0f} MiB (anonymous {f('anon'):.0f}), PSS {f('pss'):.0f}, "
             f"RSS {f('rss'):.0f}; all {len(reports)} together PSS {sum(r['pss'] for r in reports):.0f} MiB; "
             f"ready in {spread([r['ready_s'] for r in reports])} s when started together")
 
@@ -125,6 +134,7 @@ def main() -> None:
     ap.add_argument("--rebuild", action="store_true", help="time the store and index build even if they exist")
     ap.add_argument("--old-code", type=Path, help="a checkout of the code before the node-shared store")
     ap.add_argument("--compare-sizes", type=int, nargs="+", default=[1_000, 100_000, 250_000])
+    ap.add_argument("--compare-only", action="store_true", help="only the comparison with --old-code")
     args = ap.parse_args()
 
     import torch
@@ -133,6 +143,8 @@ def main() -> None:
           f"{os.cpu_count()} cores visible, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; "
           f"median [min-max] of {args.repeats}")
+    if args.compare_only:
+        return compare(args)
     directory = catalog_files(args.size, args.cache)
     info = build(directory, args.cache, args.rebuild)
     peak = f", peak RSS {info['peak_mib']:.0f} MiB" if info["peak_mib"] else " (built earlier)"
@@ -156,7 +168,9 @@ def main() -> None:
 
     lat = [run_child([str(WORKER), str(directory), "search"], env)[0] for _ in range(args.repeats)]
     print(f"search, no query cache, {lat[0]['queries']} distinct goal instructions: "
-          f"p50 {spread([r['search_p50_ms'] for r in lat])} ms, p99 {spread([r['search_p99_ms'] for r in lat])} ms")
+          f"p50 {spread([r['search_p50_ms'] for r in lat])} ms, p99 {spread([r['search_p99_ms'] for r in lat])} ms; "
+          f"in CPU time p50 {spread([r['search_cpu_p50_ms'] for r in lat])} ms, "
+          f"p99 {spread([r['search_cpu_p99_ms'] for r in lat])} ms")
     for cache_mode in ("on", "off"):
         sps = [run_child([str(WORKER), str(directory), "steps", "--seconds", str(args.seconds), "--seed", str(i),
                           "--query-cache", cache_mode], env)[0]["steps_per_cpu_s"] for i in range(args.repeats)]
@@ -175,6 +189,11 @@ def compare(args: argparse.Namespace) -> None:
         directory = catalog_files(size, args.cache)
         envs = {"per-process catalog (before)": child_env(old_cache, args.old_code),
                 "node-shared store": child_env(args.cache)}
+        need = 2 * (100 + 10 * size / 1000) + 1024  # MiB: two old workers (~9.3 MiB per 1k products) and room
+        if available_mib() < need:
+            print(f"{size:,} products: skipped, two per-process workers need ~{need:,.0f} MiB and "
+                  f"{available_mib():,.0f} MiB are available")
+            continue
         for label, env in envs.items():
             run_child([str(WORKER), str(directory), "steps", "--seconds", "0"], env)  # index cache / store, once
             reports = hold_workers(directory, 2, env, args.seconds)
@@ -184,7 +203,8 @@ def compare(args: argparse.Namespace) -> None:
             speed = [run_child([str(WORKER), str(directory), "speed", "--seconds", str(args.seconds), "--seed",
                                 str(i), "--queries", "300"], env)[0] for i in range(args.repeats)]
             print(f"{size:,} products, {label}: search p50 {spread([r['search_p50_ms'] for r in speed])} ms, "
-                  f"p99 {spread([r['search_p99_ms'] for r in speed])} ms; env steps per CPU-second "
+                  f"p99 {spread([r['search_p99_ms'] for r in speed])} ms, CPU p50 "
+                  f"{spread([r['search_cpu_p50_ms'] for r in speed])} ms; env steps per CPU-second "
                   f"{spread([r['steps_per_cpu_s'] for r in speed], '.0f')}")
     if len(uss) > 1:
         xs, ys = [x for x, _ in uss], [y for _, y in uss]
