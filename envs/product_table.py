@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -108,13 +108,41 @@ def _mapped(path: Path) -> np.ndarray:
     return np.asarray(np.load(path, mmap_mode="r"))
 
 
+def _offsets(arr: pa.Array) -> np.ndarray:
+    return np.frombuffer(arr.buffers()[1], np.int32, count=len(arr) + 1, offset=4 * arr.offset)
+
+
+def _reader(arr: pa.Array) -> Callable[[int], Any]:
+    """Element k of `arr` as a Python value, read straight from its (mapped) buffers:
+    pyarrow's scalars cost 1-15 us a field, which a page of ten products would pay ~200
+    times. Arrays with nulls or slice offsets, and other types, go through `as_py`."""
+    t = arr.type
+    if arr.null_count or arr.offset:
+        return lambda k: arr[k].as_py()
+    if pa.types.is_string(t):
+        off, data = _offsets(arr), arr.buffers()[2]
+        chars = memoryview(data) if data is not None else memoryview(b"")
+        return lambda k: str(chars[off[k]:off[k + 1]], "utf-8")
+    if pa.types.is_float64(t):
+        values = np.frombuffer(arr.buffers()[1], np.float64, count=len(arr))
+        return lambda k: float(values[k])
+    if pa.types.is_map(t):  # before lists: a map is a list of (key, item)
+        off, keys, items = _offsets(arr), _reader(arr.keys), _reader(arr.items)
+        return lambda k: {keys(j): items(j) for j in range(off[k], off[k + 1])}
+    if pa.types.is_list(t):
+        off, values = _offsets(arr), _reader(arr.values)
+        return lambda k: [values(j) for j in range(off[k], off[k + 1])]
+    return lambda k: arr[k].as_py()
+
+
 class _Batches:
-    """The record batches of one mapped IPC file and their columns."""
+    """The record batches of one mapped IPC file, read a row at a time."""
 
     def __init__(self, path: Path):
         self._map = pa.memory_map(str(path), "r")
         reader = pa.ipc.open_file(self._map)
         self.columns = [reader.get_batch(i).columns for i in range(reader.num_record_batches)]
+        self.readers = [[_reader(col) for col in cols] for cols in self.columns]
         sizes = [len(c[0]) for c in self.columns]
         self.num_rows = sum(sizes)
         self.batch_rows = sizes[0] if sizes else 1
@@ -123,7 +151,7 @@ class _Batches:
 
     def row(self, i: int) -> list:
         b, k = divmod(i, self.batch_rows)
-        return [col[k].as_py() for col in self.columns[b]]
+        return [read(k) for read in self.readers[b]]
 
 
 
@@ -170,7 +198,6 @@ class ProductTable(Sequence[Product]):
 
     def _read(self, i: int) -> Product:
         fields = dict(zip(_PRODUCT_FIELDS, self._products.row(i)))
-        fields["options"] = dict(fields["options"])
         rating, reviews = self._reviews.row(i)
         return Product(**fields, rating=rating if rating is not None else "N.A.",
                        reviews=json.loads(reviews) if reviews else [])

@@ -9,8 +9,10 @@ the start-up time of a worker once they exist (interpreter start to its first se
 done, page cache warm); the memory of K worker processes holding the catalog, its index
 and an env after some random-agent episodes, read from /proc/PID/smaps_rollup (USS =
 private pages; PSS = each shared page divided among its sharers; anonymous = heap),
-for each K in `--workers`; search p50/p99 (no query cache) and env steps per CPU-second
-(random agent; query cache on and off). With `--old-code` (a checkout of the code
+for each K in `--workers`; search p50/p99 (no query cache; steady state, and the first
+pass over index pages the process has not touched yet) and env steps per CPU-second
+(random agent; query cache on and off) after `--warmup` CPU-seconds of episodes, which
+a short run would otherwise mostly spend faulting in mapped pages and filling caches. With `--old-code` (a checkout of the code
 before the node-shared store, e.g. `git archive 4995b78 | tar -x -C DIR`), the same
 memory of two workers, search latency and env steps are measured for that design and
 for this one at `--compare-sizes`, and the old design's per-worker memory is projected
@@ -67,6 +69,13 @@ def smaps(pid: int) -> dict[str, float]:
         kb[name] = int(value.split()[0])
     return {"rss": kb["Rss"] / 1024, "pss": kb["Pss"] / 1024,
             "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024, "anon": kb["Anonymous"] / 1024}
+
+
+def search_figures(runs: list[dict]) -> str:
+    f = lambda key: spread([r[key] for r in runs])  # noqa: E731
+    return (f"steady p50 {f('search_p50_ms')} ms, p99 {f('search_p99_ms')} ms (CPU time p50 "
+            f"{f('search_cpu_p50_ms')}, p99 {f('search_cpu_p99_ms')}); first pass over fresh pages "
+            f"p50 {f('first_p50_ms')} ms, p99 {f('first_p99_ms')} ms")
 
 
 def available_mib() -> float:
@@ -130,6 +139,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0, help="CPU seconds of episodes per measurement")
+    ap.add_argument("--warmup", type=float, default=15.0, help="CPU seconds of episodes before those measured")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/webshop-rl-bench-cache"))
     ap.add_argument("--rebuild", action="store_true", help="time the store and index build even if they exist")
     ap.add_argument("--old-code", type=Path, help="a checkout of the code before the node-shared store")
@@ -167,14 +177,14 @@ def main() -> None:
         print(mem_line(f"{k} workers, node-shared store", hold_workers(directory, k, env, args.seconds)))
 
     lat = [run_child([str(WORKER), str(directory), "search"], env)[0] for _ in range(args.repeats)]
-    print(f"search, no query cache, {lat[0]['queries']} distinct goal instructions: "
-          f"p50 {spread([r['search_p50_ms'] for r in lat])} ms, p99 {spread([r['search_p99_ms'] for r in lat])} ms; "
-          f"in CPU time p50 {spread([r['search_cpu_p50_ms'] for r in lat])} ms, "
-          f"p99 {spread([r['search_cpu_p99_ms'] for r in lat])} ms")
+    print(f"search, no query cache, {lat[0]['queries']} distinct goal instructions: {search_figures(lat)}")
     for cache_mode in ("on", "off"):
-        sps = [run_child([str(WORKER), str(directory), "steps", "--seconds", str(args.seconds), "--seed", str(i),
-                          "--query-cache", cache_mode], env)[0]["steps_per_cpu_s"] for i in range(args.repeats)]
-        print(f"env steps per CPU-second (one core), random agent, query cache {cache_mode}: {spread(sps, '.0f')}")
+        runs = [run_child([str(WORKER), str(directory), "steps", "--seconds", str(args.seconds), "--seed", str(i),
+                           "--warmup", str(args.warmup), "--query-cache", cache_mode], env)[0]
+                for i in range(args.repeats)]
+        print(f"env steps per CPU-second (one core), random agent, query cache {cache_mode}: "
+              f"{spread([r['steps_per_cpu_s'] for r in runs], '.0f')} after {args.warmup:g} CPU-s of warm-up "
+              f"(during it: {spread([r['warmup_steps_per_cpu_s'] for r in runs], '.0f')})")
 
     if args.old_code:
         compare(args)
@@ -201,11 +211,11 @@ def compare(args: argparse.Namespace) -> None:
             if env is envs["per-process catalog (before)"]:
                 uss.append((size, statistics.median(r["uss"] for r in reports)))
             speed = [run_child([str(WORKER), str(directory), "speed", "--seconds", str(args.seconds), "--seed",
-                                str(i), "--queries", "300"], env)[0] for i in range(args.repeats)]
-            print(f"{size:,} products, {label}: search p50 {spread([r['search_p50_ms'] for r in speed])} ms, "
-                  f"p99 {spread([r['search_p99_ms'] for r in speed])} ms, CPU p50 "
-                  f"{spread([r['search_cpu_p50_ms'] for r in speed])} ms; env steps per CPU-second "
-                  f"{spread([r['steps_per_cpu_s'] for r in speed], '.0f')}")
+                                str(i), "--queries", "300", "--warmup", str(args.warmup)], env)[0]
+                     for i in range(args.repeats)]
+            print(f"{size:,} products, {label}: search {search_figures(speed)}; env steps per CPU-second "
+                  f"{spread([r['steps_per_cpu_s'] for r in speed], '.0f')} after warm-up "
+                  f"(during it {spread([r['warmup_steps_per_cpu_s'] for r in speed], '.0f')})")
     if len(uss) > 1:
         xs, ys = [x for x, _ in uss], [y for _, y in uss]
         mx, my = statistics.mean(xs), statistics.mean(ys)
