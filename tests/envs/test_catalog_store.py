@@ -162,3 +162,27 @@ def test_one_store_for_the_same_files_and_its_layout(tmp_path):
     assert cat.stored.directory.parent == store_root()
     meta = cat.stored.meta
     assert (meta["num_products"], meta["num_goals"], meta["store_version"]) == (5, 4, 2)
+
+
+def test_rows_read_from_buffers_equal_pyarrows_values():
+    import pyarrow as pa
+
+    from envs.product_table import _reader
+
+    strings = pa.list_(pa.string())
+    arrays = [
+        pa.array(["", "caf\u00e9 \u203a", "x" * 300, ""]),
+        pa.array([[], ["a", ""], ["\u00e9"], []], strings),
+        pa.array([[], [("Color", ["navy | white", "red"])], [("size", [])], [("a", ["1"]), ("b", ["2"])]],
+                 pa.map_(pa.string(), strings)),
+        pa.array([[100.0], [45.99, 69.99], [], [0.1]], pa.list_(pa.float64())),
+        pa.array([1.5, 0.1, 1e300, -0.0]),
+        pa.array(["4.5", None, "3", None]),  # nulls: pyarrow's own path
+        pa.array(["a", "b", "c", "d", "e", "f"]).slice(2),  # a slice: pyarrow's own path
+    ]
+    for arr in arrays:
+        read = _reader(arr)
+        want = arr.to_pylist()
+        if pa.types.is_map(arr.type):
+            want = [dict(v) for v in want]
+        assert [read(k) for k in range(len(arr))] == want
