@@ -140,6 +140,7 @@ class SearchIndex:
         self._cache: OrderedDict[str, list[str]] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
+        self._scratch = threading.local()  # per-thread score buffers (`_score`)
         if cache_dir is None:
             self._bm25 = build_bm25([p.search_text() for p in catalog.products])
             self._vocab = Vocabulary.from_dict(self._bm25.vocab_dict)
@@ -152,6 +153,26 @@ class SearchIndex:
         for name in ("data", "indices", "indptr"):  # plain views of the same mapping: slicing a
             self._bm25.scores[name] = np.asarray(self._bm25.scores[name])  # np.memmap costs ~2 us
         self._vocab = Vocabulary.load(path / "vocab.arrow")
+        if self._bm25.nonoccurrence_array is not None:  # `_score` sums Lucene BM25's terms only
+            raise ValueError(f"{path}: a BM25 variant with a non-occurrence term ({self._bm25.method})")
+
+    def _score(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores of every document, a buffer as large) for the query's token ids:
+        bm25s's `get_scores_from_ids` for its Lucene scoring (no non-occurrence term), the
+        same sums in the same order, into this thread's buffers. A fresh catalog-sized
+        array per query would be mapped anew by malloc and fault its pages in each time
+        (+60% search time at 250k products)."""
+        data, indices, indptr = (self._bm25.scores[k] for k in ("data", "indices", "indptr"))
+        buffers = getattr(self._scratch, "buffers", None)
+        if buffers is None:
+            size, dtype = self._bm25.scores["num_docs"], np.dtype(self._bm25.dtype)
+            buffers = self._scratch.buffers = (np.zeros(size, dtype), np.empty(size, dtype))
+        scores = buffers[0]
+        scores.fill(0)
+        for t in ids:
+            start, end = indptr[t], indptr[t + 1]
+            np.add.at(scores, indices[start:end], data[start:end])
+        return buffers
 
     def query_tokens(self, query: str) -> list[str]:
         """Tokenise a query the way documents were tokenised."""
@@ -169,12 +190,13 @@ class SearchIndex:
         ids = self._vocab.ids(self.query_tokens(query))
         result: list[str] = []
         if ids:
-            scores = self._bm25.get_scores_from_ids(ids)
+            scores, negated = self._score(ids)
             n = min(k, int(np.count_nonzero(scores)))
             if n:
-                top = np.argpartition(-scores, n - 1)[:n]
+                np.negative(scores, out=negated)
+                top = np.argpartition(negated, n - 1)[:n]
                 # stable order: score desc, then catalog order (deterministic ties)
-                top = top[np.lexsort((top, -scores[top]))]
+                top = top[np.lexsort((top, negated[top]))]
                 result = [self.asins[int(i)] for i in top]
         with self._lock:
             self._cache[key] = result
