@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from envs.nouns import title_nouns
 from envs.products import Goal, Product
 
 BATCH_ROWS = 1 << 16
@@ -197,10 +198,48 @@ class ProductTable(Sequence[Product]):
             yield self._read(i)
 
     def _read(self, i: int) -> Product:
-        fields = dict(zip(_PRODUCT_FIELDS, self._products.row(i)))
-        rating, reviews = self._reviews.row(i)
-        return Product(**fields, rating=rating if rating is not None else "N.A.",
-                       reviews=json.loads(reviews) if reviews else [])
+        return StoredProduct(self, i)
+
+    def field(self, i: int, name: str) -> Any:
+        """Field `name` of row i, as `Product(...)` would hold it."""
+        if name in _COLUMN:
+            b, k = divmod(i, self._products.batch_rows)
+            return self._products.readers[b][_COLUMN[name]](k)
+        if name == "rating":
+            rating = self._reviews.row(i)[0]
+            return rating if rating is not None else "N.A."
+        if name == "reviews":
+            reviews = self._reviews.row(i)[1]
+            return json.loads(reviews) if reviews else []
+        raise AttributeError(name)
+
+
+class StoredProduct(Product):
+    """A `Product` whose fields are read from the mapped files when first used (then
+    kept): a results page reads three fields of ten products, not all of them. The
+    derived fields are computed from the read ones as `Product.__post_init__` does."""
+
+    __slots__ = ("_table", "_row")
+
+    def __init__(self, table: ProductTable, row: int):  # noqa: D107 (no dataclass __init__: nothing read yet)
+        self._table, self._row = table, row
+
+    def __getattr__(self, name: str) -> Any:  # only for fields not read yet (unset slots)
+        if name in ("_table", "_row"):
+            raise AttributeError(name)
+        derived = _DERIVED.get(name)
+        value = derived(self) if derived is not None else self._table.field(self._row, name)
+        setattr(self, name, value)
+        return value
+
+
+_COLUMN = {name: j for j, name in enumerate(_PRODUCT_FIELDS)}
+_DERIVED: dict[str, Callable[[Product], Any]] = {  # Product.__post_init__'s, field by field
+    "title_lower": lambda p: p.title.lower(),
+    "bullets_lower": lambda p: " ".join(p.bullet_points).lower(),
+    "description_lower": lambda p: p.description.lower(),
+    "title_nouns": lambda p: title_nouns(p.title),
+}
 
 
 def _remember(cache: dict, key, value, size: int) -> None:

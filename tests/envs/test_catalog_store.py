@@ -9,12 +9,13 @@ scored 42/500 successes and a mean score of 48.77 there.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import pickle
 
 import pytest
 
-from envs import Catalog, WebShopEnv
+from envs import Catalog, Product, WebShopEnv
 from envs.agents import make_agent
 from envs.catalog_store import store_root
 from envs.generate import default_catalog, default_catalog_dir
@@ -31,7 +32,7 @@ CONTENT_HASH = "19da220e3552004955d775dbd4c7486ed725cdf34d4278959f71c7d794b31ec8
 
 
 def _fields(p) -> dict:
-    return {k: getattr(p, k) for k in p.__slots__}
+    return {f.name: getattr(p, f.name) for f in dataclasses.fields(Product)}
 
 
 def in_memory(directory) -> Catalog:
@@ -186,3 +187,17 @@ def test_rows_read_from_buffers_equal_pyarrows_values():
         if pa.types.is_map(arr.type):
             want = [dict(v) for v in want]
         assert [read(k) for k in range(len(arr))] == want
+
+
+def test_a_stored_product_reads_a_field_when_first_used(fixture_catalog):
+    from envs.product_table import StoredProduct
+
+    p = StoredProduct(fixture_catalog.products, 0)
+    assert p.title == "Easy Spirit Traveltime529 Mule Shoes, Taupe Leather" and p.price_tag == "$45.99 to $69.99"
+    with pytest.raises(AttributeError):
+        Product.description.__get__(p)  # not read yet
+    assert p.title_nouns == ["easy", "spirit", "traveltime529", "mule", "shoes", "taupe", "leather"]
+    memory = in_memory(FIXTURES).products[0]
+    assert _fields(p) == _fields(memory) and isinstance(p, Product)
+    again = pickle.loads(pickle.dumps(StoredProduct(fixture_catalog.products, 0)))
+    assert _fields(again) == _fields(memory) and repr(again) == "Stored" + repr(memory)

@@ -4,6 +4,7 @@ at all, keyed by the files' content (and a pointer that spares re-hashing them).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -15,7 +16,7 @@ import pytest
 
 import envs.catalog_store as store
 import envs.node_cache as node_cache
-from envs import Catalog, CatalogError
+from envs import Catalog, CatalogError, Product
 from envs.catalog_store import CatalogFiles, open_store, store_key, store_root
 from envs.node_cache import publish
 from envs.generate import GeneratorConfig, write_catalog
@@ -168,7 +169,7 @@ def test_products_across_many_record_batches_read_back_exactly(tmp_path, cache, 
     items, goals = read_catalog_files(**find_catalog_files(d))
     table = stored.products
     assert (table._products.batch_rows, len(table._products.columns), len(table)) == (16, 10, 150)
-    assert [{k: getattr(p, k) for k in p.__slots__} for p in table] == \
-        [{k: getattr(p, k) for k in p.__slots__} for p in items]
+    names = [f.name for f in dataclasses.fields(Product)]
+    assert [[getattr(p, k) for k in names] for p in table] == [[getattr(p, k) for k in names] for p in items]
     assert stored.goals == goals
     assert all(stored.by_asin[p.asin].asin == p.asin for p in items[::7])
