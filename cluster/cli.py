@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.catalog_cli import add_prepare_parser
 from cluster.data.cli import add_data_parser
 from cluster.data.sources import catalog_dir
 from cluster.user_errors import UsageError, user_error_types
@@ -268,13 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webshop-rl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    cat = sub.add_parser("catalog", help="build a generated catalog")
+    cat = sub.add_parser("catalog", help="build a generated catalog; prepare this node's stored catalog")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
     build = cat_sub.add_parser("build", help="write a generated catalog in WebShop's file format")
     build.add_argument("--size", type=int, default=1000, help="number of products")
     build.add_argument("--seed", type=int, default=0, help="generator seed (the same seed gives the same files)")
     build.add_argument("--out", type=Path, required=True, help="directory to write the files to")
     build.set_defaults(func=cmd_catalog_build)
+    add_prepare_parser(cat_sub, add_catalog_args, catalog_from_args)
 
     ro = sub.add_parser("rollout", help="run a policy on a split and print its scores")
     ro.add_argument("--policy", default="rule", help="rule | random | expert | human-like | checkpoint directory")

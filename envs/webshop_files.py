@@ -27,8 +27,9 @@ import random
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Container, Iterable, Iterator
 
+from envs.json_stream import iter_json_array
 from envs.normalize import option_display
 from envs.products import CatalogError, Goal, Product, make_goal, price_clause, with_goal_id
 
@@ -134,11 +135,24 @@ def _str_list(value: Any, path: Path, record: Any, field_name: str) -> list[str]
     return value
 
 
-def parse_products(raw: list, path: Path, attrs: dict, attr_path: Path) -> list[Product]:
-    """The Products of an `items_shuffle` list, with their attributes from `attrs`."""
+def load_attributes(path: str | Path) -> dict:
+    """The `items_ins_v2` object (asin -> attributes and synthetic instruction)."""
+    attrs = _read_json(Path(path))
+    if not isinstance(attrs, dict):
+        raise CatalogError(path, "<file>", "<root>", "expected a JSON object keyed by asin")
+    return attrs
+
+
+def iter_products(path: str | Path, attrs: dict, attr_path: str | Path,
+                  num_products: int | None = None) -> Iterator[Product]:
+    """The Products of an `items_shuffle` file, read one record at a time, with their
+    attributes from `attrs`; only the first `num_products` records when given."""
+    path, attr_path = Path(path), Path(attr_path)
     seen: set[str] = set()
-    items = []
-    for i, rec in enumerate(raw):
+    records = iter_json_array(path, "expected a JSON list of products")
+    for i, rec in enumerate(records):
+        if num_products is not None and i >= num_products:
+            break
         asin = rec.get("asin") if isinstance(rec, dict) else None
         # WebShop's rule: skip 'nan' and over-long asins, keep the first duplicate.
         if isinstance(asin, str) and (asin == "nan" or len(asin) > 10 or asin in seen):
@@ -148,22 +162,26 @@ def parse_products(raw: list, path: Path, attrs: dict, attr_path: Path) -> list[
             raise CatalogError(attr_path, asin, "<record>", "expected an object")
         product_attrs = entry.get("attributes", ["DUMMY_ATTR"])
         product_attrs = _str_list(product_attrs, attr_path, asin, "attributes")
-        items.append(parse_product(rec, path, i, product_attrs))
-        seen.add(items[-1].asin)
-    return items
+        product = parse_product(rec, path, i, product_attrs)
+        seen.add(product.asin)
+        yield product
 
 
-def attach_reviews(items: list[Product], path: Path) -> None:
-    """Set each product's reviews and rating from a `reviews.json` file."""
-    raw = _read_json(path)
-    if not isinstance(raw, list):
-        raise CatalogError(path, "<file>", "<root>", "expected a JSON list")
-    by_asin = {p.asin: p for p in items}
-    for i, rec in enumerate(raw):
+def draw_price(product: Product, rng: random.Random) -> None:
+    """WebShop's fixed price: the single price, or one drawn uniformly inside a range.
+    Products are priced in catalog order from one `rng`, before any goal is drawn."""
+    p = product.pricing
+    product.price = p[0] if len(p) == 1 else rng.uniform(*p[:2])
+
+
+def iter_reviews(path: str | Path, asins: Container[str]) -> Iterator[tuple[str, list[dict], str | None]]:
+    """(asin, reviews, average rating as text or None) for each record of a `reviews.json`
+    file whose asin is in `asins`, in file order (a later record for an asin wins)."""
+    path = Path(path)
+    for i, rec in enumerate(iter_json_array(path, "expected a JSON list")):
         if not isinstance(rec, dict) or not isinstance(rec.get("asin"), str):
             raise CatalogError(path, i, "asin", "missing or not a string")
-        product = by_asin.get(rec["asin"])
-        if product is None:
+        if rec["asin"] not in asins:
             continue
         reviews = []
         for j, r in enumerate(rec.get("reviews") or []):
@@ -173,16 +191,30 @@ def attach_reviews(items: list[Product], path: Path) -> None:
             reviews.append(
                 {"title": r.get("title", ""), "score": score, "body": r.get("body", r.get("review", ""))}
             )
+        rating = str(rec["average_rating"]) if rec.get("average_rating") is not None else None
+        yield rec["asin"], reviews, rating
+
+
+def attach_reviews(items: list[Product], path: Path) -> None:
+    """Set each product's reviews and rating from a `reviews.json` file."""
+    by_asin = {p.asin: p for p in items}
+    for asin, reviews, rating in iter_reviews(path, by_asin):
+        product = by_asin[asin]
         product.reviews = reviews
-        if rec.get("average_rating") is not None:
-            product.rating = str(rec["average_rating"])
+        if rating is not None:
+            product.rating = rating
 
 
-def human_goals(items: list[Product], path: Path, rng: random.Random) -> list[Goal]:
-    """WebShop's `get_human_goals`: one goal per human instruction with attributes."""
-    raw = _read_json(path)
+def load_human_instructions(path: str | Path) -> dict:
+    """The `items_human_ins` object (asin -> list of instructions)."""
+    raw = _read_json(Path(path))
     if not isinstance(raw, dict):
         raise CatalogError(path, "<file>", "<root>", "expected a JSON object keyed by asin")
+    return raw
+
+
+def human_goals(items: Iterable[Product], raw: dict, path: Path, rng: random.Random) -> list[Goal]:
+    """WebShop's `get_human_goals`: one goal per human instruction with attributes."""
     goals = []
     for p in items:
         for j, ins in enumerate(raw.get(p.asin) or []):
@@ -198,7 +230,7 @@ def human_goals(items: list[Product], path: Path, rng: random.Random) -> list[Go
     return goals
 
 
-def synthetic_goals(items: list[Product], attrs: dict, path: Path, rng: random.Random) -> list[Goal]:
+def synthetic_goals(items: Iterable[Product], attrs: dict, path: Path, rng: random.Random) -> list[Goal]:
     """WebShop's `get_synthetic_goals`: the product's instruction with every
     combination of its option values."""
     goals = []
@@ -219,6 +251,30 @@ def synthetic_goals(items: list[Product], attrs: dict, path: Path, rng: random.R
     return goals
 
 
+# The products (in catalog order) whose asin passes a test: goals are drawn only for
+# products with instructions, so a stored catalog need not open the others.
+ProductsWhere = Callable[[Callable[[str], bool]], Iterable[Product]]
+
+
+def catalog_goals(products_where: ProductsWhere, num_products: int, attrs: dict, attr_path: str | Path,
+                  human_instructions: str | Path | None, rng: random.Random) -> list[Goal]:
+    """The catalog's goals, shuffled and numbered: WebShop's human goals with
+    `human_instructions`, else its synthetic goals from `items_ins_v2`. `rng` is the one
+    that priced the products, continued."""
+    if human_instructions is not None:
+        path = Path(human_instructions)
+        raw = load_human_instructions(path)
+        goals = human_goals(products_where(lambda a: bool(raw.get(a))), raw, path, rng)
+    else:
+        path = Path(attr_path)
+        goals = synthetic_goals(
+            products_where(lambda a: bool((attrs.get(a) or {}).get("instruction"))), attrs, path, rng)
+    if not goals:
+        raise CatalogError(path, "<file>", "instruction", f"no goals for the {num_products} products")
+    random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
+    return [with_goal_id(g, i) for i, g in enumerate(goals)]
+
+
 def read_catalog_files(
     products: str | Path,
     attributes: str | Path,
@@ -227,35 +283,22 @@ def read_catalog_files(
     num_products: int | None = None,
     price_seed: int = 0,
 ) -> tuple[list[Product], list[Goal]]:
-    """Products and goals (shuffled, numbered) from WebShop-format files. With
-    `human_instructions`, goals are WebShop's human goals; without, its synthetic
-    goals from `items_ins_v2`."""
-    products_path, attr_path = Path(products), Path(attributes)
-    raw = _read_json(products_path)
-    if not isinstance(raw, list):
-        raise CatalogError(products_path, "<file>", "<root>", "expected a JSON list of products")
-    attrs = _read_json(attr_path)
-    if not isinstance(attrs, dict):
-        raise CatalogError(attr_path, "<file>", "<root>", "expected a JSON object keyed by asin")
-    if num_products is not None:
-        raw = raw[:num_products]
-    items = parse_products(raw, products_path, attrs, attr_path)
+    """Products and goals (shuffled, numbered) from WebShop-format files, all in memory
+    (`envs.catalog_store` writes the same catalog to files every process maps). With
+    `human_instructions`, goals are WebShop's human goals; without, its synthetic goals
+    from `items_ins_v2`."""
+    attrs = load_attributes(attributes)
+    items = list(iter_products(products, attrs, attributes, num_products))
     if not items:
-        raise CatalogError(products_path, "<file>", "<root>", "no products (the list is empty)")
+        raise CatalogError(products, "<file>", "<root>", "no products (the list is empty)")
     if reviews is not None:
         attach_reviews(items, Path(reviews))
     rng = random.Random(price_seed)
     for p in items:
-        p.price = p.pricing[0] if len(p.pricing) == 1 else rng.uniform(*p.pricing[:2])
-    if human_instructions is not None:
-        goals = human_goals(items, Path(human_instructions), rng)
-    else:
-        goals = synthetic_goals(items, attrs, attr_path, rng)
-    if not goals:
-        where = Path(human_instructions) if human_instructions is not None else attr_path
-        raise CatalogError(where, "<file>", "instruction", f"no goals for the {len(items)} products")
-    random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
-    return items, [with_goal_id(g, i) for i, g in enumerate(goals)]
+        draw_price(p, rng)
+    goals = catalog_goals(lambda keep: (p for p in items if keep(p.asin)), len(items), attrs, attributes,
+                          human_instructions, rng)
+    return items, goals
 
 
 def find_catalog_files(directory: str | Path) -> dict[str, Path | None]:

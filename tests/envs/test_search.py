@@ -1,5 +1,5 @@
 from envs import Catalog
-from envs.search import SearchIndex, index_for
+from envs.search import SearchIndex, index_for, index_path
 
 from tests.conftest import FIXTURES
 
@@ -18,7 +18,8 @@ def test_bm25_ranks_and_stems(fixture_catalog):
 def test_disk_cache_keyed_by_content_hash(tmp_path, fixture_catalog):
     built = SearchIndex(fixture_catalog, cache_dir=tmp_path)
     assert not built.loaded_from_disk
-    assert (tmp_path / fixture_catalog.content_hash / "params.index.json").exists()
+    assert index_path(fixture_catalog.content_hash, tmp_path) == tmp_path / f"v2-{fixture_catalog.content_hash}"
+    assert (index_path(fixture_catalog.content_hash, tmp_path) / "params.index.json").exists()
     loaded = SearchIndex(Catalog.from_dir(FIXTURES), cache_dir=tmp_path)
     assert loaded.loaded_from_disk
     for q in ["hair", "argan oil", "granola bars oats", "walnut table"]:
@@ -31,3 +32,17 @@ def test_disk_cache_keyed_by_content_hash(tmp_path, fixture_catalog):
 
 def test_one_index_per_catalog_per_process(fixture_catalog):
     assert index_for(fixture_catalog) is index_for(fixture_catalog)
+
+
+def test_threads_searching_at_once_get_the_sequential_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from envs.generate import default_catalog
+
+    catalog = default_catalog()
+    index = SearchIndex(catalog, cache_dir=None, query_cache_size=0)  # every call scores
+    queries = [g.instruction_text for g in catalog.goals[:200]]
+    want = [index.search(q) for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(index.search, queries)) == want
