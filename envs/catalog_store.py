@@ -183,7 +183,7 @@ def write_store(files: CatalogFiles, out: Path) -> dict:
     write_goals(goals, out / "goals.arrow")
     parsed_s = time.perf_counter() - t0
     content_hash = content.hexdigest()
-    ensure_index(content_hash, lambda: docs)
+    ensure_index(content_hash, lambda: docs)  # which empties `docs` once tokenised
     meta = {
         "store_version": STORE_VERSION, "num_products": len(asins), "num_goals": len(goals),
         "content_hash": content_hash,

@@ -36,15 +36,17 @@ def index_path(content_hash: str, cache_dir: Path | None = None) -> Path:
     return (cache_dir if cache_dir is not None else cache_root() / "search") / f"v{INDEX_VERSION}-{content_hash}"
 
 
-def build_bm25(docs: Sequence[str]) -> bm25s.BM25:
-    """The BM25 index of `docs` (already lower-cased search texts)."""
+def build_bm25(docs: list[str]) -> bm25s.BM25:
+    """The BM25 index of `docs` (already lower-cased search texts). Empties `docs` once
+    they are tokenised: a large catalog's texts take GBs, and indexing needs its own."""
     bm25 = bm25s.BM25()
-    tokens = bm25s.tokenize(list(docs), stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+    tokens = bm25s.tokenize(docs, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+    docs.clear()
     bm25.index(tokens, show_progress=False)
     return bm25
 
 
-def ensure_index(content_hash: str, docs: Callable[[], Sequence[str]], cache_dir: Path | None = None) -> bool:
+def ensure_index(content_hash: str, docs: Callable[[], list[str]], cache_dir: Path | None = None) -> bool:
     """Build the index of a catalog into its directory unless it is there (once per
     node, whole or not at all: `envs.node_cache.build_once`). True when this call built it."""
 
