@@ -250,7 +250,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
                     batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                     threads=args.threads, device=args.device, watch_s=args.watch,
-                    max_queued_requests=args.max_queued, request_timeout_s=args.request_timeout,
+                    max_wait_s=args.max_wait, max_queued_requests=args.max_queued,
+                    request_timeout_s=args.request_timeout,
                     allow_reload=args.allow_reload, reload_root=str(args.reload_root) if args.reload_root else None,
                     reload_token=os.environ.get(TOKEN_ENV) or None)
     start(cfg, host=args.host, port=args.port, address=args.address)
@@ -361,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-load the checkpoint when it is saved again, checked this often (0: off)")
     sv.add_argument("--catalog", type=Path, help="WebShop-format catalog (default: the checkpoint's)")
     sv.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a new local instance)")
+    sv.add_argument("--max-wait", type=float, default=1.0, metavar="SECONDS",
+                    help="admit a request only if it is expected to be answered this soon, else 503 (0: admit all)")
     sv.add_argument("--max-queued", type=int, default=256, help="requests queued beyond those in work; more get 503")
     sv.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
                     help="drop a request unanswered this long (408)")

@@ -63,6 +63,32 @@ def length_chunks(lengths: Sequence[int], max_chunk_tokens: int) -> list[list[in
     return chunks
 
 
+def head_groups(costs: Sequence[tuple[int, int, int]], max_waste: float = 1.5) -> list[list[int]]:
+    """Rows of a batch grouped so that padding each group to its largest shape wastes little.
+
+    `costs[i]` = (state tokens, candidates, longest candidate's tokens) of row i; a padded
+    group costs n * max(Ts) * max(K) * max(Ta) against the sum of its rows' own products.
+    Rows sorted by that product join the current group while its padded cost stays within
+    `max_waste` times the real one (a search page's 30-token state and 4 candidates then
+    do not pad up to a results page's 128 tokens and 20 candidates)."""
+    order = sorted(range(len(costs)), key=lambda i: (costs[i][0] * costs[i][1] * costs[i][2], i))
+    groups: list[list[int]] = []
+    real = 0
+    for i in order:
+        own = costs[i][0] * costs[i][1] * costs[i][2]
+        if groups:
+            members = groups[-1] + [i]
+            padded = len(members) * max(costs[m][0] for m in members) * max(costs[m][1] for m in members) \
+                * max(costs[m][2] for m in members)
+            if padded <= max_waste * (real + own):
+                groups[-1].append(i)
+                real += own
+                continue
+        groups.append([i])
+        real = own
+    return groups
+
+
 def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token id lists to their longest: ids (N, T) long, mask (N, T) long."""
     width = max(len(s) for s in seqs)

@@ -6,7 +6,8 @@ rollout worker, the learner, evaluations and Serve can reuse one another's work.
 pieces make that exact:
 
 - `encode_canonical` runs texts in slabs of a fixed shape: `slab_rows` rows (filler
-  rows repeat a real one), each padded to a length bucket. A row's result then does not
+  rows repeat a real one; states take 1 row on a CPU, so one new page costs one state's
+  work), each padded to a length bucket. A row's result then does not
   depend on what it was batched with, bit for bit (a batch of free shape does: matrix
   kernels change their summation order with the batch's size), so a cached value equals
   a fresh computation of the same text.
@@ -37,8 +38,11 @@ EncodeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # ids, mask (N,
 
 LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """A slab is padded to the first bucket that holds its texts' tokens."""
-SLAB_ROWS = {"cpu": 8, "cuda": 64}
-"""Rows per slab by device type: 8 is as fast on a CPU as free-shape batches (bench/speed/profile_cpu.py)."""
+SLAB_ROWS = {("cpu", "states"): 1, ("cpu", "actions"): 4, ("cuda", "states"): 64, ("cuda", "actions"): 64}
+"""Rows per slab by device type and frozen part. On an AVX2 CPU a 128-token state costs
+the same per row alone as in 8 (19 vs 17 ms), so a state never waits for filler rows;
+short action texts need a few rows to use the CPU (4: 13 ms for one, 5.9 ms per text in
+bulk; 8: 22 ms, 5.2 ms) - bench/speed/profile_serve.py, docs/RESULTS.md."""
 SWEEP_EVERY_BYTES = 256 << 20
 """A process checks the folder's size after writing this much."""
 
@@ -49,12 +53,16 @@ def bucket_length(num_tokens: int) -> int:
     return LENGTH_BUCKETS[i] if i < len(LENGTH_BUCKETS) else num_tokens
 
 
+def slab_rows(device: torch.device | str, part: str) -> int:
+    """Rows per slab for a frozen part ("states" or "actions") on `device`."""
+    return SLAB_ROWS.get((torch.device(device).type, part), 8)
+
+
 def encode_canonical(encode: EncodeFn, seqs: Sequence[Sequence[int]], pad_id: int,
-                     device: torch.device | str = "cpu") -> list[torch.Tensor]:
-    """Encode token id lists in fixed-shape slabs; one (T_i, D) per input, each a function
-    of its own tokens only (see module doc)."""
+                     device: torch.device | str = "cpu", rows: int = 8) -> list[torch.Tensor]:
+    """Encode token id lists in slabs of `rows` rows; one (T_i, D) per input, each a
+    function of its own tokens and `rows` only (see module doc)."""
     device = torch.device(device)
-    rows = SLAB_ROWS.get(device.type, 8)
     groups: dict[int, list[int]] = {}
     for i, s in enumerate(seqs):
         groups.setdefault(bucket_length(len(s)), []).append(i)
@@ -85,10 +93,10 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def namespace_key(kind: str, weights_digest: str, max_tokens: int, dtype: torch.dtype,
-                  device: torch.device | str, vocab_digest: str) -> str:
+                  device: torch.device | str, vocab_digest: str, rows: int) -> str:
     """The folder name for one frozen part's encodings: a hash of everything they depend on."""
     parts = [kind, weights_digest, str(max_tokens), str(dtype), torch.device(device).type, torch.__version__,
-             torch.backends.cpu.get_cpu_capability(), vocab_digest]
+             torch.backends.cpu.get_cpu_capability(), vocab_digest, f"rows {rows}"]
     return f"{kind}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}"
 
 

@@ -42,12 +42,14 @@ from policies.batching import (
     ActionCache,
     encode_hidden_sequences,
     encode_sequences,
+    head_groups,
     index_candidates,
     pad_tokens,
     to_device,
     unique_index,
 )
-from policies.encoding_store import EncodingStore, encode_canonical, namespace_key, tensors_digest, vocab_digest
+from policies.encoding_store import (EncodingStore, encode_canonical, namespace_key, slab_rows, tensors_digest,
+                                     vocab_digest)
 from policies.config import PRESETS, PolicyConfig, bf16_native, preset_config
 from policies.model import ActionScorer
 
@@ -144,7 +146,7 @@ class Policy:
             kind = part if part == "actions" else f"states{self.model.num_frozen_layers}"
             self._namespaces[part] = namespace_key(
                 kind, tensors_digest(tensors), max_tokens, torch.bfloat16 if self.bf16 else torch.float32,
-                self.device, vocab_digest(self.tokenizer))
+                self.device, vocab_digest(self.tokenizer), slab_rows(self.device, part))
         return self._namespaces[part]
 
     def frozen_tensors(self) -> dict[str, torch.Tensor]:
@@ -201,7 +203,8 @@ class Policy:
         kind = "int8" if self.config.int8_acting else "fp32"
         model = self._int8_model() if kind == "int8" else self.model
         with self._autocast(enabled=kind == "fp32"):
-            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind])
+            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind],
+                                                      grouped=True)
         logits, values = logits.float(), values.float()
         logp = F.log_softmax(logits, dim=-1)  # (B, K)
         probs = logp.exp()
@@ -252,22 +255,59 @@ class Policy:
         states: Sequence[str],
         candidates: Sequence[Sequence[str]],
         cache: ActionCache | None,
+        grouped: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits (B, K), candidate mask (B, K) bool, values (B,)."""
+        """Logits (B, K), candidate mask (B, K) bool, values (B,).
+
+        The encoders run once over the batch's distinct texts. With `grouped` (acting) the
+        heads run on groups of rows of similar shape (`head_groups`) instead of padding every
+        row to the batch's longest state and largest candidate set; learning keeps one group,
+        so a row's gradients do not depend on how the batch splits."""
         unique_states, state_index = unique_index(states)
         state_tokens = self._state_tokens(model, unique_states)
-        state_h, state_mask = pad_tokens(state_tokens)  # (S, Ts, D), (S, Ts)
-        rows = torch.as_tensor(state_index, device=self.device)
-        state_h, state_mask = state_h[rows], state_mask[rows]  # (B, Ts, D), (B, Ts)
-
         unique_actions, act_index, cand_mask = index_candidates(candidates)
         act_tokens = self._action_tokens(model, unique_actions, cache)
-        act_h, act_mask = pad_tokens(act_tokens)  # (U, Ta, D), (U, Ta)
-        act_index, cand_mask = to_device(act_index, self.device), to_device(cand_mask, self.device)
-        act_h = act_h[act_index]  # (B, K, Ta, D)
-        act_mask = act_mask[act_index] & cand_mask[..., None]  # (B, K, Ta)
-        logits, values = model.score(act_h, act_mask, cand_mask, state_h, state_mask)
-        return logits, cand_mask, values
+        if not grouped or len(states) == 1:
+            logits, values = self._score(model, state_tokens, state_index, act_tokens, act_index, cand_mask)
+            return logits, to_device(cand_mask, self.device), values
+        lengths = [t.shape[0] for t in act_tokens]
+        costs = [(state_tokens[state_index[i]].shape[0], len(c),
+                  max(lengths[j] for j in act_index[i, :len(c)].tolist()))
+                 for i, c in enumerate(candidates)]  # (state tokens, candidates, longest candidate) per row
+        parts = []
+        for rows in head_groups(costs):
+            k = max(len(candidates[i]) for i in rows)
+            sub = torch.as_tensor(rows)
+            parts.append((rows, k, *self._score(model, state_tokens, [state_index[i] for i in rows], act_tokens,
+                                               act_index[sub, :k], cand_mask[sub, :k])))
+        logits = torch.full(cand_mask.shape, torch.finfo(parts[0][2].dtype).min, dtype=parts[0][2].dtype,
+                            device=self.device)
+        values = torch.empty(len(states), dtype=parts[0][3].dtype, device=self.device)
+        for rows, k, group_logits, group_values in parts:
+            index = torch.as_tensor(rows, device=self.device)
+            logits[index, :k] = group_logits
+            values[index] = group_values
+        return logits, to_device(cand_mask, self.device), values
+
+    def _score(self, model: ActionScorer, state_tokens: list[torch.Tensor], state_index: list[int],
+               act_tokens: list[torch.Tensor], act_index: torch.Tensor, cand_mask: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (R, K) and values (R,) of R rows: each row's state (`state_index` into
+        `state_tokens`) and candidates (`act_index` (R, K) into `act_tokens`, `cand_mask`),
+        padded to the rows' own largest shapes."""
+        used_states = sorted(set(state_index))
+        position = {j: p for p, j in enumerate(used_states)}
+        state_h, state_mask = pad_tokens([state_tokens[j] for j in used_states])  # (S, Ts, D), (S, Ts)
+        rows = torch.as_tensor([position[j] for j in state_index], device=self.device)
+        state_h, state_mask = state_h[rows], state_mask[rows]  # (R, Ts, D), (R, Ts)
+        used = sorted(set(act_index[cand_mask].tolist()))
+        remap = torch.zeros(len(act_tokens), dtype=torch.long)
+        remap[used] = torch.arange(len(used))
+        act_h, act_mask = pad_tokens([act_tokens[j] for j in used])  # (U, Ta, D), (U, Ta)
+        act_index, cand_mask = to_device(remap[act_index], self.device), to_device(cand_mask, self.device)
+        act_h = act_h[act_index]  # (R, K, Ta, D)
+        act_mask = act_mask[act_index] & cand_mask[..., None]  # (R, K, Ta)
+        return model.score(act_h, act_mask, cand_mask, state_h, state_mask)
 
     def _encode(self, encode, texts: Sequence[str], max_tokens: int) -> list[torch.Tensor]:
         ids = self._tokenize(texts, max_tokens)
@@ -288,7 +328,9 @@ class Policy:
         missing = [t for t in texts if t not in found]
         if missing:
             ids = self._tokenize(missing, max_tokens)
-            for t, v in zip(missing, encode_canonical(encode, ids, self.tokenizer.pad_token_id or 0, self.device)):
+            rows = slab_rows(self.device, part or "actions")
+            pad_id = self.tokenizer.pad_token_id or 0
+            for t, v in zip(missing, encode_canonical(encode, ids, pad_id, self.device, rows)):
                 v = v.to(store_dtype) if store_dtype is not None else v
                 found[t] = v.clone()  # a normal tensor, not an inference-mode view of its slab
                 cache.put(t, found[t])

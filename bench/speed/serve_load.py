@@ -1,19 +1,30 @@
 """Load test of the Ray Serve app on loopback: concurrent clients against POST /act.
 
-    python bench/speed/serve_load.py [--clients 64 --seconds 30 --batch-size 16 --checkpoint DIR]
+    python bench/speed/serve_load.py [--baseline f89e9b1] [--clients 64 --seconds 20 --checkpoint DIR]
+    python bench/speed/serve_load.py --sweep 4 8 16 32          # batch sizes, this tree only
     python bench/speed/serve_load.py --adversarial [--adversarial-share 0.25 --seconds 20]
+    ATEN_CPU_CAPABILITY=avx2 python bench/speed/serve_load.py   # the AVX2 path on a newer CPU
 
-Three phases on one local Ray instance, same requests, same machine, same run:
+Each server runs in its own process on its own local Ray instance, from this tree or, with
+`--baseline REV`, from a `git worktree` of that revision: the same requests, machine and
+run, side by side. Each tree gets a fresh folder of shared encodings. Phases (a fresh
+deployment each):
 
-1. dynamic batching (`--batch-size`, `--batch-wait-ms`): throughput, p50/p99 latency, errors,
-   mean batch size;
-2. batch size 1 (the same app redeployed with max_batch_size=1): the baseline of the
-   batching gain;
-3. batching again while `POST /reload` swaps to a second checkpoint and back: failed
-   requests (must be 0), versions served, reload times.
+1. dynamic batching (`--batch-size`, `--batch-wait-ms`, the tree's own admission
+   defaults) on new pages: throughput, p50/p99 latency of answered requests, the share
+   answered 503, errors, mean batch size; then the same pages again on the same server
+   ("pages seen before": what a server whose traffic repeats sees);
+2. batch size 1 on other new pages: the baseline of the batching gain;
+3. batching again on other new pages while `POST /reload` swaps to a second checkpoint
+   and back: failed requests (must be 0), versions served, reload times.
 
 Requests are real pages: the observation, available actions and chosen options of every
-step of expert episodes on the default catalog (search, results, item and sub pages).
+step of expert episodes on the default catalog (search, results, item and sub pages), from
+`--goals` goals of every split, shuffled; each phase takes pages no earlier phase sent, so
+the server has not seen them (a real user's page, with its instruction, is new). Clients
+loop closed: the next request when the last is answered; after a 503 they wait what
+Retry-After says (at most 2 s), as a well-behaved client does. Latencies count answered
+(200) requests; 503s are reported as a share, anything else as errors.
 
 `--adversarial` runs instead the adversarial phase (`bench/speed/serve_adversarial.py`):
 the same requests mixed with hostile ones (20,000 whitespace characters, 5,000 candidates,
@@ -30,8 +41,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,10 +60,12 @@ from policies.search_queries import search_queries  # noqa: E402
 
 
 def request_bodies(num_goals: int, seed: int = 0) -> list[dict]:
-    """One /act body per step of expert episodes on the default catalog's test goals."""
+    """One /act body per step of expert episodes on the default catalog's goals (test goals
+    first, then the other splits), shuffled."""
     catalog = default_catalog()
     env, agent, bodies = WebShopEnv(catalog=catalog), ExpertAgent(search_queries), []
-    for goal in list(catalog.goal_ids("test"))[:num_goals]:
+    goals = [g for split in ("test", "eval", "train") for g in catalog.goal_ids(split)][:num_goals]
+    for goal in goals:
         obs, info = env.reset(options={"goal_id": goal})
         agent.reset(env)
         done = False
@@ -75,27 +91,33 @@ def make_checkpoints(out: Path, given: str | None) -> tuple[str, str]:
 
 async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, max_requests: int,
                    reloads: list[tuple[float, str]] = ()) -> dict:
-    """`clients` concurrent loops posting /act for `seconds` (at most `max_requests` in all);
-    POST /reload at the given offsets. Latencies in ms."""
+    """`clients` closed loops posting /act for `seconds` (at most `max_requests` in all), client
+    k sending bodies k, k + clients, ... (wrapping around, counted as repeats); POST /reload
+    at the given offsets. Latencies in ms, of answered requests."""
     import aiohttp
 
     latencies, errors, versions, batch_sizes, reload_log = [], [], {}, [], []
-    sent = 0
+    sent = refused = repeats = 0
     start = time.perf_counter()
     deadline = start + seconds
     timeout = aiohttp.ClientTimeout(total=120)
 
     async def client(session: aiohttp.ClientSession, k: int) -> None:
-        nonlocal sent
+        nonlocal sent, refused, repeats
         i = k
         while time.perf_counter() < deadline and sent < max_requests:
             sent += 1
+            repeats += i >= len(bodies)
             body = bodies[i % len(bodies)]
             i += clients
             t0 = time.perf_counter()
             try:
                 async with session.post(url + "/act", json=body) as r:
                     data = await r.json(content_type=None)
+                    if r.status == 503:
+                        refused += 1
+                        await asyncio.sleep(min(2.0, float(r.headers.get("Retry-After", "1"))))
+                        continue
                     if r.status != 200:
                         errors.append(f"{r.status}: {str(data)[:200]}")
                         continue
@@ -121,51 +143,137 @@ async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, m
     elapsed = time.perf_counter() - start
     lat = sorted(latencies)
     pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
-    return {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
+    total = len(latencies) + refused + len(errors)
+    return {"requests": total, "ok": len(latencies), "refused_503": refused, "errors": len(errors),
+            "refused_share": refused / max(total, 1), "repeated_pages": repeats,
             "error_examples": errors[:5], "seconds": elapsed, "throughput_rps": len(latencies) / elapsed,
             "p50_ms": pick(0.50), "p99_ms": pick(0.99), "mean_ms": statistics.fmean(lat) if lat else float("nan"),
             "mean_batch_size": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
             "versions": versions, "reloads": reload_log}
 
 
-def deploy(checkpoint: str, port: int, batch_size: int, batch_wait_ms: float, threads: int, first: bool) -> str:
-    from ray import serve
+SERVER = """
+import json, signal, sys, threading
+cfg = json.loads(sys.argv[1])
+from ray import serve
+import ray
+from cluster.serve.app import ServeArgs, start
+known = {k: v for k, v in cfg["args"].items() if k in ServeArgs.model_fields}
+start(ServeArgs(**known), host="127.0.0.1", port=cfg["port"])
+print("READY", json.dumps(sorted(set(cfg["args"]) - set(known))), flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+stop.wait()
+serve.shutdown()
+ray.shutdown()
+"""
 
-    from cluster.serve.app import APP_NAME, ServeArgs, app, start
 
-    args = ServeArgs(checkpoint=checkpoint, max_batch_size=batch_size, batch_wait_ms=batch_wait_ms,
-                     threads=threads, poll_s=0.5, access_log=False,
-                     allow_reload=True, reload_root="/")  # loopback only; swaps between two checkpoints
-    if first:
-        start(args, host="127.0.0.1", port=port)
-    else:
-        serve.run(app(args.model_dump()), name=APP_NAME, route_prefix="/")
-    return f"http://127.0.0.1:{port}"
+class Server:
+    """One Serve app in its own process and Ray instance, from the code in `tree`."""
+
+    def __init__(self, tree: Path, args: dict, port: int, cache: Path):
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance of its own
+        env.update(PYTHONPATH=str(tree), WEBSHOP_RL_CACHE=str(cache))
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps({"args": args, "port": port})],
+                                     cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"the server from {tree} did not start (exit {self.proc.poll()})")
+        self.ignored = json.loads(line.split(" ", 1)[1])  # settings this tree does not have
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
 
-def phase(name: str, url: str, bodies: list[dict], args, reloads=()) -> dict:
-    asyncio.run(run_load(url, bodies, args.clients, args.warmup_seconds, 10**6))  # warm caches, not counted
-    stats = asyncio.run(run_load(url, bodies, args.clients, args.seconds if not reloads else args.reload_seconds,
-                                 args.max_requests, reloads))
-    print(f"{name}: {stats['ok']} ok / {stats['errors']} errors in {stats['seconds']:.1f}s, "
-          f"{stats['throughput_rps']:.1f} req/s, p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms, "
-          f"mean batch {stats['mean_batch_size']:.1f}", flush=True)
+def baseline_tree(rev: str) -> Path:
+    """A detached `git worktree` of `rev` in a temporary folder."""
+    root = Path(__file__).resolve().parents[2]
+    tree = Path(tempfile.mkdtemp(prefix="serve-baseline-")) / "tree"
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), rev], check=True,
+                   capture_output=True)
+    return tree
+
+
+def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int) -> dict:
+    return {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
+            "poll_s": 0.5, "access_log": False, "allow_reload": True, "reload_root": "/"}
+
+
+def measured(name: str, url: str, warm: list[dict], pages: list[dict], args, reloads=()) -> dict:
+    asyncio.run(run_load(url, warm, args.clients, args.warmup_seconds, 10**6))  # process warm-up, not counted
+    stats = asyncio.run(run_load(url, pages, args.clients, args.seconds, args.max_requests, reloads))
+    print(f"  {name}: {stats['ok']} ok / {stats['refused_503']} 503 ({100 * stats['refused_share']:.0f}%) / "
+          f"{stats['errors']} errors in {stats['seconds']:.1f}s, {stats['throughput_rps']:.1f} req/s, "
+          f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms, mean batch {stats['mean_batch_size']:.1f}"
+          + (f", {stats['repeated_pages']} pages repeated" if stats["repeated_pages"] else ""), flush=True)
     return stats
+
+
+def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str, args) -> dict:
+    """The three phases (module doc) against servers from `tree`."""
+    cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
+    print(f"{label} ({tree}):", flush=True)
+    out = {}
+    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads)
+    server = Server(tree, batched, args.port, cache)
+    try:
+        out["batched"] = measured(f"batch <= {args.batch_size}, new pages", server.url, slices[0], slices[1], args)
+        out["seen"] = measured(f"batch <= {args.batch_size}, pages seen before", server.url, slices[1][:50],
+                               slices[1], args)
+    finally:
+        server.stop()
+    out["ignored_settings"] = server.ignored
+    server = Server(tree, server_args(v1, 1, 0.0, args.threads), args.port, cache)
+    try:
+        out["batch_1"] = measured("batch = 1, new pages", server.url, slices[2], slices[3], args)
+    finally:
+        server.stop()
+    server = Server(tree, batched, args.port, cache)
+    third = args.seconds / 3
+    try:
+        out["reload"] = measured("reload under load, new pages", server.url, slices[4], slices[5], args,
+                                 reloads=[(third, v2), (2 * third, v1)])
+    finally:
+        server.stop()
+    out["batching_gain"] = out["batched"]["throughput_rps"] / max(out["batch_1"]["throughput_rps"], 1e-9)
+    return out
+
+
+def page_slices(bodies: list[dict], clients: int, count: int) -> list[list[dict]]:
+    """`count` disjoint slices, warm-up slices (every odd one from 0) a fifth of the measured ones."""
+    unit = len(bodies) // (count // 2 * 6)
+    sizes = [unit if k % 2 == 0 else 5 * unit for k in range(count)]
+    if unit < clients:
+        raise SystemExit(f"{len(bodies)} pages are too few for {clients} clients: raise --goals")
+    out, start = [], 0
+    for n in sizes:
+        out.append(bodies[start:start + n])
+        start += n
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, default=64)
-    p.add_argument("--seconds", type=float, default=30.0)
-    p.add_argument("--reload-seconds", type=float, default=20.0)
+    p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup-seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=200_000, help="bound per phase")
-    p.add_argument("--batch-size", type=int, default=16,
-                   help="16: the best single-thread CPU batch here (bench: 84 states/s vs 71 at 32)")
+    p.add_argument("--batch-size", type=int, default=16, help="the batched phases' max_batch_size")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the replica")
-    p.add_argument("--goals", type=int, default=100, help="expert episodes whose pages are the requests")
+    p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
+    p.add_argument("--baseline", metavar="REV", help="also run the servers of this git revision, side by side")
+    p.add_argument("--sweep", type=int, nargs="+", metavar="N", help="only the batched phase, for these batch sizes")
     p.add_argument("--port", type=int, default=8741)
     p.add_argument("--out", type=Path, default=Path("bench/out/serve_load.json"))
     p.add_argument("--adversarial", action="store_true", help="run the adversarial phase instead (module doc)")
@@ -173,44 +281,63 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.adversarial:
         return adversarial(args)
+    import torch
 
-    import ray
-    from ray import serve
-
+    capability = torch.backends.cpu.get_cpu_capability()
     bodies = request_bodies(args.goals)
-    print(f"{len(bodies)} distinct /act requests from {args.goals} expert episodes", flush=True)
+    print(f"CPU capability {capability}; {len(bodies)} distinct /act requests from {args.goals} expert episodes",
+          flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
     v1, v2 = make_checkpoints(tmp, args.checkpoint)
-    # address="local": a fresh instance even when `ray start` runs on this machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    results: dict = {"clients": args.clients, "seconds": args.seconds, "batch_size": args.batch_size,
-                     "batch_wait_ms": args.batch_wait_ms, "threads": args.threads, "requests_pool": len(bodies)}
+    here = Path(__file__).resolve().parents[2]
+    results: dict = {"cpu_capability": capability, "clients": args.clients, "seconds": args.seconds,
+                     "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "threads": args.threads,
+                     "requests_pool": len(bodies)}
+    if args.sweep:
+        slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
+        cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
+        for k, size in enumerate(args.sweep):
+            server = Server(here, server_args(v1, size, args.batch_wait_ms, args.threads), args.port, cache)
+            try:
+                results[f"batch_{size}"] = measured(f"batch <= {size}, new pages", server.url, slices[2 * k],
+                                                    slices[2 * k + 1], args)
+            finally:
+                server.stop()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+        return 0
+    slices = page_slices(bodies, args.clients, 6)
+    trees = [("this tree", here)]
+    if args.baseline:
+        trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline)))
     try:
-        url = deploy(v1, args.port, args.batch_size, args.batch_wait_ms, args.threads, first=True)
-        results["batched"] = phase(f"batch <= {args.batch_size}", url, bodies, args)
-        deploy(v1, args.port, 1, 0.0, args.threads, first=False)
-        results["batch_1"] = phase("batch = 1", url, bodies, args)
-        deploy(v1, args.port, args.batch_size, args.batch_wait_ms, args.threads, first=False)
-        third = args.reload_seconds / 3
-        results["reload"] = phase("reload under load", url, bodies, args, reloads=[(third, v2), (2 * third, v1)])
+        for label, tree in trees:
+            results[label] = run_tree(label, tree, slices, v1, v2, args)
     finally:
-        serve.shutdown()
-        ray.shutdown()
-    results["batching_gain"] = results["batched"]["throughput_rps"] / max(results["batch_1"]["throughput_rps"], 1e-9)
-    print("\n| phase | requests ok | errors | req/s | p50 ms | p99 ms | mean batch |")
-    print("|---|---|---|---|---|---|---|")
-    for key, label in [("batched", f"batching (max {args.batch_size}, wait {args.batch_wait_ms:g} ms)"),
-                       ("batch_1", "batch size 1"), ("reload", "batching + 2 reloads")]:
-        s = results[key]
-        print(f"| {label} | {s['ok']} | {s['errors']} | {s['throughput_rps']:.1f} | {s['p50_ms']:.0f} | "
-              f"{s['p99_ms']:.0f} | {s['mean_batch_size']:.1f} |")
-    print(f"\nbatching gain: {results['batching_gain']:.2f}x throughput; reloads: "
-          + ", ".join(f"v{r['version']} in {r['seconds']:.1f}s ({r['status']})" for r in results["reload"]["reloads"])
-          + f"; versions served: {results['reload']['versions']}")
+        if args.baseline:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(trees[0][1])], check=False)
+    print(f"\nCPU capability {capability}, {args.clients} clients, {args.seconds:g} s per phase")
+    print("\n| code | phase | ok | 503 | errors | req/s | p50 ms | p99 ms | mean batch |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, _ in trees:
+        r = results[label]
+        for key, name in [("batched", f"batching (max {args.batch_size}), new pages"),
+                          ("seen", "batching, pages seen before"), ("batch_1", "batch size 1, new pages"),
+                          ("reload", "batching + 2 reloads, new pages")]:
+            s = r[key]
+            print(f"| {label} | {name} | {s['ok']} | {100 * s['refused_share']:.0f}% | {s['errors']} | "
+                  f"{s['throughput_rps']:.1f} | {s['p50_ms']:.0f} | {s['p99_ms']:.0f} | {s['mean_batch_size']:.1f} |")
+        print(f"| {label} | batching gain | | | | x{r['batching_gain']:.2f} | | | |")
+    if args.baseline:
+        new, old = results["this tree"], results[f"baseline {args.baseline}"]
+        print("\nthis tree / baseline, req/s: " + ", ".join(
+            f"{key} x{new[key]['throughput_rps'] / max(old[key]['throughput_rps'], 1e-9):.2f}"
+            for key in ("batched", "seen", "batch_1", "reload")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
-    failed = results["batched"]["errors"] + results["batch_1"]["errors"] + results["reload"]["errors"]
-    return 1 if failed or any(r["status"] != 200 for r in results["reload"]["reloads"]) else 0
+    failed = sum(results[label][k]["errors"] for label, _ in trees for k in ("batched", "seen", "batch_1", "reload"))
+    bad_reloads = [r for label, _ in trees for r in results[label]["reload"]["reloads"] if r["status"] != 200]
+    return 1 if failed or bad_reloads else 0
 
 
 def adversarial(args) -> int:

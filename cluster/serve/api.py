@@ -1,14 +1,15 @@
 """The HTTP API of the Serve app: request/response models, limits, routes.
 
 `make_app(backend)` builds the FastAPI app around any backend with
-`catalog`, `act(ActItem)`, `version()` and `reload(path)` - the Ray Serve
+`catalog`, `runner`, `act(ActItem)`, `version()` and `reload(path)` - the Ray Serve
 deployment (`cluster.serve.app`) or the in-process `LocalBackend` (tests). Every
 limit is a pydantic constraint, so a request over one gets a 422 whose `loc`
 names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed, one that is
 not UTF-8 or nests JSON too deeply a 400 that says which. The CPU
 work of a request (instruction, candidates, state text; the forward pass in the
 backend) runs in worker threads, so the event loop keeps answering `/healthz`; a
-backend whose queue is full answers 503 with Retry-After. `/reload` goes through the
+request that could not be answered within the server's wait bound, or that finds the
+queue full, gets 503 with Retry-After at once (`BatchRunner`). `/reload` goes through the
 backend's `reload_guard` (`cluster.serve.guard`): off unless allowed, JSON only.
 """
 
@@ -158,6 +159,7 @@ class Health(BaseModel):
 class Backend(Protocol):
     catalog: Any  # envs.Catalog
     loaded: Any  # serve_core.LoadedPolicy being served
+    runner: Any  # serve_core.BatchRunner: its `admitted()` guards /act and /episode
     reload_guard: Optional[ReloadGuard]  # None: reloads off
 
     async def act(self, item: ActItem) -> Decision: ...
@@ -285,8 +287,9 @@ def make_app(backend: Backend) -> FastAPI:
     async def act(req: ActRequest) -> dict:
         if not req.observation and not req.instruction:
             raise RequestError("observation", "give an observation or an instruction")
-        cands, state = await asyncio.to_thread(_prepare_act, backend.catalog, req)
-        d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
+        with backend.runner.admitted():  # 503 at once when it could not be answered in time
+            cands, state = await asyncio.to_thread(_prepare_act, backend.catalog, req)
+            d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
         return {"action": cands.actions[d.index], "candidate": cands.texts[d.index], "index": d.index,
                 "prob": d.probs[d.index], "logp": d.logp, "value": d.value, "policy_version": d.version,
                 "batch_size": d.batch_size, "candidates": [
@@ -304,7 +307,8 @@ def make_app(backend: Backend) -> FastAPI:
         else:
             goal = free_goal(req.instruction)
         env = ServeEnv(catalog=catalog, max_steps=req.max_steps)
-        return await run_episode(env, goal, backend.act, greedy=req.greedy)
+        with backend.runner.admitted():  # one admission for all its steps (one at a time)
+            return await run_episode(env, goal, backend.act, greedy=req.greedy)
 
     @app.post("/episode", response_model=EpisodeResponse, responses={**ERRORS, **NOT_FOUND})
     async def episode(req: EpisodeRequest) -> dict:

@@ -14,8 +14,8 @@ Two deployments:
   scheduled next to a training job that holds every CPU.
 - `CheckpointTarget` (one copy, no CPU): which checkpoint every replica should serve.
   `POST /reload` (off unless `allow_reload`; a JSON body; a checkpoint under
-  `reload_root`; a bearer `reload_token` beyond loopback - `cluster.serve.guard`) loads the new checkpoint on the replica that received it (a bad
-  checkpoint is refused there, nothing changes), then sets the target; every other
+  `reload_root`; a bearer `reload_token` beyond loopback - `cluster.serve.guard`) loads
+  the new checkpoint on the replica that received it (a bad checkpoint is refused there, nothing changes), then sets the target; every other
   replica polls the target every `poll_s`, loads it off the request path and swaps
   one reference, so requests in flight finish on the weights they started with. The
   reply comes when every live replica serves the new version. With `watch_s > 0`
@@ -28,9 +28,11 @@ RayService) new weights go out through the deployment's `user_config`
 without restarting it, so no `/reload` is needed; the replica that takes a new path
 first moves the target, the others follow it as after a reload.
 
-Overload is bounded: a replica takes `max_ongoing_requests` at once, the proxy queues
-at most `max_queued_requests` more and answers 503 beyond that, and a request still
-unanswered after `request_timeout_s` is dropped by the proxy (408) instead of waiting.
+Overload is bounded: a replica admits a request only if it expects to answer it within
+`max_wait_s` at the pace of its recent forward passes (else 503 with Retry-After at once),
+takes `max_ongoing_requests` at once, the proxy queues at most `max_queued_requests` more
+and answers 503 beyond that, and a request still unanswered after `request_timeout_s` is
+dropped by the proxy (408) instead of waiting.
 """
 
 import asyncio
@@ -71,8 +73,11 @@ class ServeArgs(BaseModel):
     max_queued_requests: int = Field(256, ge=1, description="requests queued beyond those; more get 503")
     request_timeout_s: float = Field(60.0, gt=0, description="the HTTP proxy drops a request unanswered "
                                                              "this long (408)")
-    max_batch_size: int = Field(32, ge=1)
+    max_batch_size: int = Field(32, ge=1, description="most requests in one forward pass")
     batch_wait_ms: float = Field(5.0, ge=0)
+    max_wait_s: float = Field(1.0, ge=0, description="admit a request only if it is expected to be answered "
+                                                     "within this many seconds, else 503 with Retry-After "
+                                                     "(0: admit every request)")
     num_cpus: float = Field(0.0, ge=0, description="CPUs each replica reserves (0 shares a busy node)")
     num_gpus: float = Field(0.0, ge=0)
     threads: int = Field(1, ge=1, description="torch threads per replica (scale out with replicas: "
@@ -153,7 +158,7 @@ class PolicyServer:
         self.loaded.generation = start["generation"]
         self.catalog = catalog_for(self.loaded.path, self.args.catalog, self.args.catalog_size, self.args.catalog_seed)
         self.generator = torch.Generator().manual_seed(zlib.crc32(self.replica_id.encode()))
-        self.runner = BatchRunner(self._forward, self.args.max_batch_size)
+        self.runner = BatchRunner(self._forward, self.args.max_batch_size, max_wait_s=self.args.max_wait_s or None)
         token = self.args.reload_token.get_secret_value() if self.args.reload_token else None
         self.reload_guard = ReloadGuard(self.args.allow_reload,
                                         Path(self.args.reload_root) if self.args.reload_root else None, token)

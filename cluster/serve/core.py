@@ -16,21 +16,24 @@ Ray:
 - `resolve_checkpoint` finds a checkpoint (a checkpoint directory, or a run
   directory holding `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
   landed, `load_policy` loads one consistently;
-- `BatchRunner` merges waiting request lists into one forward pass at a time;
+- `BatchRunner` merges waiting request lists into one forward pass at a time and
+  admits a request only if it can be answered within the server's wait bound;
   `LocalBackend` is the whole backend in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterator, Sequence
 
 import torch
 
@@ -268,7 +271,8 @@ def load_policy(path: str | os.PathLike, device: str = "cpu") -> LoadedPolicy:
 
 
 class BatchRunner:
-    """One forward pass at a time, over every request list waiting when the model frees up.
+    """One forward pass at a time, over every request list waiting when the model frees up,
+    and admission of requests by the wait they would see.
 
     `@serve.batch` forms a batch as soon as its wait expires and then queues it for the
     model; under closed-loop load that freezes batches at the size they started with
@@ -276,22 +280,53 @@ class BatchRunner:
     the lists it hands over are merged, up to `max_items`, when the model is free, so
     the batch grows with the queue - the point of dynamic batching.
 
+    Admission (`admitted`): a request is taken only if the requests already admitted and
+    its own are expected to be answered within `max_wait_s`, at the seconds per item the
+    recent forward passes took (a moving average, so a slower CPU or colder pages admit
+    fewer); otherwise `Overloaded` (503 with Retry-After) at once. Latency then stays
+    bounded under any load, and what cannot be served in time is refused promptly.
+
     Args:
         run: items -> decisions, called in a worker thread (the forward pass).
         max_items: most items per forward pass.
         max_waiting: most items waiting for the model; beyond it `submit` raises
-            `Overloaded` at once (a bounded queue: overload answers 503, not latency).
+            `Overloaded` at once (a hard bound on the queue, whatever the timing).
+        max_wait_s: the admission bound (None: admit every request).
     """
 
+    SMOOTHING = 0.2
+    """Weight of the latest forward pass in the seconds-per-item average."""
+
     def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
-                 max_waiting: int | None = None):
-        self.run, self.max_items, self.max_waiting = run, max_items, max_waiting
+                 max_waiting: int | None = None, max_wait_s: float | None = None):
+        self.run, self.max_items, self.max_waiting, self.max_wait_s = run, max_items, max_waiting, max_wait_s
         self.pending: deque[tuple[list[ActItem], asyncio.Future]] = deque()
         self.busy = False
+        self.inside = 0  # admitted requests not yet answered
+        self.seconds_per_item: float | None = None  # moving average over forward passes
 
     def waiting(self) -> int:
         """Items submitted and not yet in a forward pass."""
         return sum(len(items) for items, _ in self.pending)
+
+    def expected_s(self) -> float:
+        """Seconds until a request admitted now would be answered (0 before any pass)."""
+        return (self.inside + 1) * (self.seconds_per_item or 0.0)
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold one admission for a request's whole handling (an episode: all its steps).
+
+        Raises:
+            Overloaded: the expected answer time is over `max_wait_s`.
+        """
+        if self.max_wait_s is not None and self.inside > 0 and self.expected_s() > self.max_wait_s:
+            raise Overloaded(retry_after_s=max(1, math.ceil(self.expected_s() - self.max_wait_s)))
+        self.inside += 1
+        try:
+            yield
+        finally:
+            self.inside -= 1
 
     async def submit(self, items: list[ActItem]) -> list[Decision]:
         if self.max_waiting is not None and self.waiting() + len(items) > self.max_waiting:
@@ -303,6 +338,15 @@ class BatchRunner:
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
+    def _timed_run(self, items: list[ActItem]) -> list[Decision]:
+        start = time.perf_counter()
+        decisions = self.run(items)
+        per_item = (time.perf_counter() - start) / max(len(items), 1)
+        previous = self.seconds_per_item
+        self.seconds_per_item = per_item if previous is None else \
+            (1 - self.SMOOTHING) * previous + self.SMOOTHING * per_item
+        return decisions
+
     async def _drain(self) -> None:
         try:
             while self.pending:
@@ -312,7 +356,7 @@ class BatchRunner:
                     size += len(group[-1][0])
                 flat = [item for items, _ in group for item in items]
                 try:
-                    decisions = await asyncio.to_thread(self.run, flat)
+                    decisions = await asyncio.to_thread(self._timed_run, flat)
                 except Exception as e:  # every waiting request gets the error, none hangs
                     for _, future in group:
                         if not future.done():
@@ -331,14 +375,15 @@ class LocalBackend:
     """The policy in this process (tests, debugging), with the same batching as Serve."""
 
     def __init__(self, checkpoint: str | os.PathLike, catalog: Catalog, device: str = "cpu",
-                 max_batch_size: int = 32, reload_guard=None, max_waiting: int | None = None):
+                 max_batch_size: int = 32, reload_guard=None, max_waiting: int | None = None,
+                 max_wait_s: float | None = None):
         self.loaded = load_policy(checkpoint, device)
         self.catalog = catalog
         self.reload_guard = reload_guard  # a cluster.serve.guard.ReloadGuard; None: reloads off
         self.generator = torch.Generator().manual_seed(0)
         # self.loaded is read when each forward pass starts: a reload never changes one mid-call
         self.runner = BatchRunner(lambda items: act_batch(self.loaded.policy, items, self.generator),
-                                  max_batch_size, max_waiting)
+                                  max_batch_size, max_waiting, max_wait_s)
 
     async def act(self, item: ActItem) -> Decision:
         return (await self.runner.submit([item]))[0]

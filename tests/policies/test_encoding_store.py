@@ -24,15 +24,16 @@ def test_bucket_lengths():
     assert [bucket_length(n) for n in (1, 8, 9, 33, 48, 49, 128, 600)] == [8, 8, 16, 48, 48, 64, 128, 600]
 
 
-def test_canonical_encoding_does_not_depend_on_the_batch(cpu_policy):
+@pytest.mark.parametrize("rows", [1, 4, 8])
+def test_canonical_encoding_does_not_depend_on_the_batch(cpu_policy, rows):
     """A text's encoding is the same bits alone, in another order, and beside other lengths."""
     texts = [a for cands in CANDIDATES for a in cands] + [STATES[0]]
     ids = _tokens(cpu_policy, texts)
     encode = cpu_policy.model.encode_actions
     with torch.inference_mode():
-        together = encode_canonical(encode, ids, 0)
-        reversed_ = encode_canonical(encode, ids[::-1], 0)[::-1]
-        alone = [encode_canonical(encode, [s], 0)[0] for s in ids]
+        together = encode_canonical(encode, ids, 0, rows=rows)
+        reversed_ = encode_canonical(encode, ids[::-1], 0, rows=rows)[::-1]
+        alone = [encode_canonical(encode, [s], 0, rows=rows)[0] for s in ids]
     for a, b, c, s in zip(together, reversed_, alone, ids):
         assert a.shape == (len(s), cpu_policy.model.dim)
         assert torch.equal(a, b) and torch.equal(a, c)
@@ -127,3 +128,15 @@ def test_a_folder_that_cannot_be_written_costs_speed_not_the_run(tmp_path, batch
     got = policy.evaluate(states, cands, [0, 1, 2]).logp_all
     assert store.writes == 0
     assert torch.equal(got, plain.evaluate(states, cands, [0, 1, 2]).logp_all)
+
+
+def test_slab_rows_are_part_of_the_namespace(cpu_policy, monkeypatch):
+    """Values computed in slabs of another height are other bits: they never mix in one folder."""
+    import policies.encoding_store as es
+
+    assert es.slab_rows("cpu", "states") == 1 and es.slab_rows("cpu", "actions") == 4
+    before = {part: cpu_policy._namespace(part) for part in ("states", "actions")}
+    monkeypatch.setitem(es.SLAB_ROWS, ("cpu", "states"), 8)
+    cpu_policy._namespaces.clear()
+    assert cpu_policy._namespace("states") != before["states"]
+    assert cpu_policy._namespace("actions") == before["actions"]

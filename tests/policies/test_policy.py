@@ -263,3 +263,34 @@ def test_state_cache_is_dropped_when_frozen_layers_change(cpu_policy, batch):
     assert not torch.allclose(after, before)
     with pytest.raises(ValueError, match="max_entries must be >= 0"):
         cpu_policy.set_state_cache(-1)
+
+
+def test_head_groups_keep_short_pages_apart_from_long_ones():
+    from policies.batching import head_groups
+
+    # (state tokens, candidates, longest candidate): two search pages, two results pages.
+    costs = [(30, 4, 8), (128, 20, 16), (32, 4, 8), (120, 18, 16)]
+    # 0 and 2 padded together: 2*32*4*8 = 2,048 <= 1.5 * (960 + 1,024); adding 3 would pad
+    # to 3*120*18*16 = 103,680 > 1.5 * (1,984 + 34,560); 3 and 1: 81,920 <= 1.5 * 75,520.
+    assert head_groups(costs) == [[0, 2], [3, 1]]
+    assert head_groups(costs, max_waste=100.0) == [[0, 2, 3, 1]]
+    assert head_groups([(5, 1, 1)]) == [[0]]
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+def test_grouped_acting_equals_each_row_alone(name, request, batch, monkeypatch):
+    """Acting runs the heads on shape groups; every row's scores match that row acted alone."""
+    import policies.policy as policy_module
+
+    states, candidates = batch
+    states, candidates = states * 3, candidates * 3
+    policy = request.getfixturevalue(name)
+    groups = []
+    original = policy_module.head_groups
+    monkeypatch.setattr(policy_module, "head_groups", lambda costs: groups.append(original(costs)) or groups[-1])
+    together = policy.act(states, candidates, greedy=True)
+    assert len(groups) == 1 and len(groups[0]) > 1  # the batch was split by shape
+    for out, state, cands in zip(together, states, candidates):
+        (alone,) = policy.act([state], [cands], greedy=True)
+        np.testing.assert_allclose(out.probs, alone.probs, atol=1e-5)
+        assert out.value == pytest.approx(alone.value, abs=1e-5)

@@ -374,3 +374,51 @@ def test_overload_answers_503_with_retry_after(server):
 
 
 ACT_BODY = {"instruction": "i want a blue coffee mug", "available_actions": ["search[...]"]}
+
+
+def test_admission_refuses_what_cannot_be_answered_in_time():
+    """Hand-derived: at 0.3 s per item and a 1.0 s bound, a fourth request in flight would
+    be answered in (3 + 1) * 0.3 = 1.2 s, so it is refused; the first is always taken."""
+    runner = BatchRunner(lambda items: [], 8, max_wait_s=1.0)
+    with runner.admitted():
+        assert runner.inside == 1  # before any pass nothing is known: admitted
+    runner.seconds_per_item = 0.3
+    held = [runner.admitted() for _ in range(3)]
+    for h in held:
+        h.__enter__()  # 0.3, 0.6, 0.9 s
+    with pytest.raises(Overloaded) as refused:
+        runner.admitted().__enter__()
+    assert refused.value.retry_after_s == 1 and runner.inside == 3
+    held.pop().__exit__(None, None, None)
+    with runner.admitted():  # 0.9 s again: taken
+        assert runner.inside == 3
+    # the pace is a moving average of the passes: 0.1 s per item, then a pass at 0.6 s per item
+    timed = BatchRunner(lambda items: (time.sleep(0.1 * len(items)), [None] * len(items))[1], 8)
+    timed._timed_run([ActItem("a", ["x"])])
+    assert timed.seconds_per_item == pytest.approx(0.1, abs=0.03)
+    timed.run = lambda items: (time.sleep(0.6), [None] * len(items))[1]
+    timed._timed_run([ActItem("a", ["x"])])
+    assert timed.seconds_per_item == pytest.approx(0.8 * 0.1 + 0.2 * 0.6, abs=0.03)
+
+
+def test_admitted_requests_stay_within_the_wait_bound_over_http(server):
+    _, catalog, ckpt, _ = server
+    backend = LocalBackend(ckpt, catalog, max_batch_size=1, max_wait_s=0.7)
+    forward = backend.runner.run
+    backend.runner.run = lambda items: (time.sleep(0.25 * len(items)), forward(items))[1]  # a slow model
+    with live(backend) as url:
+        assert requests.post(url + "/act", json=ACT_BODY, timeout=30).status_code == 200  # sets the pace
+
+        def timed(_):
+            t0 = time.perf_counter()
+            r = requests.post(url + "/act", json=ACT_BODY, timeout=30)
+            return r, time.perf_counter() - t0
+
+        with ThreadPoolExecutor(10) as pool:
+            replies = list(pool.map(timed, range(10)))
+    ok = [dt for r, dt in replies if r.status_code == 200]
+    refused = [(r, dt) for r, dt in replies if r.status_code == 503]
+    assert len(ok) + len(refused) == 10 and 1 <= len(ok) <= 4 and refused, [r.status_code for r, _ in replies]
+    assert max(ok) < 0.7 + 0.5  # the bound, one pass of slack for the estimate, HTTP
+    for r, dt in refused:
+        assert int(r.headers["Retry-After"]) >= 1 and "overloaded" in r.text and dt < 0.5
