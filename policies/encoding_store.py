@@ -5,12 +5,14 @@ state layers) are a function of their text alone, so IL epochs, later runs, ever
 rollout worker, the learner, evaluations and Serve can reuse one another's work. Two
 pieces make that exact:
 
-- `encode_canonical` runs texts in slabs of a fixed shape: `slab_rows` rows (filler
-  rows repeat a real one; states take 1 row on a CPU, so one new page costs one state's
-  work), each padded to a length bucket. A row's result then does not
-  depend on what it was batched with, bit for bit (a batch of free shape does: matrix
-  kernels change their summation order with the batch's size), so a cached value equals
-  a fresh computation of the same text.
+- `encode_canonical` pads each text to a length bucket and computes it so that its
+  result does not depend on what it was batched with, bit for bit (a batch of free shape
+  does: matrix kernels change their summation order with the batch's size and the
+  number of threads). On a CPU every text of one bucket goes in one stack, computed by
+  single-threaded workers (`torch.get_num_threads()` of them, each taking a share of the
+  rows): with one intra-op thread a row comes out the same in a stack of any height. On a
+  GPU, slabs of a fixed height (filler rows repeat a real one). A cached value then
+  equals a fresh computation of the same text, in any process.
 - `EncodingStore` keeps encodings as safetensors files, one per text, named by the
   text's SHA-256 under a namespace that hashes everything the values depend on: the
   frozen weights, the token limit, the dtype, the device type, torch's version and the
@@ -27,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -38,11 +41,14 @@ EncodeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # ids, mask (N,
 
 LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """A slab is padded to the first bucket that holds its texts' tokens."""
-SLAB_ROWS = {("cpu", "states"): 1, ("cpu", "actions"): 4, ("cuda", "states"): 64, ("cuda", "actions"): 64}
-"""Rows per slab by device type and frozen part. On an AVX2 CPU a 128-token state costs
-the same per row alone as in 8 (19 vs 17 ms), so a state never waits for filler rows;
-short action texts need a few rows to use the CPU (4: 13 ms for one, 5.9 ms per text in
-bulk; 8: 22 ms, 5.2 ms) - bench/speed/profile_serve.py, docs/RESULTS.md."""
+SLAB_ROWS = {"cuda": 64}
+"""Rows per slab on a GPU (kernels there may change their summation order with the
+batch size). A CPU stacks instead: one 128-token state costs 19 ms alone and 17 per row
+in 8, and a pass of MiniLM's action encoder reads its weights (~5 ms on an AVX2 core)
+whatever its height, so slabs of filler rows or many small passes cost more than one
+stack per bucket (bench/speed/profile_serve.py, docs/RESULTS.md)."""
+MAX_STACK_TOKENS = 16_384
+"""Most padded tokens in one CPU pass (a bound on its activations)."""
 SWEEP_EVERY_BYTES = 256 << 20
 """A process checks the folder's size after writing this much."""
 
@@ -53,29 +59,73 @@ def bucket_length(num_tokens: int) -> int:
     return LENGTH_BUCKETS[i] if i < len(LENGTH_BUCKETS) else num_tokens
 
 
-def slab_rows(device: torch.device | str, part: str) -> int:
-    """Rows per slab for a frozen part ("states" or "actions") on `device`."""
-    return SLAB_ROWS.get((torch.device(device).type, part), 8)
+def canonical_scheme(device: torch.device | str) -> str:
+    """How `encode_canonical` computes on `device` (part of the store's namespace)."""
+    kind = torch.device(device).type
+    return "cpu: single-threaded stacks" if kind == "cpu" else f"{kind}: slabs of {SLAB_ROWS.get(kind, 8)} rows"
+
+
+_WORKERS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    """A pool of `n` threads that each run torch with one intra-op thread (set per thread)."""
+    if n not in _WORKERS:
+        _WORKERS[n] = ThreadPoolExecutor(n, thread_name_prefix="canonical-encode",
+                                         initializer=torch.set_num_threads, initargs=(1,))
+    return _WORKERS[n]
+
+
+def _padded(seqs: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # (R, W)
+    mask = torch.zeros(len(seqs), width, dtype=torch.long)  # (R, W)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[r, :len(s)] = 1
+    return ids, mask
+
+
+def _cpu_stacks(encode: EncodeFn, seqs: list[Sequence[int]], width: int, pad_id: int) -> list[torch.Tensor]:
+    """(R, W, D) encodings of `seqs` at one width, by single-threaded workers; in the calling
+    thread when it runs one intra-op thread itself."""
+    threads = torch.get_num_threads()
+    per_pass = max(1, MAX_STACK_TOKENS // width)
+    shares = max(threads, -(-len(seqs) // per_pass))
+    size = -(-len(seqs) // min(shares, len(seqs)))
+    stacks = [_padded(seqs[i:i + size], width, pad_id) for i in range(0, len(seqs), size)]
+    if threads == 1:
+        return [encode(ids, mask) for ids, mask in stacks]
+    # grad, inference and autocast modes are per thread: the workers take the caller's
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    autocast, dtype = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+
+    def run(stack: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad), \
+                torch.autocast("cpu", dtype=dtype, enabled=autocast):
+            return encode(*stack)
+
+    return list(_workers(threads).map(run, stacks))
 
 
 def encode_canonical(encode: EncodeFn, seqs: Sequence[Sequence[int]], pad_id: int,
-                     device: torch.device | str = "cpu", rows: int = 8) -> list[torch.Tensor]:
-    """Encode token id lists in slabs of `rows` rows; one (T_i, D) per input, each a
-    function of its own tokens and `rows` only (see module doc)."""
+                     device: torch.device | str = "cpu") -> list[torch.Tensor]:
+    """Encode token id lists; one (T_i, D) per input, each a function of its own tokens
+    only (see module doc)."""
     device = torch.device(device)
     groups: dict[int, list[int]] = {}
     for i, s in enumerate(seqs):
         groups.setdefault(bucket_length(len(s)), []).append(i)
     out: list[torch.Tensor | None] = [None] * len(seqs)
     for width, members in sorted(groups.items()):
-        for start in range(0, len(members), rows):
-            part = members[start:start + rows]
-            slab = [seqs[i] for i in part] + [seqs[part[-1]]] * (rows - len(part))
-            ids = torch.full((rows, width), pad_id, dtype=torch.long)  # (R, W)
-            mask = torch.zeros(rows, width, dtype=torch.long)  # (R, W)
-            for r, s in enumerate(slab):
-                ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-                mask[r, :len(s)] = 1
+        if device.type == "cpu":
+            rows = [r for hidden in _cpu_stacks(encode, [seqs[i] for i in members], width, pad_id) for r in hidden]
+            for i, hidden in zip(members, rows):
+                out[i] = hidden[:len(seqs[i])]
+            continue
+        height = SLAB_ROWS.get(device.type, 8)
+        for start in range(0, len(members), height):
+            part = members[start:start + height]
+            ids, mask = _padded([seqs[i] for i in part] + [seqs[part[-1]]] * (height - len(part)), width, pad_id)
             hidden = encode(ids.to(device), mask.to(device))  # (R, W, D)
             for r, i in enumerate(part):
                 out[i] = hidden[r, :len(seqs[i])]
@@ -93,10 +143,10 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def namespace_key(kind: str, weights_digest: str, max_tokens: int, dtype: torch.dtype,
-                  device: torch.device | str, vocab_digest: str, rows: int) -> str:
+                  device: torch.device | str, vocab_digest: str) -> str:
     """The folder name for one frozen part's encodings: a hash of everything they depend on."""
     parts = [kind, weights_digest, str(max_tokens), str(dtype), torch.device(device).type, torch.__version__,
-             torch.backends.cpu.get_cpu_capability(), vocab_digest, f"rows {rows}"]
+             torch.backends.cpu.get_cpu_capability(), vocab_digest, canonical_scheme(device)]
     return f"{kind}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:24]}"
 
 

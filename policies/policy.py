@@ -48,8 +48,7 @@ from policies.batching import (
     to_device,
     unique_index,
 )
-from policies.encoding_store import (EncodingStore, encode_canonical, namespace_key, slab_rows, tensors_digest,
-                                     vocab_digest)
+from policies.encoding_store import EncodingStore, encode_canonical, namespace_key, tensors_digest, vocab_digest
 from policies.config import PRESETS, PolicyConfig, bf16_native, preset_config
 from policies.model import ActionScorer
 
@@ -146,7 +145,7 @@ class Policy:
             kind = part if part == "actions" else f"states{self.model.num_frozen_layers}"
             self._namespaces[part] = namespace_key(
                 kind, tensors_digest(tensors), max_tokens, torch.bfloat16 if self.bf16 else torch.float32,
-                self.device, vocab_digest(self.tokenizer), slab_rows(self.device, part))
+                self.device, vocab_digest(self.tokenizer))
         return self._namespaces[part]
 
     def frozen_tensors(self) -> dict[str, torch.Tensor]:
@@ -328,9 +327,8 @@ class Policy:
         missing = [t for t in texts if t not in found]
         if missing:
             ids = self._tokenize(missing, max_tokens)
-            rows = slab_rows(self.device, part or "actions")
             pad_id = self.tokenizer.pad_token_id or 0
-            for t, v in zip(missing, encode_canonical(encode, ids, pad_id, self.device, rows)):
+            for t, v in zip(missing, encode_canonical(encode, ids, pad_id, self.device)):
                 v = v.to(store_dtype) if store_dtype is not None else v
                 found[t] = v.clone()  # a normal tensor, not an inference-mode view of its slab
                 cache.put(t, found[t])

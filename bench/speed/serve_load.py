@@ -78,12 +78,15 @@ def request_bodies(num_goals: int, seed: int = 0) -> list[dict]:
     return bodies
 
 
-def make_checkpoints(out: Path, given: str | None) -> tuple[str, str]:
-    """Two checkpoints to serve and swap: `given` (or a fresh MiniLM policy) as v1 and v2."""
+def make_checkpoints(out: Path, given: str | None, precision: str | None = None) -> tuple[str, str]:
+    """Two checkpoints to serve and swap: `given` (or a fresh MiniLM policy) as v1 and v2,
+    set to `precision` if given."""
     from policies.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
     from policies.policy import Policy, preset_config
 
     policy = load_checkpoint(given) if given else Policy(preset_config("cpu"))
+    if precision:
+        policy = policy.with_config(precision=precision)
     first = save_checkpoint(policy, out / "v1", CheckpointMetadata(version=policy.version + 1))
     second = save_checkpoint(policy, out / "v2", CheckpointMetadata(version=policy.version + 2))
     return str(first), str(second)
@@ -272,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads of the replica")
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="the served checkpoints' precision (default: fp32 where torch runs below AVX-512 kernels, "
+                        "so that older revisions, whose auto read the hardware, serve the AVX2 path too)")
     p.add_argument("--baseline", metavar="REV", help="also run the servers of this git revision, side by side")
     p.add_argument("--sweep", type=int, nargs="+", metavar="N", help="only the batched phase, for these batch sizes")
     p.add_argument("--port", type=int, default=8741)
@@ -287,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     bodies = request_bodies(args.goals)
     print(f"CPU capability {capability}; {len(bodies)} distinct /act requests from {args.goals} expert episodes",
           flush=True)
+    precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    v1, v2 = make_checkpoints(tmp, args.checkpoint)
+    v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
     here = Path(__file__).resolve().parents[2]
-    results: dict = {"cpu_capability": capability, "clients": args.clients, "seconds": args.seconds,
+    results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients, "seconds": args.seconds,
                      "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "threads": args.threads,
                      "requests_pool": len(bodies)}
     if args.sweep:
@@ -316,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.baseline:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(trees[0][1])], check=False)
-    print(f"\nCPU capability {capability}, {args.clients} clients, {args.seconds:g} s per phase")
+    print(f"\nCPU capability {capability}, precision {precision}, {args.clients} clients, {args.seconds:g} s per phase")
     print("\n| code | phase | ok | 503 | errors | req/s | p50 ms | p99 ms | mean batch |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, _ in trees:

@@ -281,10 +281,13 @@ class BatchRunner:
     the batch grows with the queue - the point of dynamic batching.
 
     Admission (`admitted`): a request is taken only if the requests already admitted and
-    its own are expected to be answered within `max_wait_s`, at the seconds per item the
-    recent forward passes took (a moving average, so a slower CPU or colder pages admit
-    fewer); otherwise `Overloaded` (503 with Retry-After) at once. Latency then stays
-    bounded under any load, and what cannot be served in time is refused promptly.
+    its own are expected to be answered within `max_wait_s`, at the pace the replica has
+    been answering: admitted requests answered per second while any was in hand (decayed
+    with a half-life of `HALF_LIFE_S`, so a slower CPU, colder pages or a busier host admit
+    fewer). The pace covers the whole handling - parsing, state text, waiting, the forward
+    pass - not only the model. Otherwise `Overloaded` (503 with Retry-After) at once:
+    latency stays bounded under any load, and what cannot be served in time is refused
+    promptly. A request finding none in hand is always taken.
 
     Args:
         run: items -> decisions, called in a worker thread (the forward pass).
@@ -294,24 +297,35 @@ class BatchRunner:
         max_wait_s: the admission bound (None: admit every request).
     """
 
-    SMOOTHING = 0.2
-    """Weight of the latest forward pass in the seconds-per-item average."""
+    HALF_LIFE_S = 5.0
+    """How fast the measured pace forgets: older answers count half after this long."""
 
     def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
-                 max_waiting: int | None = None, max_wait_s: float | None = None):
+                 max_waiting: int | None = None, max_wait_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.run, self.max_items, self.max_waiting, self.max_wait_s = run, max_items, max_waiting, max_wait_s
         self.pending: deque[tuple[list[ActItem], asyncio.Future]] = deque()
         self.busy = False
         self.inside = 0  # admitted requests not yet answered
-        self.seconds_per_item: float | None = None  # moving average over forward passes
+        self.clock = clock
+        self._answered = self._busy_s = 0.0  # decayed: answers, and seconds with a request in hand
+        self._last = clock()
 
     def waiting(self) -> int:
         """Items submitted and not yet in a forward pass."""
         return sum(len(items) for items, _ in self.pending)
 
+    def _advance(self) -> None:
+        now = self.clock()
+        elapsed, self._last = now - self._last, now
+        decay = 0.5 ** (elapsed / self.HALF_LIFE_S)
+        self._answered *= decay
+        self._busy_s = self._busy_s * decay + (elapsed if self.inside > 0 else 0.0)
+
     def expected_s(self) -> float:
-        """Seconds until a request admitted now would be answered (0 before any pass)."""
-        return (self.inside + 1) * (self.seconds_per_item or 0.0)
+        """Seconds until a request admitted now would be answered (0 before any answer)."""
+        self._advance()
+        return (self.inside + 1) * self._busy_s / self._answered if self._answered > 0 else 0.0
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -320,13 +334,16 @@ class BatchRunner:
         Raises:
             Overloaded: the expected answer time is over `max_wait_s`.
         """
-        if self.max_wait_s is not None and self.inside > 0 and self.expected_s() > self.max_wait_s:
-            raise Overloaded(retry_after_s=max(1, math.ceil(self.expected_s() - self.max_wait_s)))
+        expected = self.expected_s()
+        if self.max_wait_s is not None and self.inside > 0 and expected > self.max_wait_s:
+            raise Overloaded(retry_after_s=max(1, math.ceil(expected)))  # when the work in hand is done
         self.inside += 1
         try:
             yield
         finally:
+            self._advance()
             self.inside -= 1
+            self._answered += 1
 
     async def submit(self, items: list[ActItem]) -> list[Decision]:
         if self.max_waiting is not None and self.waiting() + len(items) > self.max_waiting:
@@ -338,15 +355,6 @@ class BatchRunner:
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    def _timed_run(self, items: list[ActItem]) -> list[Decision]:
-        start = time.perf_counter()
-        decisions = self.run(items)
-        per_item = (time.perf_counter() - start) / max(len(items), 1)
-        previous = self.seconds_per_item
-        self.seconds_per_item = per_item if previous is None else \
-            (1 - self.SMOOTHING) * previous + self.SMOOTHING * per_item
-        return decisions
-
     async def _drain(self) -> None:
         try:
             while self.pending:
@@ -356,7 +364,7 @@ class BatchRunner:
                     size += len(group[-1][0])
                 flat = [item for items, _ in group for item in items]
                 try:
-                    decisions = await asyncio.to_thread(self._timed_run, flat)
+                    decisions = await asyncio.to_thread(self.run, flat)
                 except Exception as e:  # every waiting request gets the error, none hangs
                     for _, future in group:
                         if not future.done():

@@ -8,6 +8,8 @@ import time
 import pytest
 import torch
 
+import policies.encoder as enc
+
 from policies.encoding_store import EncodingStore, bucket_length, encode_canonical
 from policies.policy import Policy, PolicyConfig
 
@@ -24,19 +26,29 @@ def test_bucket_lengths():
     assert [bucket_length(n) for n in (1, 8, 9, 33, 48, 49, 128, 600)] == [8, 8, 16, 48, 48, 64, 128, 600]
 
 
-@pytest.mark.parametrize("rows", [1, 4, 8])
-def test_canonical_encoding_does_not_depend_on_the_batch(cpu_policy, rows):
-    """A text's encoding is the same bits alone, in another order, and beside other lengths."""
-    texts = [a for cands in CANDIDATES for a in cands] + [STATES[0]]
+@pytest.mark.parametrize("part", ["actions", "states"])
+def test_canonical_encoding_does_not_depend_on_the_batch_or_threads(cpu_policy, part):
+    """A text's encoding is the same bits alone, in another order, beside other lengths,
+    and with 1 or 2 threads in the calling process (on a CPU: single-threaded stacks)."""
+    texts = [a for cands in CANDIDATES for a in cands] + STATES
     ids = _tokens(cpu_policy, texts)
-    encode = cpu_policy.model.encode_actions
-    with torch.inference_mode():
-        together = encode_canonical(encode, ids, 0, rows=rows)
-        reversed_ = encode_canonical(encode, ids[::-1], 0, rows=rows)[::-1]
-        alone = [encode_canonical(encode, [s], 0, rows=rows)[0] for s in ids]
-    for a, b, c, s in zip(together, reversed_, alone, ids):
-        assert a.shape == (len(s), cpu_policy.model.dim)
-        assert torch.equal(a, b) and torch.equal(a, c)
+    model = cpu_policy.model
+    encode = model.encode_actions if part == "actions" else \
+        (lambda i, m: enc.run_layers(model.encoder, i, m, 0, model.num_frozen_layers))
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            torch.set_num_threads(1)
+            alone = [encode_canonical(encode, [s], 0)[0] for s in ids]
+            together_1 = encode_canonical(encode, ids, 0)
+            torch.set_num_threads(2)
+            together_2 = encode_canonical(encode, ids, 0)
+            reversed_2 = encode_canonical(encode, ids[::-1], 0)[::-1]
+    finally:
+        torch.set_num_threads(threads)
+    for a, b, c, d, s in zip(alone, together_1, together_2, reversed_2, ids):
+        assert a.shape == (len(s), model.dim)
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
 
 
 def test_store_round_trip_and_damaged_file(tmp_path):
@@ -130,13 +142,31 @@ def test_a_folder_that_cannot_be_written_costs_speed_not_the_run(tmp_path, batch
     assert torch.equal(got, plain.evaluate(states, cands, [0, 1, 2]).logp_all)
 
 
-def test_slab_rows_are_part_of_the_namespace(cpu_policy, monkeypatch):
-    """Values computed in slabs of another height are other bits: they never mix in one folder."""
+def test_the_way_of_computing_is_part_of_the_namespace(cpu_policy, monkeypatch):
+    """Values computed another way are other bits: they never mix in one folder."""
     import policies.encoding_store as es
 
-    assert es.slab_rows("cpu", "states") == 1 and es.slab_rows("cpu", "actions") == 4
-    before = {part: cpu_policy._namespace(part) for part in ("states", "actions")}
-    monkeypatch.setitem(es.SLAB_ROWS, ("cpu", "states"), 8)
+    assert es.canonical_scheme("cpu") == "cpu: single-threaded stacks"
+    before = cpu_policy._namespace("states")
+    monkeypatch.setattr(es, "canonical_scheme", lambda device: "cpu: slabs of 8 rows")
     cpu_policy._namespaces.clear()
-    assert cpu_policy._namespace("states") != before["states"]
-    assert cpu_policy._namespace("actions") == before["actions"]
+    assert cpu_policy._namespace("states") != before
+
+
+def test_workers_take_the_callers_autocast(cpu_policy):
+    """bf16 autocast is a per-thread mode: the workers of a 2-thread caller compute in it too."""
+    ids = _tokens(cpu_policy, [a for cands in CANDIDATES for a in cands])
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        with torch.inference_mode():
+            torch.set_num_threads(2)
+            plain = encode_canonical(cpu_policy.model.encode_actions, ids, 0)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                for n in (1, 2):
+                    torch.set_num_threads(n)
+                    out[n] = encode_canonical(cpu_policy.model.encode_actions, ids, 0)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(out[1], out[2]))
+    assert not any(torch.equal(a, b) for a, b in zip(out[2], plain))  # computed in bf16, not fp32

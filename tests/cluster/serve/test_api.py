@@ -377,33 +377,41 @@ ACT_BODY = {"instruction": "i want a blue coffee mug", "available_actions": ["se
 
 
 def test_admission_refuses_what_cannot_be_answered_in_time():
-    """Hand-derived: at 0.3 s per item and a 1.0 s bound, a fourth request in flight would
-    be answered in (3 + 1) * 0.3 = 1.2 s, so it is refused; the first is always taken."""
-    runner = BatchRunner(lambda items: [], 8, max_wait_s=1.0)
-    with runner.admitted():
-        assert runner.inside == 1  # before any pass nothing is known: admitted
-    runner.seconds_per_item = 0.3
-    held = [runner.admitted() for _ in range(3)]
-    for h in held:
-        h.__enter__()  # 0.3, 0.6, 0.9 s
+    """Hand-derived, no decay: A is in hand from t=0 to 1.0 and B from 0.5 to 1.2, so the
+    pace is 1.0 busy s / 1 answer at t=1.0 and 1.2 s / 2 answers at t=1.2."""
+    now = [0.0]
+    runner = BatchRunner(lambda items: [], 8, max_wait_s=1.5, clock=lambda: now[0])
+    runner.HALF_LIFE_S = float("inf")
+    a = runner.admitted()
+    a.__enter__()  # t=0: nothing in hand, always taken
+    now[0] = 0.5
+    b = runner.admitted()
+    b.__enter__()  # no answer yet: nothing known, taken
+    now[0] = 1.0
+    a.__exit__(None, None, None)
+    assert runner.expected_s() == pytest.approx((1 + 1) * 1.0)  # B in hand, then C: 2.0 s > 1.5
     with pytest.raises(Overloaded) as refused:
         runner.admitted().__enter__()
-    assert refused.value.retry_after_s == 1 and runner.inside == 3
-    held.pop().__exit__(None, None, None)
-    with runner.admitted():  # 0.9 s again: taken
-        assert runner.inside == 3
-    # the pace is a moving average of the passes: 0.1 s per item, then a pass at 0.6 s per item
-    timed = BatchRunner(lambda items: (time.sleep(0.1 * len(items)), [None] * len(items))[1], 8)
-    timed._timed_run([ActItem("a", ["x"])])
-    assert timed.seconds_per_item == pytest.approx(0.1, abs=0.03)
-    timed.run = lambda items: (time.sleep(0.6), [None] * len(items))[1]
-    timed._timed_run([ActItem("a", ["x"])])
-    assert timed.seconds_per_item == pytest.approx(0.8 * 0.1 + 0.2 * 0.6, abs=0.03)
+    assert refused.value.retry_after_s == 2 and runner.inside == 1  # the work in hand: 2.0 s
+    now[0] = 1.2
+    b.__exit__(None, None, None)
+    assert runner.expected_s() == pytest.approx(1.2 / 2)
+    d, e = runner.admitted(), runner.admitted()
+    d.__enter__()
+    e.__enter__()  # (1 + 1) * 0.6 = 1.2 s: taken
+    with pytest.raises(Overloaded):
+        runner.admitted().__enter__()  # (2 + 1) * 0.6 = 1.8 s
+    assert runner.inside == 2
+    # with the default half-life the pace forgets: 5 s later an answer counts half
+    runner.HALF_LIFE_S = 5.0
+    now[0] = 6.2
+    runner._advance()
+    assert runner._answered == pytest.approx(1.0) and runner._busy_s == pytest.approx(0.6 + 5.0)
 
 
 def test_admitted_requests_stay_within_the_wait_bound_over_http(server):
     _, catalog, ckpt, _ = server
-    backend = LocalBackend(ckpt, catalog, max_batch_size=1, max_wait_s=0.7)
+    backend = LocalBackend(ckpt, catalog, max_batch_size=1, max_wait_s=0.7)  # 0.25 s a pass: 2 in hand
     forward = backend.runner.run
     backend.runner.run = lambda items: (time.sleep(0.25 * len(items)), forward(items))[1]  # a slow model
     with live(backend) as url:
