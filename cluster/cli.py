@@ -235,6 +235,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_main(args.train_args)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (a container's or taskset's limit included)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def replica_count(text: str) -> int | str:
+    """--replicas: "auto" or a positive integer."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return int(text)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
     import signal
@@ -247,7 +266,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cluster.serve.guard import TOKEN_ENV
 
     cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
-                    replicas=args.replicas, max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
+                    replicas=usable_cores() if args.replicas == "auto" else args.replicas,
+                    max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
                     batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                     threads=args.threads, device=args.device, watch_s=args.watch,
                     max_wait_s=args.max_wait, max_queued_requests=args.max_queued,
@@ -350,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)")
     sv.add_argument("--port", type=int, default=8000, help="HTTP port")
-    sv.add_argument("--replicas", type=int, default=1, help="model replicas (the minimum when autoscaling)")
+    sv.add_argument("--replicas", type=replica_count, default="auto",
+                    help="model replicas, the minimum when autoscaling (auto: one per core of this machine, "
+                         "each on one torch thread)")
     sv.add_argument("--max-replicas", type=int, help="autoscale between --replicas and this")
     sv.add_argument("--max-batch-size", type=int, default=32, help="most requests a replica scores in one pass")
     sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch")
@@ -362,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-load the checkpoint when it is saved again, checked this often (0: off)")
     sv.add_argument("--catalog", type=Path, help="WebShop-format catalog (default: the checkpoint's)")
     sv.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a new local instance)")
-    sv.add_argument("--max-wait", type=float, default=1.0, metavar="SECONDS",
+    sv.add_argument("--max-wait", type=float, default=0.8, metavar="SECONDS",
                     help="admit a request only if it is expected to be answered this soon, else 503 (0: admit all)")
     sv.add_argument("--max-queued", type=int, default=256, help="requests queued beyond those in work; more get 503")
     sv.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",

@@ -99,7 +99,7 @@ async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, m
     at the given offsets. Latencies in ms, of answered requests."""
     import aiohttp
 
-    latencies, errors, versions, batch_sizes, reload_log = [], [], {}, [], []
+    latencies, errors, versions, batch_sizes, reload_log, pages = [], [], {}, [], [], set()
     sent = refused = repeats = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -111,6 +111,7 @@ async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, m
         while time.perf_counter() < deadline and sent < max_requests:
             sent += 1
             repeats += i >= len(bodies)
+            pages.add(i % len(bodies))
             body = bodies[i % len(bodies)]
             i += clients
             t0 = time.perf_counter()
@@ -152,7 +153,7 @@ async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, m
             "error_examples": errors[:5], "seconds": elapsed, "throughput_rps": len(latencies) / elapsed,
             "p50_ms": pick(0.50), "p99_ms": pick(0.99), "mean_ms": statistics.fmean(lat) if lat else float("nan"),
             "mean_batch_size": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
-            "versions": versions, "reloads": reload_log}
+            "versions": versions, "reloads": reload_log, "pages_sent": sorted(pages)}
 
 
 SERVER = """
@@ -206,12 +207,14 @@ def baseline_tree(rev: str) -> Path:
     return tree
 
 
-def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int) -> dict:
+def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int = 1) -> dict:
     return {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
-            "poll_s": 0.5, "access_log": False, "allow_reload": True, "reload_root": "/"}
+            "replicas": replicas, "poll_s": 0.5, "access_log": False, "allow_reload": True, "reload_root": "/"}
 
 
 def measured(name: str, url: str, warm: list[dict], pages: list[dict], args, reloads=()) -> dict:
+    """A warm-up on `warm` (not counted), then the phase on `pages`; the pages it sent under
+    "pages_sent" (indices into `pages`)."""
     asyncio.run(run_load(url, warm, args.clients, args.warmup_seconds, 10**6))  # process warm-up, not counted
     stats = asyncio.run(run_load(url, pages, args.clients, args.seconds, args.max_requests, reloads))
     print(f"  {name}: {stats['ok']} ok / {stats['refused_503']} 503 ({100 * stats['refused_share']:.0f}%) / "
@@ -222,25 +225,28 @@ def measured(name: str, url: str, warm: list[dict], pages: list[dict], args, rel
 
 
 def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str, args) -> dict:
-    """The three phases (module doc) against servers from `tree`."""
-    cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
+    """The three phases (module doc) against servers from `tree`, each with an empty folder
+    of shared encodings (so that no phase starts with another's encodings)."""
+    def cache() -> Path:
+        return Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
+
     print(f"{label} ({tree}):", flush=True)
     out = {}
-    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads)
-    server = Server(tree, batched, args.port, cache)
+    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads, args.replicas)
+    server = Server(tree, batched, args.port, cache())
     try:
         out["batched"] = measured(f"batch <= {args.batch_size}, new pages", server.url, slices[0], slices[1], args)
-        out["seen"] = measured(f"batch <= {args.batch_size}, pages seen before", server.url, slices[1][:50],
-                               slices[1], args)
+        seen = [slices[1][i] for i in out["batched"]["pages_sent"]]
+        out["seen"] = measured(f"batch <= {args.batch_size}, pages seen before", server.url, seen[:50], seen, args)
     finally:
         server.stop()
     out["ignored_settings"] = server.ignored
-    server = Server(tree, server_args(v1, 1, 0.0, args.threads), args.port, cache)
+    server = Server(tree, server_args(v1, 1, 0.0, args.threads, args.replicas), args.port, cache())
     try:
         out["batch_1"] = measured("batch = 1, new pages", server.url, slices[2], slices[3], args)
     finally:
         server.stop()
-    server = Server(tree, batched, args.port, cache)
+    server = Server(tree, batched, args.port, cache())
     third = args.seconds / 3
     try:
         out["reload"] = measured("reload under load, new pages", server.url, slices[4], slices[5], args,
@@ -248,6 +254,8 @@ def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str,
     finally:
         server.stop()
     out["batching_gain"] = out["batched"]["throughput_rps"] / max(out["batch_1"]["throughput_rps"], 1e-9)
+    for phase in ("batched", "seen", "batch_1", "reload"):
+        out[phase]["pages_sent"] = len(out[phase]["pages_sent"])
     return out
 
 
@@ -270,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup-seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=200_000, help="bound per phase")
-    p.add_argument("--batch-size", type=int, default=16, help="the batched phases' max_batch_size")
+X
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the replica")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
+    p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
@@ -297,17 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
     v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
     here = Path(__file__).resolve().parents[2]
-    results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients, "seconds": args.seconds,
+    results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
+                     "seconds": args.seconds,
                      "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "threads": args.threads,
+                     "replicas": args.replicas,
                      "requests_pool": len(bodies)}
     if args.sweep:
         slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
-        cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
         for k, size in enumerate(args.sweep):
-            server = Server(here, server_args(v1, size, args.batch_wait_ms, args.threads), args.port, cache)
+            cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))  # each size starts empty
+            server = Server(here, server_args(v1, size, args.batch_wait_ms, args.threads, args.replicas), args.port, cache)
             try:
                 results[f"batch_{size}"] = measured(f"batch <= {size}, new pages", server.url, slices[2 * k],
                                                     slices[2 * k + 1], args)
+                results[f"batch_{size}"]["pages_sent"] = len(results[f"batch_{size}"]["pages_sent"])
             finally:
                 server.stop()
         args.out.parent.mkdir(parents=True, exist_ok=True)

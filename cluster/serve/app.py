@@ -75,7 +75,7 @@ class ServeArgs(BaseModel):
                                                              "this long (408)")
     max_batch_size: int = Field(32, ge=1, description="most requests in one forward pass")
     batch_wait_ms: float = Field(5.0, ge=0)
-    max_wait_s: float = Field(1.0, ge=0, description="admit a request only if it is expected to be answered "
+    max_wait_s: float = Field(0.8, ge=0, description="admit a request only if it is expected to be answered "
                                                      "within this many seconds, else 503 with Retry-After "
                                                      "(0: admit every request)")
     num_cpus: float = Field(0.0, ge=0, description="CPUs each replica reserves (0 shares a busy node)")

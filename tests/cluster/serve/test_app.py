@@ -2,6 +2,7 @@
 reload under load, a watched checkpoint directory; plus the builder and CLI wiring."""
 
 import json
+import os
 import socket
 import threading
 import time
@@ -47,7 +48,13 @@ def test_builder_and_cli_wiring(tmp_path):
     assert auto["autoscaling_config"]["max_replicas"] == 4 and "num_replicas" not in auto
     assert auto["ray_actor_options"]["num_cpus"] == 0  # shares a node with a training job
     args = build_parser().parse_args(["serve", "--checkpoint", str(ckpt), "--max-replicas", "3"])
-    assert (args.host, args.port, args.replicas, args.max_replicas) == ("127.0.0.1", 8000, 1, 3)
+    assert (args.host, args.port, args.replicas, args.max_replicas) == ("127.0.0.1", 8000, "auto", 3)
+    assert build_parser().parse_args(["serve", "--checkpoint", "c", "--replicas", "2"]).replicas == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--checkpoint", "c", "--replicas", "0"])
+    from cluster.cli import usable_cores
+
+    assert usable_cores() == len(os.sched_getaffinity(0))
     assert not args.allow_reload and args.reload_root is None
 
 
