@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup-seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=200_000, help="bound per phase")
-X
+    p.add_argument("--batch-size", type=int, default=32, help="the batched phases' max_batch_size (the app's default)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
     p.add_argument("--replicas", type=int, default=1)
