@@ -43,9 +43,6 @@ LR_FLOOR = 0.1
 """The cosine decays to this share of `ILSection.lr` at the last planned batch."""
 ESTIMATE_AFTER_S = 60.0
 """IL estimates its length after this much training."""
-LATER_EPOCH_SHARE = 0.4
-"""An IL epoch after the first costs about this share of the first: it reads the frozen
-layers' encodings the first one computed (bench/speed/profile_cpu.py: 0.34 on AVX2 fp32)."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +142,9 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     # folder of shared encodings (an fp32 MiniLM state is ~200 KB; 13.5k demo states ~2.7 GB).
     policy.set_state_cache(len({s.state for s in steps}) + 256 if encodings is None else 2048)
     policy.use_encoding_store(encodings)
+    prefill_s = prefill_encodings(policy, steps)
     trainer = ILTrainer(policy, ILConfig(num_epochs=il.epochs, batch_size=il.batch_size, lr=il.lr, seed=seed))
-    history = train(trainer, steps, il, seed, log, on_estimate)
+    history = train(trainer, steps, il, seed, log, on_estimate, prefill_s)
     metrics = {"train_seconds": sum(h["seconds"] for h in history), "decisions": len(steps), "epochs": history}
     if eval_episodes:
         ids = list(catalog.goal_ids("test"))[:eval_episodes]
@@ -160,6 +158,25 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     metrics["checkpoint"] = str(ckpt)
     (out / "il_metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
     return metrics
+
+
+def prefill_encodings(policy: Policy, steps: list[ILStep]) -> float:
+    """Encode every demo state's and candidate's frozen parts before the first epoch, in
+    large stacks (`Policy.prefill_frozen`: the same bits the batches would compute, at
+    about half the cost on a 2-core CPU); returns the seconds it took."""
+    t0, bar = time.perf_counter(), None
+
+    def advance(n: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or Progress(total, "IL encodings", unit="text")
+        bar.advance(n)
+
+    try:
+        policy.prefill_frozen([s.state for s in steps], [a for s in steps for a in s.candidates], on_chunk=advance)
+    finally:
+        if bar is not None:
+            bar.close()
+    return time.perf_counter() - t0
 
 
 def demo_steps(il: ILSection, catalog: Catalog, out: Path, seed: int) -> list[ILStep]:
@@ -186,12 +203,12 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, num_batches: int) -> torch.op
 
 
 def train(trainer: ILTrainer, steps: list[ILStep], il: ILSection, seed: int, log,
-          on_estimate: Callable[[float, float], None] | None = None) -> list[dict]:
+          on_estimate: Callable[[float, float], None] | None = None, prefill_s: float = 0.0) -> list[dict]:
     """Shuffled epochs of `il.batch_size` decisions until `il.epochs` (or the time budget,
     if one is set: a line then says what it cut); returns one record per epoch (mean loss
     and accuracy, batches, seconds). After `ESTIMATE_AFTER_S` of training,
-    `on_estimate(seconds, first_epoch_seconds_per_batch)` gets the estimated length of
-    the whole of IL training and what a batch of the first epoch costs."""
+    `on_estimate(seconds, seconds_per_batch)` gets the estimated length of the whole of
+    IL (`prefill_s` spent before training included) and what a batch costs."""
     rng = random.Random(seed)
     order = list(range(len(steps)))
     per_epoch = math.ceil(len(order) / il.batch_size)
@@ -214,7 +231,7 @@ def train(trainer: ILTrainer, steps: list[ILStep], il: ILSection, seed: int, log
                 if not estimated and time.perf_counter() - start >= ESTIMATE_AFTER_S:
                     estimated = True
                     elapsed = time.perf_counter() - start
-                    on_estimate(il_seconds_estimate(elapsed, done, per_epoch, il.epochs), elapsed / done)
+                    on_estimate(prefill_s + il_seconds_estimate(elapsed, done, per_epoch, il.epochs), elapsed / done)
             if not losses:
                 break
             history.append({"epoch": epoch, "loss": sum(losses) / len(losses), "accuracy": sum(accs) / len(accs),
@@ -228,10 +245,9 @@ def train(trainer: ILTrainer, steps: list[ILStep], il: ILSection, seed: int, log
 
 
 def il_seconds_estimate(elapsed: float, done: int, per_epoch: int, epochs: int) -> float:
-    """IL training's whole length from `done` batches of the first epoch in `elapsed`
-    seconds: later epochs cost `LATER_EPOCH_SHARE` of the first."""
-    first = elapsed / max(done, 1) * per_epoch
-    return first + (epochs - 1) * LATER_EPOCH_SHARE * first
+    """IL training's whole length from `done` batches in `elapsed` seconds: the frozen
+    encodings were computed beforehand (`prefill_encodings`), so every epoch costs alike."""
+    return elapsed / max(done, 1) * per_epoch * epochs
 
 
 def _jsonable(x):

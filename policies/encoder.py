@@ -172,10 +172,17 @@ def tiny_vocab() -> list[str]:
 
 
 def tiny_tokenizer(directory: str | None = None):
-    """A WordPiece tokenizer over `tiny_vocab()`, written to `directory` (or a temp dir)."""
+    """A WordPiece tokenizer over `tiny_vocab()`, written to `directory` (or a temp dir).
+
+    Without `directory` the files live only while the tokenizer loads (it keeps its
+    vocabulary in memory), so repeated calls leave nothing behind in the temp folder.
+    """
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="tiny_tokenizer_") as tmp:
+            return tiny_tokenizer(tmp)
     from transformers import AutoTokenizer
 
-    out = Path(directory or tempfile.mkdtemp(prefix="tiny_tokenizer_"))
+    out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     (out / "vocab.txt").write_text("\n".join(tiny_vocab()) + "\n")
     (out / "tokenizer_config.json").write_text(

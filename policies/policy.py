@@ -30,7 +30,7 @@ import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -341,19 +341,53 @@ class Policy:
         cache, low = self._state_cache, model.num_frozen_layers
         if model is not self.model or low == 0 or cache.max_entries <= 0 or self.config.dropout > 0:
             return self._encode(model.encode_states, states, self.config.max_state_tokens)
-        cache.sync(self._state_low_version)
-
-        def lower(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return enc.run_layers(model.encoder, ids, mask, 0, low)
-
-        found = self._fill(cache, "states", states, lower, self.config.max_state_tokens,
-                           torch.bfloat16 if self.bf16 else torch.float32)
+        found = self._state_lower(states)
 
         def upper(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return enc.run_layers(model.encoder, hidden.float(), mask, low, model.num_layers)
 
         return encode_hidden_sequences(upper, [found[s] for s in states], self.config.max_chunk_tokens)
+
+    def _state_lower(self, states: list[str]) -> dict[str, torch.Tensor]:
+        """The frozen lower layers' output of each state: cache, store, else computed."""
+        model, low = self.model, self.model.num_frozen_layers
+        self._state_cache.sync(self._state_low_version)
+
+        def lower(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return enc.run_layers(model.encoder, ids, mask, 0, low)
+
+        return self._fill(self._state_cache, "states", states, lower, self.config.max_state_tokens,
+                          torch.bfloat16 if self.bf16 else torch.float32)
+
+    def prefill_frozen(self, states: Sequence[str], actions: Sequence[str], chunk: int = 1024,
+                       on_chunk: Callable[[int, int], None] | None = None) -> bool:
+        """Compute the frozen encodings of many texts ahead of training, in large stacks.
+
+        A batch of 16 decisions spreads its new texts over several length buckets, so
+        each encoder pass is a few rows and pays for reading the weights; here a chunk's
+        texts of one bucket go in one pass. Values are canonical (bit-identical to what
+        the batches would compute) and land in the store, or in memory when the caches
+        hold them all; with neither, nothing is done and False is returned.
+        `on_chunk(n, total)` is told as each chunk of `n` of the `total` texts is done."""
+        if self.config.dropout > 0:
+            return False
+        states, actions = list(dict.fromkeys(states)), list(dict.fromkeys(actions))
+        parts = []
+        if self.model.num_frozen_layers > 0 and (self._store is not None
+                                                 or self._state_cache.max_entries >= len(states)):
+            parts.append((states, self._state_lower))
+        cache = self._caches["fp32"]
+        if self.model.frozen_action_side and (self._store is not None or cache.max_entries >= len(actions)):
+            parts.append((actions, lambda texts: self._action_tokens(self.model, texts, cache)))
+        total = sum(len(texts) for texts, _ in parts)
+        with torch.no_grad(), self._autocast():
+            for texts, fill in parts:
+                for i in range(0, len(texts), chunk):
+                    fill(texts[i:i + chunk])
+                    if on_chunk is not None:
+                        on_chunk(len(texts[i:i + chunk]), total)
+        return bool(parts)
 
     def _action_tokens(
         self, model: ActionScorer, actions: list[str], cache: ActionCache | None

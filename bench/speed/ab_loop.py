@@ -12,6 +12,11 @@ with an empty folder of shared encodings (a first run on the machine) and, with
 evaluations and checkpoints are pushed past the budget; the final test is 20 goals.
 Prints learner updates/s and env steps/s over the RL phase (median [min-max]) and each
 variant's ratio to the baseline.
+
+Both trees act and learn in the precision stored in a copy of the IL checkpoint:
+`--precision` (default fp32 below AVX-512 kernels, else auto). Older revisions decide
+bf16 from the CPU's flags, not from the kernels torch runs, so without this they would
+emulate bf16 under `ATEN_CPU_CAPABILITY=avx2` where an AVX2 laptop runs fp32.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +46,16 @@ def run_train(tree: Path, out: Path, cache: Path, args) -> dict:
     return {"updates/s": summary["updates"] / summary["seconds"], "env steps/s": summary["env_steps"] / summary["seconds"]}
 
 
+def pinned_checkpoint(source: str, precision: str, tmp: Path) -> str:
+    """A copy of the IL checkpoint whose stored policy precision is `precision`."""
+    copy = tmp / "il_checkpoint"
+    shutil.copytree(source, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["policy"]["precision"] = precision
+    (copy / "config.json").write_text(json.dumps(config, indent=2))
+    return str(copy)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--il-checkpoint", required=True)
@@ -48,15 +64,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--num-workers", type=int, default=1)
     ap.add_argument("--warm", action="store_true", help="also run this tree with the folder of encodings left")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                    help="stored in the IL checkpoint copy both trees use (default: fp32 below AVX-512, else auto)")
     args = ap.parse_args()
-    args.il_checkpoint = str(Path(args.il_checkpoint).resolve())
     import torch
 
-    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}; baseline {args.baseline}; "
+    capability = torch.backends.cpu.get_cpu_capability()
+    args.precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
+    print(f"CPU capability {capability}; precision {args.precision}; baseline {args.baseline}; "
           f"{args.updates} DPO updates, {args.num_workers} worker(s), {args.repeats} repeats")
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        args.il_checkpoint = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp)
         base = tmp / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -207,9 +207,12 @@ def baseline_tree(rev: str) -> Path:
     return tree
 
 
-def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int = 1) -> dict:
-    return {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
+def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int = 1,
+                max_wait_s: float | None = None) -> dict:
+    """The app's settings (a revision without one of them ignores it: `Server.ignored`)."""
+    args = {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
             "replicas": replicas, "poll_s": 0.5, "access_log": False, "allow_reload": True, "reload_root": "/"}
+    return args if max_wait_s is None else {**args, "max_wait_s": max_wait_s}
 
 
 def measured(name: str, url: str, warm: list[dict], pages: list[dict], args, reloads=()) -> dict:
@@ -232,7 +235,7 @@ def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str,
 
     print(f"{label} ({tree}):", flush=True)
     out = {}
-    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads, args.replicas)
+    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads, args.replicas, args.max_wait)
     server = Server(tree, batched, args.port, cache())
     try:
         out["batched"] = measured(f"batch <= {args.batch_size}, new pages", server.url, slices[0], slices[1], args)
@@ -241,7 +244,7 @@ def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str,
     finally:
         server.stop()
     out["ignored_settings"] = server.ignored
-    server = Server(tree, server_args(v1, 1, 0.0, args.threads, args.replicas), args.port, cache())
+    server = Server(tree, server_args(v1, 1, 0.0, args.threads, args.replicas, args.max_wait), args.port, cache())
     try:
         out["batch_1"] = measured("batch = 1, new pages", server.url, slices[2], slices[3], args)
     finally:
@@ -282,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
     p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--max-wait", type=float, help="the app's admission bound in seconds (0: off; default: the app's)")
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
@@ -315,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
         for k, size in enumerate(args.sweep):
             cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))  # each size starts empty
-            server = Server(here, server_args(v1, size, args.batch_wait_ms, args.threads, args.replicas), args.port, cache)
+            settings = server_args(v1, size, args.batch_wait_ms, args.threads, args.replicas, args.max_wait)
+            server = Server(here, settings, args.port, cache)
             try:
                 results[f"batch_{size}"] = measured(f"batch <= {size}, new pages", server.url, slices[2 * k],
                                                     slices[2 * k + 1], args)

@@ -16,6 +16,7 @@ backend's `reload_guard` (`cluster.serve.guard`): off unless allowed, JSON only.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional, Protocol
 
@@ -207,6 +208,36 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class Admission:
+    """ASGI middleware: admission for `/act`, `/episode` and `/viewer` before their bodies are read.
+
+    A refused request (`BatchRunner.admitted`) gets its 503 and `Retry-After` without its
+    body being parsed or validated: under overload most requests are refused, and parsing
+    each one on the replica's event loop took the interpreter from the forward pass."""
+
+    PATHS = ("/act", "/episode", "/viewer")
+
+    def __init__(self, app, backend: "Backend"):
+        self.app, self.backend = app, backend
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") not in self.PATHS:
+            return await self.app(scope, receive, send)
+        try:
+            admission = self.backend.runner.admitted()  # an episode holds one for all its steps
+            admission.__enter__()
+        except Overloaded as e:
+            body = json.dumps({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}).encode()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(e.retry_after_s).encode())]})
+            return await send({"type": "http.response.body", "body": body})
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            admission.__exit__(None, None, None)
+
+
 def _error(field: str, message: str, status: int = 422) -> JSONResponse:
     return JSONResponse({"detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
                         status_code=status)
@@ -249,6 +280,7 @@ def make_app(backend: Backend) -> FastAPI:
     app = FastAPI(title="webshop-rl policy server", version="1",
                   description="A trained WebShop policy: act on a page, play an episode, swap checkpoints.")
     app.add_middleware(BodyLimit)
+    app.add_middleware(Admission, backend=backend)  # outermost: refuses before the body is read
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, e: RequestError) -> JSONResponse:
@@ -287,9 +319,8 @@ def make_app(backend: Backend) -> FastAPI:
     async def act(req: ActRequest) -> dict:
         if not req.observation and not req.instruction:
             raise RequestError("observation", "give an observation or an instruction")
-        with backend.runner.admitted():  # 503 at once when it could not be answered in time
-            cands, state = await asyncio.to_thread(_prepare_act, backend.catalog, req)
-            d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
+        cands, state = await asyncio.to_thread(_prepare_act, backend.catalog, req)  # admitted: `Admission`
+        d = await backend.act(ActItem(state, list(cands.texts), req.greedy))
         return {"action": cands.actions[d.index], "candidate": cands.texts[d.index], "index": d.index,
                 "prob": d.probs[d.index], "logp": d.logp, "value": d.value, "policy_version": d.version,
                 "batch_size": d.batch_size, "candidates": [
@@ -307,8 +338,7 @@ def make_app(backend: Backend) -> FastAPI:
         else:
             goal = free_goal(req.instruction)
         env = ServeEnv(catalog=catalog, max_steps=req.max_steps)
-        with backend.runner.admitted():  # one admission for all its steps (one at a time)
-            return await run_episode(env, goal, backend.act, greedy=req.greedy)
+        return await run_episode(env, goal, backend.act, greedy=req.greedy)  # admitted: `Admission`
 
     @app.post("/episode", response_model=EpisodeResponse, responses={**ERRORS, **NOT_FOUND})
     async def episode(req: EpisodeRequest) -> dict:

@@ -170,3 +170,28 @@ def test_workers_take_the_callers_autocast(cpu_policy):
         torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(out[1], out[2]))
     assert not any(torch.equal(a, b) for a, b in zip(out[2], plain))  # computed in bf16, not fp32
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_prefill_gives_the_bits_the_batches_would_compute(tmp_path, batch, threads):
+    torch.set_num_threads(threads)
+    states, cands = batch
+    others = [f"{s} and {i} more words on this page" * (1 + i % 3) for i, s in enumerate(states * 7)]
+    actions = [a for c in cands for a in c] + [f"click[product {i}]" for i in range(30)]
+    prefilled, plain = Policy(CPU_DESIGN), Policy(CPU_DESIGN)
+    store = EncodingStore(tmp_path / "a", max_bytes=1 << 30)
+    prefilled.use_encoding_store(store)
+    chunks = []
+    assert prefilled.prefill_frozen(others + states, actions, chunk=8, on_chunk=lambda n, total: chunks.append(n))
+    num_texts = len(set(others + states)) + len(set(actions))
+    assert store.writes == num_texts == sum(chunks)
+    got = prefilled.evaluate(states, cands, [0, 1, 2]).logp_all
+    assert store.writes == num_texts  # the batch computed nothing new
+    plain.use_encoding_store(EncodingStore(tmp_path / "b", max_bytes=1 << 30))
+    assert torch.equal(got, plain.evaluate(states, cands, [0, 1, 2]).logp_all)
+
+
+def test_prefill_without_room_to_keep_the_values_does_nothing(batch):
+    states, cands = batch
+    policy = Policy(PolicyConfig(**{**CPU_DESIGN.__dict__, "action_cache_size": 2}))
+    assert not policy.prefill_frozen(states, [a for c in cands for a in c])

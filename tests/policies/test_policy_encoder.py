@@ -42,6 +42,20 @@ def test_tiny_tokenizer_knows_shop_words():
     assert "[UNK]" not in tokens and "click" in tokens and "shirt" in tokens
 
 
+def test_tiny_tokenizer_leaves_no_temp_folder_and_still_saves(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(enc.tempfile, "tempdir", str(scratch))
+    tokenizer = enc.tiny_tokenizer()
+    assert list(scratch.iterdir()) == []
+    tokenizer.save_pretrained(str(tmp_path / "saved"))
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(str(tmp_path / "saved"), local_files_only=True)
+    text = "click[buy now] red shirt, size 7"
+    assert loaded(text)["input_ids"] == tokenizer(text)["input_ids"] and len(loaded) == len(enc.tiny_vocab())
+
+
 def test_default_minilm_loads_offline():
     model, tokenizer = enc.load_pretrained("default")
     assert enc.num_layers(model) == 6 and model.config.hidden_size == 384

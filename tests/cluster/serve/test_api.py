@@ -430,3 +430,23 @@ def test_admitted_requests_stay_within_the_wait_bound_over_http(server):
     assert max(ok) < 0.7 + 0.5  # the bound, one pass of slack for the estimate, HTTP
     for r, dt in refused:
         assert int(r.headers["Retry-After"]) >= 1 and "overloaded" in r.text and dt < 0.5
+
+
+def test_a_refused_request_is_not_parsed(server):
+    _, catalog, ckpt, _ = server
+    backend = LocalBackend(ckpt, catalog, max_batch_size=1, max_wait_s=0.7)
+    forward = backend.runner.run
+    backend.runner.run = lambda items: (time.sleep(0.25 * len(items)), forward(items))[1]
+    bad = {**ACT_BODY, "available_actions": 5}  # a 422 once parsed
+    with live(backend) as url:
+        assert requests.post(url + "/act", json=ACT_BODY, timeout=30).status_code == 200  # sets the pace
+        with ThreadPoolExecutor(2) as pool:  # 2 in hand: a third expects (2 + 1) * 0.25 s > 0.7 s
+            held = [pool.submit(requests.post, url + "/act", json=ACT_BODY, timeout=30) for _ in range(2)]
+            deadline = time.monotonic() + 5
+            while backend.runner.inside < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            refused = requests.post(url + "/act", json=bad, timeout=30)
+            assert [f.result().status_code for f in held] == [200, 200]
+        parsed = requests.post(url + "/act", json=bad, timeout=30)
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1, refused.text
+    assert parsed.status_code == 422 and "available_actions" in parsed.text
