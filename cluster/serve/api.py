@@ -8,8 +8,9 @@ names the field; a body over `MAX_BODY_BYTES` gets a 413 before it is parsed, on
 not UTF-8 or nests JSON too deeply a 400 that says which. The CPU
 work of a request (instruction, candidates, state text; the forward pass in the
 backend) runs in worker threads, so the event loop keeps answering `/healthz`; a
-request that could not be answered within the server's wait bound, or that finds the
-queue full, gets 503 with Retry-After at once (`BatchRunner`). `/reload` goes through the
+request that could not be answered within the server's wait bound gets 503 with
+Retry-After before its body is read (`Admission`, `BatchRunner.admitted`), one that finds
+the queue full gets it too. `/reload` goes through the
 backend's `reload_guard` (`cluster.serve.guard`): off unless allowed, JSON only.
 """
 
