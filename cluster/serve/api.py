@@ -161,7 +161,7 @@ class Health(BaseModel):
 class Backend(Protocol):
     catalog: Any  # envs.Catalog
     loaded: Any  # serve_core.LoadedPolicy being served
-    runner: Any  # serve_core.BatchRunner: its `admitted()` guards /act and /episode
+    runner: Any  # cluster.serve.runner.BatchRunner (the `Admission` middleware uses it)
     reload_guard: Optional[ReloadGuard]  # None: reloads off
 
     async def act(self, item: ActItem) -> Decision: ...

@@ -16,29 +16,26 @@ Ray:
 - `resolve_checkpoint` finds a checkpoint (a checkpoint directory, or a run
   directory holding `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
   landed, `load_policy` loads one consistently;
-- `BatchRunner` merges waiting request lists into one forward pass at a time and
-  admits a request only if it can be answered within the server's wait bound;
-  `LocalBackend` is the whole backend in one process.
+- `LocalBackend` is the whole backend in one process, batching and admitting through
+  `cluster.serve.runner.BatchRunner` as the deployment does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import re
-import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Awaitable, Callable, Iterator, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import torch
 
 from cluster.components import share_encodings
 from cluster.config import PolicySection
+from cluster.serve.runner import BatchRunner, Overloaded  # noqa: F401  (re-exported: the app, the API, tests)
 from envs.catalog import Catalog, Goal
 from envs.env import SEARCH_ACTION, Session, WebShopEnv
 from envs.nouns import title_nouns
@@ -55,14 +52,6 @@ class RequestError(ValueError):
     def __init__(self, field_name: str, message: str, status: int = 422):
         super().__init__(f"{field_name}: {message}")
         self.field, self.message, self.status = field_name, message, status
-
-
-class Overloaded(RuntimeError):
-    """More work waiting than the server takes; answered 503 with Retry-After."""
-
-    def __init__(self, retry_after_s: int = 1):
-        super().__init__("the server is overloaded; retry later")
-        self.retry_after_s = retry_after_s
 
 
 # ------------------------------------------------------------------ candidates
@@ -268,115 +257,6 @@ def load_policy(path: str | os.PathLike, device: str = "cpu") -> LoadedPolicy:
         if checkpoint_stamp(directory) == stamp:
             return LoadedPolicy(policy, directory, stamp)
     raise RuntimeError(f"{path}: the checkpoint kept changing while it was read")
-
-
-class BatchRunner:
-    """One forward pass at a time, over every request list waiting when the model frees up,
-    and admission of requests by the wait they would see.
-
-    `@serve.batch` forms a batch as soon as its wait expires and then queues it for the
-    model; under closed-loop load that freezes batches at the size they started with
-    (many batches of 3-4 waiting in line; measured: mean batch 4 with 64 clients). Here
-    the lists it hands over are merged, up to `max_items`, when the model is free, so
-    the batch grows with the queue - the point of dynamic batching.
-
-    Admission (`admitted`): a request is taken only if the requests already admitted and
-    its own are expected to be answered within `max_wait_s`, at the pace the replica has
-    been answering: admitted requests answered per second while any was in hand (decayed
-    with a half-life of `HALF_LIFE_S`, so a slower CPU, colder pages or a busier host admit
-    fewer). The pace covers the whole handling - parsing, state text, waiting, the forward
-    pass - not only the model. Otherwise `Overloaded` (503 with Retry-After) at once:
-    latency stays bounded under any load, and what cannot be served in time is refused
-    promptly. A request finding none in hand is always taken.
-
-    Args:
-        run: items -> decisions, called in a worker thread (the forward pass).
-        max_items: most items per forward pass.
-        max_waiting: most items waiting for the model; beyond it `submit` raises
-            `Overloaded` at once (a hard bound on the queue, whatever the timing).
-        max_wait_s: the admission bound (None: admit every request).
-    """
-
-    HALF_LIFE_S = 5.0
-    """How fast the measured pace forgets: older answers count half after this long."""
-
-    def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
-                 max_waiting: int | None = None, max_wait_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
-        self.run, self.max_items, self.max_waiting, self.max_wait_s = run, max_items, max_waiting, max_wait_s
-        self.pending: deque[tuple[list[ActItem], asyncio.Future]] = deque()
-        self.busy = False
-        self.inside = 0  # admitted requests not yet answered
-        self.clock = clock
-        self._answered = self._busy_s = 0.0  # decayed: answers, and seconds with a request in hand
-        self._last = clock()
-
-    def waiting(self) -> int:
-        """Items submitted and not yet in a forward pass."""
-        return sum(len(items) for items, _ in self.pending)
-
-    def _advance(self) -> None:
-        now = self.clock()
-        elapsed, self._last = now - self._last, now
-        decay = 0.5 ** (elapsed / self.HALF_LIFE_S)
-        self._answered *= decay
-        self._busy_s = self._busy_s * decay + (elapsed if self.inside > 0 else 0.0)
-
-    def expected_s(self) -> float:
-        """Seconds until a request admitted now would be answered (0 before any answer)."""
-        self._advance()
-        return (self.inside + 1) * self._busy_s / self._answered if self._answered > 0 else 0.0
-
-    @contextlib.contextmanager
-    def admitted(self) -> Iterator[None]:
-        """Hold one admission for a request's whole handling (an episode: all its steps).
-
-        Raises:
-            Overloaded: the expected answer time is over `max_wait_s`.
-        """
-        expected = self.expected_s()
-        if self.max_wait_s is not None and self.inside > 0 and expected > self.max_wait_s:
-            raise Overloaded(retry_after_s=max(1, math.ceil(expected)))  # when the work in hand is done
-        self.inside += 1
-        try:
-            yield
-        finally:
-            self._advance()
-            self.inside -= 1
-            self._answered += 1
-
-    async def submit(self, items: list[ActItem]) -> list[Decision]:
-        if self.max_waiting is not None and self.waiting() + len(items) > self.max_waiting:
-            raise Overloaded()
-        future = asyncio.get_running_loop().create_future()
-        self.pending.append((list(items), future))
-        if not self.busy:
-            self.busy = True
-            asyncio.get_running_loop().create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:
-                group, size = [], 0
-                while self.pending and (not group or size + len(self.pending[0][0]) <= self.max_items):
-                    group.append(self.pending.popleft())
-                    size += len(group[-1][0])
-                flat = [item for items, _ in group for item in items]
-                try:
-                    decisions = await asyncio.to_thread(self.run, flat)
-                except Exception as e:  # every waiting request gets the error, none hangs
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(e)
-                    continue
-                start = 0
-                for items, future in group:
-                    if not future.done():
-                        future.set_result(decisions[start:start + len(items)])
-                    start += len(items)
-        finally:
-            self.busy = False
 
 
 class LocalBackend:

@@ -52,7 +52,7 @@ def test_builder_and_cli_wiring(tmp_path):
     assert build_parser().parse_args(["serve", "--checkpoint", "c", "--replicas", "2"]).replicas == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--checkpoint", "c", "--replicas", "0"])
-    from cluster.cli import usable_cores
+    from cluster.serve.command import usable_cores
 
     assert usable_cores() == len(os.sched_getaffinity(0))
     assert not args.allow_reload and args.reload_root is None
