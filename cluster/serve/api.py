@@ -17,7 +17,7 @@ backend's `reload_guard` (`cluster.serve.guard`): off unless allowed, JSON only.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Optional, Protocol
 
@@ -224,19 +224,18 @@ class Admission:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("path") not in self.PATHS:
             return await self.app(scope, receive, send)
-        try:
-            admission = self.backend.runner.admitted()  # an episode holds one for all its steps
-            admission.__enter__()
-        except Overloaded as e:
-            body = json.dumps({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}).encode()
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(e.retry_after_s).encode())]})
-            return await send({"type": "http.response.body", "body": body})
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.backend.runner.admitted())  # an episode holds one for all its steps
+            except Overloaded as e:
+                return await overloaded_response(e)(scope, receive, send)
             return await self.app(scope, receive, send)
-        finally:
-            admission.__exit__(None, None, None)
+
+
+def overloaded_response(e: Overloaded) -> JSONResponse:
+    """503 with `Retry-After`: the server could not answer in time (`Overloaded`)."""
+    return JSONResponse({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}, status_code=503,
+                        headers={"Retry-After": str(e.retry_after_s)})
 
 
 def _error(field: str, message: str, status: int = 422) -> JSONResponse:
@@ -292,8 +291,7 @@ def make_app(backend: Backend) -> FastAPI:
 
     @app.exception_handler(Overloaded)
     async def overloaded(_: Request, e: Overloaded) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": [], "msg": str(e), "type": "overloaded"}]}, status_code=503,
-                            headers={"Retry-After": str(e.retry_after_s)})
+        return overloaded_response(e)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):
