@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Collection, Mapping, Sequence
 
+from envs import pages
 from envs.env import SEARCH_ACTION, WebShopEnv
 from envs.reward import option_matches
 from policies.search_queries import search_queries
@@ -75,6 +76,21 @@ def item_text(title: str, price_tag: str | None = None, budget: str | None = Non
     price = f" - {price_tag.lower()}" if price_tag else ""
     note = f" - {budget}" if budget else ""
     return f"click[{ITEM_PREFIX}{title.lower()}{price}{note}]"
+
+
+BUDGET_NOTES = (None, "within budget", "over budget", "partly over budget")
+
+
+def catalog_texts(catalog) -> list[str]:
+    """Every candidate text a catalog's pages can offer other than searches: each product's
+    link under each budget note, each option value and each navigation button. A search
+    comes from the user's instruction; everything else is a function of the catalog, so
+    a server can encode it ahead of its requests."""
+    texts = [item_text(p.title, p.price_tag, note) for p in catalog.by_asin.values() for note in BUDGET_NOTES]
+    texts += [f"click[{v.lower()}]" for values in catalog.option_values.values() for v in values]
+    buttons = (pages.BACK_TO_SEARCH, pages.NEXT_PAGE, pages.PREV_PAGE, pages.BUY_NOW, *pages.SUB_PAGES)
+    texts += [f"click[{b.lower()}]" for b in buttons]
+    return list(dict.fromkeys(texts))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-import policies.batching as batching  # noqa: E402
+import policies.frozen as frozen_module  # noqa: E402
 import policies.policy as policy_module  # noqa: E402
 from cluster.serve.api import ActRequest, ActResponse, _prepare_act  # noqa: E402
 from cluster.serve.core import ActItem, act_batch  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
         raise SystemExit(f"--goals {args.goals} gives {len(bodies)} pages; {needed} are needed")
     timers, padding = Timers(), Padding()
     install(timers)
-    padding.wrap(policy_module, "encode_canonical", "frozen layers")
+    padding.wrap(frozen_module, "encode_canonical", "frozen layers")
     padding.wrap(policy_module, "encode_hidden_sequences", "trainable layer")
     print(f"{len(bodies)} distinct pages from {args.goals} expert episodes; each call takes new ones")
     medians = {}

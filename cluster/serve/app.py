@@ -50,7 +50,7 @@ from ray.serve.handle import DeploymentHandle
 from cluster.components import actor_runtime_env
 from cluster.serve.api import make_app
 from cluster.serve.core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
-from cluster.serve.core import checkpoint_stamp, load_policy, resolve_checkpoint
+from cluster.serve.core import checkpoint_stamp, load_policy, prefill_catalog, resolve_checkpoint
 from cluster.serve.guard import TOKEN_ENV, ReloadGuard, is_loopback
 
 APP_NAME = "webshop-rl"
@@ -157,6 +157,7 @@ class PolicyServer:
         self.loaded: LoadedPolicy = await asyncio.to_thread(load_policy, start["checkpoint"], self.device)
         self.loaded.generation = start["generation"]
         self.catalog = catalog_for(self.loaded.path, self.args.catalog, self.args.catalog_size, self.args.catalog_seed)
+        await asyncio.to_thread(prefill_catalog, self.loaded.policy, self.catalog)  # before the first request
         self.generator = torch.Generator().manual_seed(zlib.crc32(self.replica_id.encode()))
         self.runner = BatchRunner(self._forward, self.args.max_batch_size, max_wait_s=self.args.max_wait_s or None)
         token = self.args.reload_token.get_secret_value() if self.args.reload_token else None
@@ -200,7 +201,7 @@ class PolicyServer:
         """Load `path` off the event loop and swap it in (caller holds the swap lock);
         the error on failure, when the old policy keeps serving."""
         try:
-            new = await asyncio.to_thread(load_policy, path, self.device)
+            new = await asyncio.to_thread(load_policy, path, self.device, self.catalog)
         except Exception as e:
             # the type only: messages can name server paths, and this one reaches clients
             self.failed = {"generation": generation, "checkpoint": str(path), "error": type(e).__name__}

@@ -15,7 +15,8 @@ Ray:
 - `free_goal` makes a goal from a free instruction (no annotated target);
 - `resolve_checkpoint` finds a checkpoint (a checkpoint directory, or a run
   directory holding `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
-  landed, `load_policy` loads one consistently;
+  landed, `load_policy` loads one consistently and `prefill_catalog` encodes the
+  catalog's candidate texts before it serves;
 - `LocalBackend` is the whole backend in one process, batching and admitting through
   `cluster.serve.runner.BatchRunner` as the deployment does.
 """
@@ -23,9 +24,11 @@ Ray:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,8 +45,10 @@ from envs.nouns import title_nouns
 from policies.checkpoint import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_checkpoint, read_metadata
 from policies.policy import ActOutput, Policy
 from policies.search_queries import instruction_from_state, keyword_query, normalize_instruction, search_queries
-from policies.candidates import (Candidates, build_candidates, item_note, page_options, page_pricing,
-                                       policy_state, state_text)
+from policies.candidates import (Candidates, build_candidates, catalog_texts, item_note, page_options,
+                                 page_pricing, policy_state, state_text)
+
+logger = logging.getLogger(__name__)
 
 
 class RequestError(ValueError):
@@ -247,16 +252,42 @@ class LoadedPolicy:
                 "model": self.policy.config.model, "device": str(self.policy.device)}
 
 
-def load_policy(path: str | os.PathLike, device: str = "cpu") -> LoadedPolicy:
-    """Load a checkpoint; retried once if a save lands while it is read."""
+def load_policy(path: str | os.PathLike, device: str = "cpu", catalog: Catalog | None = None) -> LoadedPolicy:
+    """Load a checkpoint (retried if a save lands while it is read); with `catalog`, its
+    candidate texts' encodings are made ready before it serves (`prefill_catalog`)."""
     for _ in range(3):
         directory = resolve_checkpoint(path)
         stamp = checkpoint_stamp(directory)
         policy = load_checkpoint(directory, device=device)
         share_encodings(PolicySection(), policy)  # the machine's folder, shared with training and other replicas
         if checkpoint_stamp(directory) == stamp:
+            if catalog is not None:
+                prefill_catalog(policy, catalog)
             return LoadedPolicy(policy, directory, stamp)
     raise RuntimeError(f"{path}: the checkpoint kept changing while it was read")
+
+
+PREFILL_MAX_TEXTS = 20_000
+"""Catalogs offering more candidate texts than this are not encoded ahead (about 3 minutes
+of one AVX2 core at this size); their texts are encoded as requests show them."""
+
+
+def prefill_catalog(policy: Policy, catalog: Catalog) -> int:
+    """Encode the frozen part of every candidate text `catalog` can offer but searches
+    (`catalog_texts`: product links, options, buttons), so that a request of a new page
+    encodes only its state and search queries. A pure function of the texts, kept in the
+    machine's encoding folder: a later start, a reload of the same base model and the
+    training runs find them there. Returns how many texts are ready (0: skipped)."""
+    texts = catalog_texts(catalog)
+    if len(texts) > PREFILL_MAX_TEXTS:
+        logger.info("catalog offers %d candidate texts (> %d): encoded as requests show them",
+                    len(texts), PREFILL_MAX_TEXTS)
+        return 0
+    start = time.perf_counter()
+    if not policy.prefill_frozen([], texts):
+        return 0
+    logger.info("%d catalog candidate texts ready in %.1f s", len(texts), time.perf_counter() - start)
+    return len(texts)
 
 
 class LocalBackend:
@@ -265,7 +296,7 @@ class LocalBackend:
     def __init__(self, checkpoint: str | os.PathLike, catalog: Catalog, device: str = "cpu",
                  max_batch_size: int = 32, reload_guard=None, max_waiting: int | None = None,
                  max_wait_s: float | None = None):
-        self.loaded = load_policy(checkpoint, device)
+        self.loaded = load_policy(checkpoint, device, catalog)
         self.catalog = catalog
         self.reload_guard = reload_guard  # a cluster.serve.guard.ReloadGuard; None: reloads off
         self.generator = torch.Generator().manual_seed(0)
@@ -283,7 +314,7 @@ class LocalBackend:
         """Load `checkpoint` (vetted by `reload_guard`; None: the current one) and swap it in."""
         path = checkpoint or self.loaded.path
         try:
-            new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device))
+            new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device), self.catalog)
         except Exception as e:  # the type only: messages can name server paths
             raise RequestError("checkpoint", f"cannot be loaded: {type(e).__name__}", 409) from None
         new.generation = self.loaded.generation + 1
