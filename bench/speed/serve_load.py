@@ -23,7 +23,7 @@ step of expert episodes on the default catalog (search, results, item and sub pa
 `--goals` goals of every split, shuffled; each phase takes pages no earlier phase sent, so
 the server has not seen them (a real user's page, with its instruction, is new). Clients
 loop closed: the next request when the last is answered; after a 503 they wait what
-Retry-After says (at most 2 s), as a well-behaved client does. Latencies count answered
+Retry-After says (at most until the phase ends), as a well-behaved client does. Latencies count answered
 (200) requests; 503s are reported as a share, anything else as errors.
 
 `--adversarial` runs instead the adversarial phase (`bench/speed/serve_adversarial.py`):
@@ -120,7 +120,8 @@ async def run_load(url: str, bodies: list[dict], clients: int, seconds: float, m
                     data = await r.json(content_type=None)
                     if r.status == 503:
                         refused += 1
-                        await asyncio.sleep(min(2.0, float(r.headers.get("Retry-After", "1"))))
+                        wait = float(r.headers.get("Retry-After", "1"))
+                        await asyncio.sleep(max(0.0, min(wait, deadline - time.perf_counter())))
                         continue
                     if r.status != 200:
                         errors.append(f"{r.status}: {str(data)[:200]}")
@@ -163,6 +164,12 @@ from ray import serve
 import ray
 from cluster.serve.app import ServeArgs, start
 known = {k: v for k, v in cfg["args"].items() if k in ServeArgs.model_fields}
+if known.get("replicas") == "auto":  # what this tree's `webshop-rl serve` runs by default
+    try:
+        from cluster.serve.command import usable_cores
+        known["replicas"] = usable_cores()
+    except ImportError:  # a revision from before --replicas auto: its own default
+        del known["replicas"]
 start(ServeArgs(**known), host="127.0.0.1", port=cfg["port"])
 print("READY", json.dumps(sorted(set(cfg["args"]) - set(known))), flush=True)
 stop = threading.Event()
@@ -207,7 +214,7 @@ def baseline_tree(rev: str) -> Path:
     return tree
 
 
-def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int = 1,
+def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int | str = 1,
                 max_wait_s: float | None = None) -> dict:
     """The app's settings (a revision without one of them ignores it: `Server.ignored`)."""
     args = {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
@@ -284,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32, help="the batched phases' max_batch_size (the app's default)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
-    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--replicas", type=lambda t: t if t == "auto" else int(t), default=1,
+                   help="replicas per server (auto: each tree's own `webshop-rl serve` default)")
     p.add_argument("--max-wait", type=float, help="the app's admission bound in seconds (0: off; default: the app's)")
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
@@ -311,10 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
     here = Path(__file__).resolve().parents[2]
     results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
-                     "seconds": args.seconds,
-                     "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms, "threads": args.threads,
-                     "replicas": args.replicas,
-                     "requests_pool": len(bodies)}
+                     "seconds": args.seconds, "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms,
+                     "threads": args.threads, "replicas": args.replicas, "requests_pool": len(bodies)}
     if args.sweep:
         slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
         for k, size in enumerate(args.sweep):

@@ -35,9 +35,9 @@ class BatchRunner:
     been answering: admitted requests answered per second while any was in hand (decayed
     with a half-life of `HALF_LIFE_S`, so a slower CPU, colder pages or a busier host admit
     fewer). The pace covers the whole handling - parsing, state text, waiting, the forward
-    pass - not only the model. Otherwise `Overloaded` (503 with Retry-After) at once:
-    latency stays bounded under any load, and what cannot be served in time is refused
-    promptly. A request finding none in hand is always taken.
+    pass - not only the model. Otherwise `Overloaded` (503 with Retry-After, `retry_after_s`)
+    at once: latency stays bounded under any load, and what cannot be served in time is
+    refused promptly. A request finding none in hand is always taken.
 
     Args:
         run: items -> decisions, called in a worker thread (the forward pass).
@@ -49,6 +49,7 @@ class BatchRunner:
 
     HALF_LIFE_S = 5.0
     """How fast the measured pace forgets: older answers count half after this long."""
+    MAX_RETRY_AFTER_S = 30
 
     def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
                  max_waiting: int | None = None, max_wait_s: float | None = None,
@@ -58,7 +59,8 @@ class BatchRunner:
         self.busy = False
         self.inside = 0  # admitted requests not yet answered
         self.clock = clock
-        self._answered = self._busy_s = 0.0  # decayed: answers, and seconds with a request in hand
+        self._answered = self._busy_s = self._refused = 0.0  # decayed: answers, seconds with a request
+        # in hand, refusals
         self._last = clock()
 
     def waiting(self) -> int:
@@ -70,12 +72,26 @@ class BatchRunner:
         elapsed, self._last = now - self._last, now
         decay = 0.5 ** (elapsed / self.HALF_LIFE_S)
         self._answered *= decay
+        self._refused *= decay
         self._busy_s = self._busy_s * decay + (elapsed if self.inside > 0 else 0.0)
 
     def expected_s(self) -> float:
         """Seconds until a request admitted now would be answered (0 before any answer)."""
         self._advance()
         return (self.inside + 1) * self._busy_s / self._answered if self._answered > 0 else 0.0
+
+    def retry_after_s(self) -> int:
+        """Whole seconds a refused client should wait: until the requests in hand, its own
+        and those refused in a second (the decayed rate of refusals) could be answered at
+        the measured pace. Each client honouring it comes back once per wait, so under
+        sustained overload the wait grows with the number of clients refused and the
+        refusals, each a full pass through the HTTP proxy and this replica, stay a small
+        share of the work instead of most of it (at most `MAX_RETRY_AFTER_S`)."""
+        self._advance()
+        per_request = self._busy_s / self._answered if self._answered > 0 else 0.0
+        refused_per_s = self._refused * math.log(2) / self.HALF_LIFE_S
+        wait = (self.inside + 1 + refused_per_s) * per_request
+        return min(self.MAX_RETRY_AFTER_S, max(1, math.ceil(wait)))
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -86,7 +102,8 @@ class BatchRunner:
         """
         expected = self.expected_s()
         if self.max_wait_s is not None and self.inside > 0 and expected > self.max_wait_s:
-            raise Overloaded(retry_after_s=max(1, math.ceil(expected)))  # when the work in hand is done
+            self._refused += 1
+            raise Overloaded(retry_after_s=self.retry_after_s())
         self.inside += 1
         try:
             yield

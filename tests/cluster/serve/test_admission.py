@@ -3,6 +3,7 @@ before the body is read (`cluster.serve.runner.BatchRunner`, `cluster.serve.api.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,6 +79,33 @@ def test_admission_refuses_what_cannot_be_answered_in_time():
     now[0] = 6.2
     runner._advance()
     assert runner._answered == pytest.approx(1.0) and runner._busy_s == pytest.approx(0.6 + 5.0)
+
+
+def test_retry_after_grows_with_the_refusals():
+    """Hand-derived: one answer after 0.5 busy s (0.5 s a request), 2 in hand, the clock
+    stopped. A refusal adds 1 to the decayed count; the refusal rate is that count times
+    ln 2 / 5 s; the wait (2 in hand + its own + the rate) * 0.5 s, rounded up."""
+    now = [0.0]
+    runner = BatchRunner(lambda items: [], 8, max_wait_s=1.0, clock=lambda: now[0])
+    first = runner.admitted()
+    first.__enter__()
+    now[0] = 0.5
+    first.__exit__(None, None, None)
+    held = [runner.admitted(), runner.admitted()]
+    for h in held:
+        h.__enter__()  # (0 + 1) * 0.5, then (1 + 1) * 0.5: taken
+    waits = []
+    for _ in range(40):
+        with pytest.raises(Overloaded) as refused:
+            runner.admitted().__enter__()  # (2 + 1) * 0.5 = 1.5 s > 1.0
+        waits.append(refused.value.retry_after_s)
+    rate = [n * math.log(2) / 5.0 for n in range(1, 41)]
+    assert waits == [math.ceil((3 + r) * 0.5) for r in rate]
+    assert waits[0] == 2 and waits[-1] == 5 and runner.inside == 2  # (3 + 0.14) * 0.5; (3 + 5.55) * 0.5 = 4.27
+    runner.MAX_RETRY_AFTER_S = 3
+    with pytest.raises(Overloaded) as refused:
+        runner.admitted().__enter__()
+    assert refused.value.retry_after_s == 3
 
 
 def test_admitted_requests_stay_within_the_wait_bound_over_http(server):
