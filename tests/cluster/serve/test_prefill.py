@@ -10,7 +10,7 @@ import torch
 
 import cluster.serve.core as core
 import policies.frozen as frozen
-from cluster.serve.core import ActItem, LocalBackend, act_candidates, act_state, prefill_catalog
+from cluster.serve.core import ActItem, LocalBackend, act_candidates, act_state
 from envs.agents import ExpertAgent, RandomAgent
 from envs.catalog import Catalog
 from envs.env import WebShopEnv
