@@ -15,8 +15,12 @@ variant's ratio to the baseline.
 
 Both trees act and learn in the precision stored in a copy of the IL checkpoint:
 `--precision` (default fp32 below AVX-512 kernels, else auto). Older revisions decide
-bf16 from the CPU's flags, not from the kernels torch runs, so without this they would
-emulate bf16 under `ATEN_CPU_CAPABILITY=avx2` where an AVX2 laptop runs fp32.
+bf16 from the CPU's flags, not from the kernels torch runs, and their rollout workers
+build their policy from the preset, not from the checkpoint: under
+`ATEN_CPU_CAPABILITY=avx2` on a CPU with AVX512-BF16 they would act in bf16 on oneDNN's
+native bf16 kernels, where an AVX2 laptop runs fp32. With fp32, every process of the
+baseline therefore reads /proc/cpuinfo without its bf16 flags (`HIDE_BF16`, loaded as
+`sitecustomize` through PYTHONPATH), as on an AVX2 CPU.
 """
 
 from __future__ import annotations
@@ -34,13 +38,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_train(tree: Path, out: Path, cache: Path, args) -> dict:
+HIDE_BF16 = """
+import builtins, io
+_open = builtins.open
+def _open_cpuinfo(file, *a, **k):
+    if file == "/proc/cpuinfo":
+        text = _open(file, *a, **k).read()
+        for flag in (" amx_bf16", " avx512_bf16"):
+            text = text.replace(flag, "")
+        return io.StringIO(text)
+    return _open(file, *a, **k)
+builtins.open = _open_cpuinfo
+"""
+
+
+def run_train(tree: Path, out: Path, cache: Path, args, site: Path | None = None) -> dict:
     """One RL phase in `tree`; its summary (updates, env steps, RL seconds)."""
     cmd = [sys.executable, "-m", "cluster.train", "--algo", "dpo", "--il-checkpoint", args.il_checkpoint,
            "--updates", str(args.updates), "--num-workers", str(args.num_workers), "--out", str(out),
            "--set", "run.eval_interval_s=10h", "run.checkpoint_interval_s=10h", "run.time_budget_s=10h",
            "run.final_eval_episodes=20"]
-    env = {**os.environ, "PYTHONPATH": str(tree), "WEBSHOP_RL_CACHE": str(cache)}
+    path = f"{site}{os.pathsep}{tree}" if site else str(tree)
+    env = {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     return {"updates/s": summary["updates"] / summary["seconds"], "env steps/s": summary["env_steps"] / summary["seconds"]}
@@ -77,13 +96,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         args.il_checkpoint = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp)
-        base = tmp / "baseline"
+        base, site = tmp / "baseline", None
+        if args.precision == "fp32":
+            site = tmp / "site"
+            site.mkdir()
+            (site / "sitecustomize.py").write_text(HIDE_BF16)
         subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             catalog_cache = tmp / "catalogs"  # shared: the generated catalog is built once
             for r in range(args.repeats):
-                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", catalog_cache, args))
+                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", catalog_cache, args, site))
                 fresh = tmp / f"cache{r}"
                 if (catalog_cache / "catalogs").exists():
                     fresh.mkdir()
