@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from cluster.serve.command import replica_count  # noqa: E402
 from envs.agents import ExpertAgent  # noqa: E402
 from envs.env import WebShopEnv  # noqa: E402
 from envs.generate import default_catalog  # noqa: E402
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32, help="the batched phases' max_batch_size (the app's default)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
-    p.add_argument("--replicas", type=lambda t: t if t == "auto" else int(t), default=1,
+    p.add_argument("--replicas", type=replica_count, default=1,
                    help="replicas per server (auto: each tree's own `webshop-rl serve` default)")
     p.add_argument("--max-wait", type=float, help="the app's admission bound in seconds (0: off; default: the app's)")
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")

@@ -50,7 +50,7 @@ from ray.serve.handle import DeploymentHandle
 from cluster.components import actor_runtime_env
 from cluster.serve.api import make_app
 from cluster.serve.core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
-from cluster.serve.core import checkpoint_stamp, load_policy, prefill_catalog, resolve_checkpoint
+from cluster.serve.core import checkpoint_stamp, load_policy, resolve_checkpoint
 from cluster.serve.guard import TOKEN_ENV, ReloadGuard, is_loopback
 
 APP_NAME = "webshop-rl"
@@ -154,10 +154,10 @@ class PolicyServer:
         auto = "cuda" if self.args.num_gpus > 0 and torch.cuda.is_available() else "cpu"
         self.device = auto if self.args.device == "auto" else self.args.device
         start = await target.get.remote()  # a replica started after a reload serves the reloaded one
-        self.loaded: LoadedPolicy = await asyncio.to_thread(load_policy, start["checkpoint"], self.device)
+        path = await asyncio.to_thread(resolve_checkpoint, start["checkpoint"])
+        self.catalog = catalog_for(path, self.args.catalog, self.args.catalog_size, self.args.catalog_seed)
+        self.loaded: LoadedPolicy = await asyncio.to_thread(load_policy, path, self.device, self.catalog)
         self.loaded.generation = start["generation"]
-        self.catalog = catalog_for(self.loaded.path, self.args.catalog, self.args.catalog_size, self.args.catalog_seed)
-        await asyncio.to_thread(prefill_catalog, self.loaded.policy, self.catalog)  # before the first request
         self.generator = torch.Generator().manual_seed(zlib.crc32(self.replica_id.encode()))
         self.runner = BatchRunner(self._forward, self.args.max_batch_size, max_wait_s=self.args.max_wait_s or None)
         token = self.args.reload_token.get_secret_value() if self.args.reload_token else None
