@@ -17,10 +17,9 @@ from envs.env import WebShopEnv
 from envs.generate import GeneratorConfig, write_catalog
 from policies.candidates import catalog_texts
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
-from policies.policy import Policy, PolicyConfig
+from policies.policy import Policy
 from policies.search_queries import search_queries
-
-CPU_DESIGN = PolicyConfig(model="tiny", max_state_tokens=128, trainable_top_layers=1, freeze_action_side=True)
+from tests.policies.test_encoding_store import CPU_DESIGN
 
 
 @pytest.fixture(scope="module")
