@@ -301,18 +301,21 @@ class ArrowBuffer:
                 exp(r * i / rows), favouring fresh data.
         """
         table = self.stores[kind].table
+        # Indices of the eligible rows and one-row slices of them, not a filtered copy nor
+        # `take` (both cross every chunk of the table: ~0.1 s per update at 500 pairs).
+        eligible = np.arange(table.num_rows)
         if min_version is not None and table.num_rows:
-            table = table.filter(self._version_mask(kind, table, min_version))
-        rows = table.num_rows
+            eligible = np.flatnonzero(self._version_mask(kind, table, min_version).to_numpy(zero_copy_only=False))
+        rows = len(eligible)
         if rows == 0:
-            return table
+            return table.slice(0, 0)
         k = min(n, rows)
         if recency > 0:
             w = np.exp(recency * np.arange(rows) / rows)
             idx = self.rng.choice(rows, size=k, replace=False, p=w / w.sum())
         else:
             idx = self.rng.choice(rows, size=k, replace=False)
-        return table.take(pa.array(np.sort(idx)))
+        return pa.concat_tables([table.slice(int(i), 1) for i in eligible[np.sort(idx)]]).combine_chunks()
 
     @staticmethod
     def _version_mask(kind: str, table: pa.Table, min_version: int) -> pa.Array:
