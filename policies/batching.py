@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
@@ -192,3 +193,31 @@ class ActionCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+class TokenMemo:
+    """Token ids of texts already tokenized, newest `max_entries` kept (int32 arrays).
+
+    Ids depend only on the text and the cut, never on weights, so the memo outlives every
+    update: the learner tokenizes a pair's states and candidates the first time it draws
+    the pair, not at every update that draws it again, and a worker a page it has met."""
+
+    def __init__(self, tokenize: Callable[[list[str], int], list[list[int]]], max_entries: int):
+        self._tokenize, self.max_entries = tokenize, max_entries
+        self._entries: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+
+    def __call__(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
+        missing = list(dict.fromkeys(t for t in texts if (max_tokens, t) not in self._entries))
+        fresh = dict(zip(missing, self._tokenize(missing, max_tokens))) if missing else {}
+        out = []
+        for t in texts:
+            if t in fresh:
+                out.append(fresh[t])
+            else:
+                self._entries.move_to_end((max_tokens, t))
+                out.append(self._entries[(max_tokens, t)].tolist())
+        for t, ids in fresh.items():
+            self._entries[(max_tokens, t)] = np.asarray(ids, dtype=np.int32)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return out

@@ -16,6 +16,7 @@ keeps an LRU cache of each state's lower-layer output, so a state seen again
 (IL epochs, DPO pairs sampled again, PPO epochs) runs only the trainable top
 layer(s). Entries are stored in bf16 when the policy computes in bf16 and are
 used the same way on a hit or a miss, so a result never depends on the cache.
+Token ids are kept too (`TokenMemo`): a text is tokenized once per process.
 Those frozen-part caches, the shared folder of encodings and `prefill_frozen` are in
 `policies.frozen` (`FrozenEncodings`, which `Policy` extends).
 
@@ -42,6 +43,7 @@ from torch import nn
 import policies.encoder as enc
 from policies.batching import (
     ActionCache,
+    TokenMemo,
     encode_hidden_sequences,
     encode_sequences,
     head_groups,
@@ -59,6 +61,10 @@ from policies.model import ActionScorer
 # policy and its config together (`from policies.policy import Policy, PolicyConfig`).
 __all__ = ["PRESETS", "ActOutput", "EvalOutput", "Policy", "PolicyConfig", "bf16_native",
            "preset_config"]
+
+TOKEN_MEMO_ENTRIES = 20_000
+"""Texts whose token ids a policy keeps (`TokenMemo`): ~1 KB each for a 128-token state
+with its text, so at most ~20 MB; a run's learner draws from far fewer."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class Policy(FrozenEncodings):
         self._int8: tuple[int, ActionScorer] | None = None
         self._caches = {kind: ActionCache(config.action_cache_size) for kind in ("fp32", "int8")}
         self._state_cache = ActionCache(0)
+        self._tokens = TokenMemo(self._run_tokenizer, TOKEN_MEMO_ENTRIES)
         self._state_low_version = 0
         self._store: EncodingStore | None = None
         self._namespaces: dict[str, str] = {}  # frozen part -> its store namespace (weights hash)
@@ -188,7 +195,12 @@ class Policy(FrozenEncodings):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16 and enabled)
 
     def _tokenize(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
-        return self.tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+        """Token ids of `texts` cut to `max_tokens`, each text tokenized once (`TokenMemo`)."""
+        return self._tokens(texts, max_tokens)
+
+    def _run_tokenizer(self, texts: list[str], max_tokens: int) -> list[list[int]]:
+        return self.tokenizer(texts, truncation=True, max_length=max_tokens, return_attention_mask=False,
+                              return_token_type_ids=False)["input_ids"]
 
     def _forward(
         self,
