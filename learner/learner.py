@@ -113,12 +113,15 @@ class Learner:
         not enough. Only data whose policy version is >= version - max_version_lag is used.
         In a group rank 0 selects (the other ranks' `buffer` is not read) and every rank
         gets the batch."""
-        batch = None
-        if self.group.rank == 0:
-            min_version = max(0, self.version - self.algorithm.config.max_version_lag)
-            batch = self.algorithm.select(buffer, min_version)
+        batch = self.select(buffer) if self.group.rank == 0 else None
         batch = self.group.broadcast(batch)
         return None if batch is None else self.train(batch)
+
+    def select(self, buffer, ahead: int = 0) -> DPOBatch | PPOBatch | None:
+        """One update's data from the buffer, for the version the learner will have after
+        `ahead` more updates (`learner.prefetch` selects with ahead=1); None when there is not enough."""
+        min_version = max(0, self.version + ahead - self.algorithm.config.max_version_lag)
+        return self.algorithm.select(buffer, min_version)
 
     def train(self, batch: DPOBatch | PPOBatch) -> dict[str, float]:
         """One update on an already-selected batch (in a group: the whole batch, on every

@@ -117,7 +117,12 @@ class PPO:
         self.consumed = {k: v for k, v in self.consumed.items() if v >= min_version}
         n = self.config.trajectories_per_update
         table = buffer.fresh_policy_trajectories(n, min_version, sorted(self.consumed))
-        return None if table.num_rows < n else PPOBatch.from_table(table)
+        if table.num_rows < n:
+            return None
+        batch = PPOBatch.from_table(table)
+        # marked here, not after training: a batch selected ahead (learner.prefetch) skips them too
+        self.consumed.update({t.traj_id: t.policy_version for t in batch.trajectories})
+        return batch
 
     def targets(self, trajs: list[Trajectory], steps: StepBatch, group: Group = SOLO) -> PPOTargets:
         """Everything fixed during one update, from one no-grad pass of the current policy.
@@ -150,7 +155,7 @@ class PPO:
                           weights)
 
     def train(self, batch: PPOBatch, optimizer_step: Callable[[], float], group: Group = SOLO) -> UpdateResult:
-        """ppo_epochs epochs of minibatches over the batch's steps; marks its trajectories used.
+        """ppo_epochs epochs of minibatches over the batch's steps (`select` marked them used).
 
         In a learner group every rank draws the same minibatch order and runs its share of
         each minibatch, its loss weighted by that share of the whole minibatch."""
@@ -173,8 +178,6 @@ class PPO:
                     for k, v in parts.items():
                         totals[k] = totals.get(k, 0.0) + v * len(chunk)
                 grad_norms.append(optimizer_step())
-        if group.rank == 0:  # the rank that selects keeps the record
-            self.consumed.update({t.traj_id: t.policy_version for t in batch.trajectories})
         seen = num_steps * cfg.ppo_epochs
         totals = sum_values(group, {k: float(v) for k, v in totals.items()})
         weights = targets.behaviour_weights
