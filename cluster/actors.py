@@ -16,6 +16,7 @@ from cluster.components import build_learner, catalog_from_section, preset_polic
 from cluster.schedule import Interval
 from cluster.run_state import PublishLog
 from learner.group import TorchGroup, connect_store, open_store
+from learner.prefetch import Prefetcher
 from policies.checkpoint import load_checkpoint
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
@@ -75,6 +76,17 @@ class BufferActor:
         return self.buffer.stats()
 
 
+def acting_device(gpu_ids: list, cuda_available: bool) -> str:
+    """Where a rollout worker acts: the GPU Ray gave it (`policy.worker_gpu_share`), else the CPU."""
+    if not gpu_ids:
+        return "cpu"
+    if not cuda_available:
+        raise RuntimeError(f"this rollout worker was given GPU {gpu_ids} but torch sees no CUDA device (a CPU "
+                           f"build of torch?): install the CUDA build on the GPU nodes, or set "
+                           f"policy.worker_gpu_share=0")
+    return "cuda"
+
+
 class WorkerShell:
     """A rollout worker that pushes to the buffer and pulls weights between rounds."""
 
@@ -83,7 +95,8 @@ class WorkerShell:
 
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
         catalog = catalog_from_section(cfg.catalog)
-        policy = preset_policy(cfg.policy, device="cpu", acting=True)
+        policy = preset_policy(cfg.policy, device=acting_device(ray.get_gpu_ids(), torch.cuda.is_available()),
+                               acting=True)
         share_encodings(cfg.policy, policy)
         self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed, run_id=run_id)
         self.store, self.buffer = store, buffer
@@ -159,6 +172,8 @@ class LearnerShell:
             self.learner.load(state_dir)
         self.rank, self.rendezvous = rank, None
         self.buffer, self.store = _BufferProxy(buffer), store
+        # on a GPU the next batch is selected while one trains; on a CPU that would only take a core from it
+        self.prefetch = Prefetcher(self.learner, self.buffer) if self.learner.device.type == "cuda" else None
         self.schedule = Interval(cfg.run.sync_interval_s)
         self.publish_seconds: list[float] = []
         if rank == 0:
@@ -191,7 +206,7 @@ class LearnerShell:
         In a group every rank runs it at once and rank 0's clock decides for all."""
         end, out, group = time.perf_counter() + seconds, [], self.learner.group
         while not group.broadcast(time.perf_counter() >= end or (max_updates is not None and len(out) >= max_updates)):
-            m = self.learner.update(self.buffer)
+            m = self.prefetch.update() if self.prefetch is not None else self.learner.update(self.buffer)
             if m is None:
                 time.sleep(0.2)  # not enough fresh data yet
             else:

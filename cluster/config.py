@@ -83,9 +83,18 @@ class PolicySection:
     """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
     threads_per_worker: int = 1
     """torch threads in each rollout worker process."""
+    worker_gpu_share: float = 0.0
+    """GPU each rollout worker asks Ray for: 0 acts on the CPU; 0.125 puts eight workers
+    on one GPU, acting there, beside the GPUs the learners take."""
     encoding_cache_gb: float = 8.0
     """Size of the folder of frozen-layer encodings that every process on a machine and
     later runs share (`$WEBSHOP_RL_CACHE/encodings`, policies.encoding_store); 0 = off."""
+
+    def __post_init__(self):
+        if not 0.0 <= self.worker_gpu_share <= 1.0:
+            raise ValueError(f"worker_gpu_share must be between 0 and 1 (a GPU's share), got {self.worker_gpu_share}")
+        if self.worker_gpu_share > 0 and self.int8_acting:
+            raise ValueError("int8_acting runs on the CPU only, and worker_gpu_share > 0 puts the workers on a GPU")
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,9 @@ class TrainConfig:
         if self.learner.num_learners > 1 and self.run.algo == "rllib-ppo":
             raise ValueError(f"learner.num_learners={self.learner.num_learners} applies to the dpo and ppo "
                              f"learners; rllib-ppo runs RLlib's own")
+        if self.policy.worker_gpu_share > 0 and (self.run.num_workers == 0 or self.run.algo == "rllib-ppo"):
+            raise ValueError(f"policy.worker_gpu_share={self.policy.worker_gpu_share} applies to the Ray rollout "
+                             f"workers of dpo and ppo: use run.num_workers >= 1 (0 acts in this process)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -27,12 +27,13 @@ class LearnerGroup:
 
     Args:
         cfg: the run's `TrainConfig` (`learner.num_learners` actors).
-        cpus, gpus: what each learner reserves (gpus 0 or 1; 1 puts its model on CUDA).
+        cpus, gpus: what each learner reserves (gpus: 0, 1, or the share of a GPU that the
+            rollout workers leave; > 0 puts its model on CUDA).
         options: the rest of each actor's `.options` (runtime env).
         args: `LearnerShell`'s arguments after cfg, il_path and device.
     """
 
-    def __init__(self, cfg, il_path: str, cpus: float, gpus: int, options: dict, *args):
+    def __init__(self, cfg, il_path: str, cpus: float, gpus: float, options: dict, *args):
         n = cfg.learner.num_learners
         self.pg = None
         placement: list[dict] = [{}]

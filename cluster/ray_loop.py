@@ -88,6 +88,29 @@ def cpu_shares(num_workers: int, num_learners: int = 1) -> tuple[float, float, i
     return share, share, gpus
 
 
+def gpu_shares(num_workers: int, share: float, num_learners: int, learner_gpus: int) -> tuple[float, float]:
+    """(GPU of each learner, GPU of each rollout worker) with `policy.worker_gpu_share`;
+    0: the workers act on CPUs and the learners keep `learner_gpus` (`cpu_shares`).
+    Learners take whole GPUs where the workers fit beside them; one learner on a node
+    with too few for that (one GPU) takes what the workers leave of one of them."""
+    if share <= 0:
+        return learner_gpus, 0.0
+    free = int(ray.available_resources().get("GPU", 0))
+    per_gpu = int(1 / share + 1e-9)  # Ray packs whole shares on each GPU
+    need = -(-num_workers // per_gpu)
+    if free >= num_learners + need:
+        return 1, share
+    if num_learners == 1 and free >= need:
+        beside = num_workers - (free - 1) * per_gpu  # the workers on the learner's GPU
+        left = round(1.0 - beside * share, 4)
+        if left > 0:
+            return left, share
+    learners = "a share left for the learner" if num_learners == 1 else f"the {num_learners} learners' own GPUs"
+    raise UsageError(f"policy.worker_gpu_share={share} puts {per_gpu} worker(s) on a GPU: {num_workers} workers "
+                     f"need {need} GPU(s) and {learners}, and {free} are free: use fewer workers, a smaller "
+                     f"share, or 0 to act on CPUs")
+
+
 def worker_strategies(run, cpus: float) -> list:
     """One scheduling strategy per worker: SPREAD, or a bundle of a placement group."""
     n = run.num_workers
@@ -130,6 +153,7 @@ class RayLoop(DriverLoop):
             ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=True)
         num_learners = cfg.learner.num_learners
         w_cpu, l_cpu, l_gpu = cpu_shares(run.num_workers, num_learners)
+        l_gpu, w_gpu = gpu_shares(run.num_workers, cfg.policy.worker_gpu_share, num_learners, l_gpu)
         # The buffer writes to the run directory on the driver's disk, and neither it nor
         # the weight store may vanish with a worker node: both live on the driver's node.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -143,7 +167,7 @@ class RayLoop(DriverLoop):
         # the learner publishes its weights as it starts: wait for that, so that no worker
         # acts on a head of its own before the first round
         self.counters["updates"] = ray.get(self.learner.leader.num_updates.remote())
-        self._start_workers(w_cpu, env)
+        self._start_workers(w_cpu, w_gpu, env)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
         self.learner_placement = self.learner.placement()
         self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._updates_left())
@@ -151,12 +175,13 @@ class RayLoop(DriverLoop):
         if run.chaos_kill_interval_s and self.chaos is None:
             self.chaos = Interval(run.chaos_kill_interval_s)
 
-    def _start_workers(self, cpus: float, env: dict) -> None:
-        """One worker actor per `run.num_workers`, spread over nodes where there are several."""
+    def _start_workers(self, cpus: float, gpus: float, env: dict) -> None:
+        """One worker actor per `run.num_workers`, spread over nodes where there are several;
+        `gpus`: each one's GPU share (it acts there) or 0."""
         cfg = self.cfg
         strategies = worker_strategies(cfg.run, cpus)
         for i in range(cfg.run.num_workers):
-            self.workers[i] = RemoteWorker.options(num_cpus=cpus, scheduling_strategy=strategies[i],
+            self.workers[i] = RemoteWorker.options(num_cpus=cpus, num_gpus=gpus, scheduling_strategy=strategies[i],
                                                    runtime_env=env).remote(
                 i, cfg, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1), self.run_id)
             if str(i) in self.worker_states:
@@ -165,7 +190,7 @@ class RayLoop(DriverLoop):
             ray.get([w.ping.remote() for w in self.workers.values()], timeout=SCHEDULE_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"rollout workers not scheduled after {SCHEDULE_TIMEOUT_S} s: each asks for "
-                               f"{cpus:.2f} CPU; free now: {ray.available_resources()}") from None
+                               f"{cpus:.2f} CPU and {gpus} GPU; free now: {ray.available_resources()}") from None
 
     def _updates_left(self) -> int | None:
         run = self.cfg.run
