@@ -13,8 +13,10 @@ After the device, the CPU capability, the core count and the versions, it prints
      `Learner`, built and timed by bench/speed/learner_updates.py from gpu.yaml, on the
      pairs and trajectories just collected, for MiniLM-L6 and BERT-base;
   3. env steps/s with all the node's cores: one Ray rollout worker per core acting on
-     the CPU (bench/speed/rollout_scaling.py: CPU-preset MiniLM, one thread, 8 envs),
-     and the env alone (random agent, one core: bench/speed/env_throughput.py);
+     the CPU (bench/speed/rollout_scaling.py: CPU-preset MiniLM, one thread, 8 envs);
+     the same workers acting on the GPU, an equal share each (`policy.worker_gpu_share`:
+     full preset, 32 envs each); and the env alone (random agent, one core:
+     bench/speed/env_throughput.py);
   4. weight push p50: the GPU learner's weights to the host (`get_weights`), and through
      the object store to 8 workers (bench/speed/weight_push.py), full and cpu presets.
 BERT-base is the local copy given by --bert-base, else BERT-base-shaped random weights
@@ -64,6 +66,7 @@ class Sizes:
     window_s: float  # one measured rollout window
     windows: int
     envs_per_worker: int
+    gpu_envs_per_worker: int  # envs of each worker acting on a GPU share
     push_workers: int
     pushes: int
 
@@ -71,14 +74,15 @@ class Sizes:
 def full_sizes() -> Sizes:
     return Sizes(model="default", bert_shape={}, act_envs=(8, 64), act_calls=10, collect_envs=64,
                  collect_episodes=128, pairs_per_update=8, ppo={}, warmup=2, updates=10, workers=os.cpu_count() or 1,
-                 window_s=20.0, windows=2, envs_per_worker=8, push_workers=8, pushes=15)
+                 window_s=20.0, windows=2, envs_per_worker=8, gpu_envs_per_worker=32, push_workers=8, pushes=15)
 
 
 SMOKE = Sizes(model="tiny", bert_shape={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                                         "intermediate_size": 64},
               act_envs=(2,), act_calls=2, collect_envs=4, collect_episodes=4, pairs_per_update=2,
               ppo={"trajectories_per_update": 2, "ppo_epochs": 1}, warmup=1,
-              updates=2, workers=2, window_s=1.0, windows=1, envs_per_worker=2, push_workers=1, pushes=2)
+              updates=2, workers=2, window_s=1.0, windows=1, envs_per_worker=2, gpu_envs_per_worker=2, push_workers=1,
+              pushes=2)
 
 
 def sync(device: str) -> None:
@@ -188,13 +192,20 @@ def weights_to_host(policy, device: str, pushes: int) -> list[float]:
     return times
 
 
-def rollout_cores(sizes: Sizes) -> list[float]:
-    """Env steps/s of one Ray rollout worker per core, acting on the CPU."""
+def rollout_cores(sizes: Sizes, gpu_device: str | None = None) -> list[float]:
+    """Env steps/s of one Ray rollout worker per core, acting on the CPU (cpu preset), or
+    with `gpu_device` on an equal share of the GPU (full preset, as `policy.worker_gpu_share`
+    places a run's workers)."""
     import ray
     import rollout_scaling
 
-    actors = [rollout_scaling.ScalingWorker.remote(i, sizes.model, sizes.envs_per_worker, None)
-              for i in range(sizes.workers)]
+    if gpu_device is None:
+        actors = [rollout_scaling.ScalingWorker.remote(i, sizes.model, sizes.envs_per_worker, None)
+                  for i in range(sizes.workers)]
+    else:
+        actors = [rollout_scaling.ScalingWorker.options(num_gpus=1 / sizes.workers).remote(
+            i, sizes.model, sizes.gpu_envs_per_worker, None, preset="full", device=gpu_device)
+            for i in range(sizes.workers)]
     rates = []
     for _ in range(sizes.windows):
         results = ray.get([a.run.remote(sizes.window_s) for a in actors])
@@ -214,7 +225,7 @@ def env_alone(seconds: float) -> float:
     return env_throughput.steps_per_second(catalog, SearchIndex(catalog, cache_dir=None), seconds, seed=0)
 
 
-def ray_parts(sizes: Sizes, results: dict) -> None:
+def ray_parts(sizes: Sizes, results: dict, device: str) -> None:
     import ray
     import weight_push
     from common import spread
@@ -222,7 +233,9 @@ def ray_parts(sizes: Sizes, results: dict) -> None:
     # The workers import the actor classes' modules (bench/speed) and this checkout's packages.
     paths = [str(ROOT), str(ROOT / "bench" / "speed"), os.environ.get("PYTHONPATH", "")]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    ray.init(address="local", num_cpus=sizes.workers, include_dashboard=False, log_to_driver=False)
+    # without a GPU (--smoke) one logical GPU lets the GPU-share workers be scheduled; they act on the CPU
+    gpus = None if device.startswith("cuda") else 1
+    ray.init(address="local", num_cpus=sizes.workers, num_gpus=gpus, include_dashboard=False, log_to_driver=False)
     try:
         print(f"3. env steps/s with all {sizes.workers} cores: one Ray rollout worker per core acting on the CPU "
               f"({sizes.envs_per_worker} envs each, cpu preset, one thread; windows of {sizes.window_s:g} s: "
@@ -232,6 +245,11 @@ def ray_parts(sizes: Sizes, results: dict) -> None:
         print(f"    env steps/s {spread(rates)}; the env alone (random agent, one core) {alone:.4g} steps/s",
               flush=True)
         results["rollout"] = {"workers": sizes.workers, "env_steps_per_s": rates, "env_alone_one_core": alone}
+        print(f"   the same workers acting on one GPU, a 1/{sizes.workers} share each (policy.worker_gpu_share; "
+              f"full preset, {sizes.gpu_envs_per_worker} envs each)", flush=True)
+        rates = rollout_cores(sizes, device)
+        print(f"    env steps/s {spread(rates)}", flush=True)
+        results["rollout"]["gpu_acting_env_steps_per_s"] = rates
         print(f"4. weight push through the object store until every worker holds the version "
               f"(workers: {sizes.push_workers}, pushes: {sizes.pushes})", flush=True)
         for preset, trainable_only in (("full", False), ("cpu", True)):
@@ -305,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         gpu_parts(device, sizes, args.bert_base, args.smoke, results, Path(tmp), deadline)
     if not over_budget(deadline, "3-4. rollout workers and weight push"):
-        ray_parts(sizes, results)
+        ray_parts(sizes, results, device)
     results["info"]["seconds"] = round(time.perf_counter() - start, 1)
     print(f"# done in {results['info']['seconds']:.0f} s", flush=True)
     if args.json:

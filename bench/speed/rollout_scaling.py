@@ -19,7 +19,8 @@ import ray
 
 @ray.remote(num_cpus=1)
 class ScalingWorker:
-    def __init__(self, worker_id: int, model: str, num_envs: int, checkpoint: str | None):
+    def __init__(self, worker_id: int, model: str, num_envs: int, checkpoint: str | None, preset: str = "cpu",
+                 device: str = "cpu"):
         import torch
 
         from envs.generate import default_catalog
@@ -28,7 +29,8 @@ class ScalingWorker:
         from rollout_workers.worker import RolloutWorker, WorkerConfig
 
         torch.set_num_threads(1)
-        policy = load_checkpoint(checkpoint) if checkpoint else Policy(preset_config("cpu", model=model))
+        policy = (load_checkpoint(checkpoint, device=device) if checkpoint
+                  else Policy(preset_config(preset, model=model, device=device)))
         self.worker = RolloutWorker(worker_id, default_catalog(), policy,
                                     WorkerConfig(num_envs=num_envs, pair_mode="none"), seed=worker_id)
         self.worker.sample(num_envs)  # warm the action cache and the allocator

@@ -40,6 +40,7 @@ def test_the_smoke_mode_runs_every_part(tmp_path):
     first = results["encoders"]["tiny BERT (stand-in for MiniLM-L6)"]
     assert first["worker_env_steps_per_s"] > 0 and len(first["weights_to_host_s"]) == 2
     assert results["rollout"]["workers"] == 2 and min(results["rollout"]["env_steps_per_s"]) > 0
+    assert min(results["rollout"]["gpu_acting_env_steps_per_s"]) > 0  # workers on half a (logical) GPU each
     for preset in ("full", "cpu"):
         push = results["weight_push"][preset]
         assert len(push["object_store_s"]) == 2 and push["max_lag"] == 0  # every worker got each version
