@@ -11,7 +11,8 @@ a buffer actor on a copy of RUN/buffer and a weight store, as a run has them, an
 learner actor's class (`cluster.actors.LearnerShell`, the tree's shipped config) in the
 driver, so that timers can wrap its functions. After `--warmup` untimed updates,
 `train_for(max_updates=N)` runs the loop a run runs: select from the buffer actor, train,
-publish when the sync interval is due. This tree runs twice per repeat: with an empty
+publish when the sync interval is due. PPO takes each trajectory once, from the newest rows
+only, so a finished run's buffer feeds a few PPO updates (`--ppo-updates`, after one untimed). This tree runs twice per repeat: with an empty
 folder of shared encodings (a first run on the machine) and with the folder that run left
 (later runs, or a run whose workers encoded these pages first).
 
@@ -139,7 +140,10 @@ def child(args) -> None:
 
     def fetch(self, *a, **k):
         with timers.part("fetch"):
-            return select(self, *a, **k)
+            batch = select(self, *a, **k)
+        if batch is None:  # train_for would wait for data that never comes
+            raise SystemExit(f"the buffer holds no more fresh {args.algo} data: ask for fewer updates")
+        return batch
 
     type(shell.learner.algorithm).select = fetch
     shell.train_for(1e9, args.warmup)
@@ -155,8 +159,9 @@ def child(args) -> None:
 def run_tree(tree: Path, algo: str, buffer_src: str, cache: Path, tmp: Path, args, site: Path | None) -> dict:
     buffer = tmp / f"buffer-{os.getpid()}-{time.monotonic_ns()}"
     shutil.copytree(buffer_src, buffer)
+    updates, warmup = (args.updates, args.warmup) if algo == "dpo" else (args.ppo_updates, 1)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--algo", algo, "--buffer", str(buffer),
-           "--il-checkpoint", args.il_checkpoint, "--updates", str(args.updates), "--warmup", str(args.warmup),
+           "--il-checkpoint", args.il_checkpoint, "--updates", str(updates), "--warmup", str(warmup),
            "--threads", str(args.threads)]
     path = f"{site}{os.pathsep}{tree}" if site else str(tree)
     env = {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
@@ -183,6 +188,8 @@ def main() -> None:
     ap.add_argument("--algos", nargs="+", default=["dpo"], choices=["dpo", "ppo"])
     ap.add_argument("--updates", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--ppo-updates", type=int, default=3,
+                    help="PPO uses each trajectory once and reads the newest 4n+64 rows: a run's buffer holds few")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a 2-core run's learner has 1)")
     ap.add_argument("--precision", choices=("auto", "fp32", "bf16"),
@@ -206,7 +213,8 @@ def main() -> None:
     args.precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
     run = Path(args.run).resolve()
     print(f"CPU capability {capability}; precision {args.precision}; {args.threads} thread(s); baseline "
-          f"{args.baseline}; {args.updates} updates after {args.warmup}, {args.repeats} repeats; data {run}/buffer")
+          f"{args.baseline}; {args.updates} DPO updates after {args.warmup} ({args.ppo_updates} PPO after 1), "
+          f"{args.repeats} repeats; data {run}/buffer")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         args.il_checkpoint = pinned_checkpoint(str(run / "il" / "checkpoint"), args.precision, tmp)
