@@ -26,6 +26,7 @@ baseline therefore reads /proc/cpuinfo without its bf16 flags (`HIDE_BF16`, load
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -75,6 +76,23 @@ def pinned_checkpoint(source: str, precision: str, tmp: Path) -> str:
     return str(copy)
 
 
+@contextlib.contextmanager
+def baseline_checkout(revision: str, precision: str, tmp: Path):
+    """(tree, site) of `revision` checked out under `tmp` for the time of the block; `site`
+    (PYTHONPATH ahead of the tree) hides the bf16 CPU flags when comparing in fp32, else None."""
+    base, site = tmp / "baseline", None
+    if precision == "fp32":
+        site = tmp / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(HIDE_BF16)
+    subprocess.run(["git", "worktree", "add", "--detach", str(base), revision], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield base, site
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--il-checkpoint", required=True)
@@ -96,14 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         args.il_checkpoint = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp)
-        base, site = tmp / "baseline", None
-        if args.precision == "fp32":
-            site = tmp / "site"
-            site.mkdir()
-            (site / "sitecustomize.py").write_text(HIDE_BF16)
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with baseline_checkout(args.baseline, args.precision, tmp) as (base, site):
             catalog_cache = tmp / "catalogs"  # shared: the generated catalog is built once
             for r in range(args.repeats):
                 results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", catalog_cache, args, site))
@@ -116,8 +127,6 @@ def main() -> None:
                     results.setdefault("this tree, later run", []).append(run_train(ROOT, tmp / f"w{r}", fresh, args))
                 print(f"repeat {r + 1}: " + "; ".join(f"{k} {v[-1]['updates/s']:.3f} updates/s "
                                                       f"{v[-1]['env steps/s']:.1f} steps/s" for k, v in results.items()))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
     print()
     for metric in ("updates/s", "env steps/s"):
         base_median = statistics.median(r[metric] for r in results["baseline"])

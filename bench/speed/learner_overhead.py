@@ -207,7 +207,7 @@ def main() -> None:
         ap.error("--run is required")
     sys.path.insert(0, str(ROOT / "bench" / "speed"))
     import torch
-    from ab_loop import HIDE_BF16, pinned_checkpoint
+    from ab_loop import baseline_checkout, pinned_checkpoint
 
     capability = torch.backends.cpu.get_cpu_capability()
     args.precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
@@ -218,14 +218,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         args.il_checkpoint = pinned_checkpoint(str(run / "il" / "checkpoint"), args.precision, tmp)
-        base, site = tmp / "baseline", None
-        if args.precision == "fp32":
-            site = tmp / "site"
-            site.mkdir()
-            (site / "sitecustomize.py").write_text(HIDE_BF16)
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with baseline_checkout(args.baseline, args.precision, tmp) as (base, site):
             for algo in args.algos:
                 rows: dict[str, list[dict]] = defaultdict(list)
                 for r in range(args.repeats):
@@ -242,8 +235,6 @@ def main() -> None:
                 base_med = statistics.median(r["seconds"] for r in rows[args.baseline])
                 for name, data in rows.items():
                     report(name, data, base_med)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
 
 
 if __name__ == "__main__":
