@@ -145,7 +145,8 @@ def run_il(il: ILSection, catalog: Catalog, policy_config: PolicyConfig, out: st
     prefill_s = prefill_encodings(policy, steps)
     trainer = ILTrainer(policy, ILConfig(num_epochs=il.epochs, batch_size=il.batch_size, lr=il.lr, seed=seed))
     history = train(trainer, steps, il, seed, log, on_estimate, prefill_s)
-    metrics = {"train_seconds": sum(h["seconds"] for h in history), "decisions": len(steps), "epochs": history}
+    metrics = {"train_seconds": sum(h["seconds"] for h in history), "prefill_seconds": prefill_s,
+               "decisions": len(steps), "epochs": history}
     if eval_episodes:
         ids = list(catalog.goal_ids("test"))[:eval_episodes]
         ev = evaluate_policy(policy, catalog, ids, progress="IL test")
