@@ -30,6 +30,8 @@ def test_il_run_trains_evaluates_and_shows_progress(tmp_path, capsys):
     per_epoch = math.ceil(metrics["decisions"] / 16)
     assert [e["batches"] for e in metrics["epochs"]] == [per_epoch, per_epoch]
     assert metrics["eval"]["episodes"] == 4
+    written = json.loads((tmp_path / "il" / "il_metrics.json").read_text())
+    assert written["prefill_seconds"] == metrics["prefill_seconds"] >= 0.0  # encoding before epoch 0, recorded
     meta = json.loads((tmp_path / "il" / "checkpoint" / "metadata.json").read_text())
     assert meta["steps"] == 2 * per_epoch and meta["train_config"] == {**asdict(il), "seed": 1}
     load_checkpoint(tmp_path / "il" / "checkpoint")
