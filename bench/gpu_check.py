@@ -11,7 +11,8 @@ After the device, the CPU capability, the core count and the versions, it prints
   2. the learner on the GPU: DPO updates/s (8 pairs per update, the issue's goal; scope
      and anchor states as gpu.yaml ships) and PPO samples (policy steps)/s of the real
      `Learner`, built and timed by bench/speed/learner_updates.py from gpu.yaml, on the
-     pairs and trajectories just collected, for MiniLM-L6 and BERT-base;
+     pairs and trajectories just collected, for MiniLM-L6 and BERT-base; and DPO updates/s
+     when the learner selects each batch from a buffer, in line and prefetched;
   3. env steps/s with all the node's cores: one Ray rollout worker per core acting on
      the CPU (bench/speed/rollout_scaling.py: CPU-preset MiniLM, one thread, 8 envs);
      the same workers acting on the GPU, an equal share each (`policy.worker_gpu_share`:
@@ -181,6 +182,40 @@ def learning(checkpoint: str, device: str, sizes: Sizes, pairs, trajs) -> dict:
     return out
 
 
+def selecting(checkpoint: str, device: str, sizes: Sizes, pairs, trajs, tmp: Path) -> dict:
+    """DPO updates/s when the learner selects every batch from a buffer (an in-process Arrow
+    buffer holding the collected pairs and trajectories), one after the other and with the
+    next batch selected while one trains (`learner.prefetch`, what a CUDA learner runs)."""
+    import learner_updates
+
+    from cluster.config import CONFIG_DIR, load_config
+    from learner.prefetch import Prefetcher
+    from rollout_workers.buffer import ArrowBuffer
+    from rollout_workers.schema import trajectories_to_batch
+
+    scope = load_config(CONFIG_DIR / "gpu.yaml").dpo.scope
+    rates = {}
+    for mode in ("in line", "prefetched"):
+        buffer = ArrowBuffer(tmp / f"buffer-{mode.replace(' ', '-')}")
+        buffer.add_pairs(pairs)
+        buffer.add_trajectories(trajectories_to_batch(trajs))
+        learner = learner_updates.build(checkpoint, device, "full", "dpo", scope, {"dpo": {
+            "pairs_per_update": sizes.pairs_per_update, "max_version_lag": 10**6}})  # every collected pair stays usable
+        step = Prefetcher(learner, buffer).update if mode == "prefetched" else (lambda: learner.update(buffer))
+        for _ in range(sizes.warmup):
+            step()
+        sync(device)
+        start = time.perf_counter()
+        if any(step() is None for _ in range(sizes.updates)):
+            raise SystemExit("gpu_check: the buffer ran out of pairs")
+        sync(device)
+        rates[mode] = sizes.updates / (time.perf_counter() - start)
+    print(f"    selecting from a buffer (in-process): DPO updates/s {rates['in line']:.3g} in line, "
+          f"{rates['prefetched']:.3g} with the next batch prefetched (x{rates['prefetched'] / rates['in line']:.2f})",
+          flush=True)
+    return rates
+
+
 def weights_to_host(policy, device: str, pushes: int) -> list[float]:
     """Seconds of `get_weights()` (the whole state dict to numpy) from the policy on `device`."""
     times = []
@@ -296,6 +331,7 @@ def gpu_parts(device: str, sizes: Sizes, bert_base: str | None, smoke: bool, res
         del policy
         print(f"2. the learner on {device} (gpu.yaml's dpo, ppo and learner sections)", flush=True)
         row["learner"] = learning(str(checkpoint), device, sizes, *data)
+        row["learner"]["dpo_selecting"] = selecting(str(checkpoint), device, sizes, *data, out)
         results.setdefault("encoders", {})[label] = row
         if device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -37,6 +37,8 @@ def test_the_smoke_mode_runs_every_part(tmp_path):
         for algo in ("dpo", "ppo"):
             timed = row["learner"][algo]
             assert len(timed["s_per_update"]) == 2 and min(timed["items_per_s"]) > 0  # 2 timed updates
+        assert set(row["learner"]["dpo_selecting"]) == {"in line", "prefetched"}
+        assert min(row["learner"]["dpo_selecting"].values()) > 0
     first = results["encoders"]["tiny BERT (stand-in for MiniLM-L6)"]
     assert first["worker_env_steps_per_s"] > 0 and len(first["weights_to_host_s"]) == 2
     assert results["rollout"]["workers"] == 2 and min(results["rollout"]["env_steps_per_s"]) > 0
