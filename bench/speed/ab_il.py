@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from ab_loop import ROOT, baseline_checkout
+from ab_loop import ROOT, baseline_checkout, tree_env
 
 
 def run_il(tree: Path, out: Path, cache: Path, demos: int, site: Path | None) -> dict:
     cmd = [sys.executable, "-m", "cluster.train", "--algo", "il", "--out", str(out),
            "--set", "il.epochs=1", f"il.num_demos={demos}", "run.final_eval_episodes=10"]
-    path = f"{site}{os.pathsep}{tree}" if site else str(tree)
-    env = {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
+    env = tree_env(tree, cache, site)
     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = json.loads((out / "il" / "il_metrics.json").read_text())
     epoch, prefill = metrics["epochs"][0]["seconds"], metrics.get("prefill_seconds", 0.0)

@@ -53,14 +53,20 @@ builtins.open = _open_cpuinfo
 """
 
 
+def tree_env(tree: Path, cache: Path, site: Path | None = None) -> dict:
+    """The environment of a process of `tree`: its packages first (after `site`, see
+    `baseline_checkout`) and a cache folder of its own."""
+    path = f"{site}{os.pathsep}{tree}" if site else str(tree)
+    return {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
+
+
 def run_train(tree: Path, out: Path, cache: Path, args, site: Path | None = None) -> dict:
     """One RL phase in `tree`; its summary (updates, env steps, RL seconds)."""
     cmd = [sys.executable, "-m", "cluster.train", "--algo", "dpo", "--il-checkpoint", args.il_checkpoint,
            "--updates", str(args.updates), "--num-workers", str(args.num_workers), "--out", str(out),
            "--set", "run.eval_interval_s=10h", "run.checkpoint_interval_s=10h", "run.time_budget_s=10h",
            "run.final_eval_episodes=20"]
-    path = f"{site}{os.pathsep}{tree}" if site else str(tree)
-    env = {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
+    env = tree_env(tree, cache, site)
     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     return {"updates/s": summary["updates"] / summary["seconds"], "env steps/s": summary["env_steps"] / summary["seconds"]}

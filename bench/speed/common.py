@@ -1,4 +1,4 @@
-"""Shared pieces of the policy benchmarks: WebShop-like synthetic batches, timing.
+"""Shared pieces of the policy benchmarks: WebShop-like synthetic batches, timing, timers.
 
 States imitate WebShop's `text` observation of a results page (instruction first,
 then buttons, then 10 products with ASIN, title and price) and are long enough to
@@ -9,10 +9,15 @@ are new to each env.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import random
 import statistics
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -72,6 +77,50 @@ def batch(seed: int, num_envs: int, num_candidates: int = 12) -> tuple[list[str]
 def spread(xs: list[float]) -> str:
     """Median [min-max]."""
     return f"{statistics.median(xs):.3g} [{min(xs):.3g}-{max(xs):.3g}]"
+
+
+class Timers:
+    """Seconds per named part, accumulated by wrappers around the functions that do the work.
+    Exclusive: time in a nested timed call counts for the inner part only, so the parts add
+    up to the time spent in any of them."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._stack: list[list] = []  # [name, start, seconds of nested parts]
+
+    @contextlib.contextmanager
+    def part(self, name: str):
+        self._stack.append([name, time.perf_counter(), 0.0])
+        try:
+            yield
+        finally:
+            _, start, nested = self._stack.pop()
+            spent = time.perf_counter() - start
+            self.seconds[name] += spent - nested
+            if self._stack:
+                self._stack[-1][2] += spent
+
+    def wrap(self, owner, attr: str, name: str | Callable[..., str]) -> None:
+        """Replace `owner.attr` (a function, method or classmethod) by a timed version; `name`
+        is the part, or a function of the call's arguments that names it."""
+        original = getattr(owner, attr)
+        name_of = name if callable(name) else (lambda *a, **k: name)
+        static = inspect.getattr_static(owner, attr)  # a classmethod as defined, not bound
+        if isinstance(static, classmethod):
+            func = static.__func__
+
+            def timed_classmethod(cls, *args, **kwargs):
+                with self.part(name_of(cls, *args, **kwargs)):
+                    return func(cls, *args, **kwargs)
+
+            setattr(owner, attr, classmethod(timed_classmethod))
+            return
+
+        def timed(*args, **kwargs):
+            with self.part(name_of(*args, **kwargs)):
+                return original(*args, **kwargs)
+
+        setattr(owner, attr, timed)
 
 
 BERT_BASE_LABEL = "BERT-base-shaped, random weights (BertConfig defaults: 12 layers x 768, 110M)"

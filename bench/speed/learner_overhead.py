@@ -35,7 +35,6 @@ updates/s against the baseline.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -47,47 +46,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from ab_loop import ROOT, baseline_checkout, pinned_checkpoint, tree_env
+from common import Timers
+
 PARTS = ("fetch", "collate", "tokenize", "encodings", "forward", "backward", "optimizer", "publish", "other")
 COMPUTE = ("forward", "backward", "optimizer")
-
-
-class Timers:
-    """Exclusive seconds per part: time in a nested timed call counts for the inner part only."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._stack: list[list] = []  # [name, start, seconds of nested parts]
-
-    @contextlib.contextmanager
-    def part(self, name: str):
-        self._stack.append([name, time.perf_counter(), 0.0])
-        try:
-            yield
-        finally:
-            _, start, nested = self._stack.pop()
-            spent = time.perf_counter() - start
-            self.seconds[name] += spent - nested
-            if self._stack:
-                self._stack[-1][2] += spent
-
-    def wrap(self, owner, attr: str, name: str) -> None:
-        original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
-        if isinstance(original, classmethod):
-            func = original.__func__
-
-            def timed_cm(cls, *args, **kwargs):
-                with self.part(name):
-                    return func(cls, *args, **kwargs)
-
-            setattr(owner, attr, classmethod(timed_cm))
-            return
-
-        def timed(*args, **kwargs):
-            with self.part(name):
-                return original(*args, **kwargs)
-
-        setattr(owner, attr, timed)
 
 
 def install(timers: Timers) -> None:
@@ -163,8 +126,7 @@ def run_tree(tree: Path, algo: str, buffer_src: str, cache: Path, tmp: Path, arg
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--algo", algo, "--buffer", str(buffer),
            "--il-checkpoint", args.il_checkpoint, "--updates", str(updates), "--warmup", str(warmup),
            "--threads", str(args.threads)]
-    path = f"{site}{os.pathsep}{tree}" if site else str(tree)
-    env = {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
+    env = tree_env(tree, cache, site)
     out = subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True, text=True)
     shutil.rmtree(buffer)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -205,9 +167,7 @@ def main() -> None:
         return
     if not args.run:
         ap.error("--run is required")
-    sys.path.insert(0, str(ROOT / "bench" / "speed"))
     import torch
-    from ab_loop import baseline_checkout, pinned_checkpoint
 
     capability = torch.backends.cpu.get_cpu_capability()
     args.precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")

@@ -22,19 +22,18 @@ seconds per call [min-max] and each part's share of the summed time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
+from common import Timers  # noqa: E402
 
 import policies.encoder as enc  # noqa: E402
 import policies.model as model_module  # noqa: E402
@@ -51,37 +50,6 @@ from rollout_workers.schema import Trajectory  # noqa: E402
 
 PARTS = ("tokenize", "state encoder, all layers", "frozen state layers", "frozen action encoder", "trainable layers fwd", "heads fwd",
          "backward", "optimizer", "other")
-
-
-class Timers:
-    """Seconds per part, accumulated by wrappers; nested wrapped calls count once (outermost)."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._depth = 0
-
-    @contextlib.contextmanager
-    def part(self, name: str):
-        if self._depth:
-            yield
-            return
-        self._depth += 1
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - start
-            self._depth -= 1
-
-    def wrap(self, owner, attr: str, name_of) -> None:
-        """Replace `owner.attr` by a timed version; `name_of(*args)` names the part."""
-        original = getattr(owner, attr)
-
-        def timed(*args, **kwargs):
-            with self.part(name_of(*args, **kwargs)):
-                return original(*args, **kwargs)
-
-        setattr(owner, attr, timed)
 
 
 def install(timers: Timers) -> None:

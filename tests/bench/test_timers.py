@@ -1,13 +1,14 @@
-"""bench/speed/learner_overhead.py's timers: a part nested in another counts for the inner
-part only, so the parts add up to the time measured (hand-made clock)."""
+"""The benchmarks' timers (bench/speed/common.py, used by learner_overhead.py and
+profile_cpu.py): a part nested in another counts for the inner part only, so the parts add
+up to the time measured (hand-made clock)."""
 
 import importlib.util
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "speed" / "learner_overhead.py"
-spec = importlib.util.spec_from_file_location("learner_overhead", SCRIPT)
-learner_overhead = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(learner_overhead)
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "speed" / "common.py"
+spec = importlib.util.spec_from_file_location("bench_speed_common", SCRIPT)
+common = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(common)
 
 
 class Clock:
@@ -20,8 +21,8 @@ class Clock:
 
 def test_nested_parts_are_exclusive_and_wrapped_methods_keep_working(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(learner_overhead.time, "perf_counter", clock)
-    timers = learner_overhead.Timers()
+    monkeypatch.setattr(common.time, "perf_counter", clock)
+    timers = common.Timers()
 
     class Batch:
         @classmethod
