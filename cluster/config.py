@@ -134,9 +134,11 @@ class RunConfig:
     worker_placement: str = "spread"
     """spread (SPREAD scheduling) or placement_group (one bundle per rollout worker,
     SPREAD strategy, reserved before the workers start: a multi-node cluster)."""
-    chaos_kill_interval_s: float | None = None
+    chaos_kill_every_updates: int | None = None
     """Fault drill: kill a rollout worker, the buffer actor and the learner actor in turn,
-    one this often (a worker is restarted by Ray; the others roll the run back)."""
+    the k-th once the driver has recorded k times this many learner updates, those rolled
+    back included: kills follow work done, not the clock, so a slow machine gets as many.
+    A worker is restarted by Ray; the others roll the run back."""
     seed: int = 0
     """Seeds IL, the workers' goal order and sampling, and the learner."""
     address: str | None = None
@@ -151,6 +153,8 @@ class RunConfig:
             raise ValueError("set time_budget_s or updates (or both): with neither the run never stops")
         if self.worker_placement not in WORKER_PLACEMENTS:
             raise ValueError(f"worker_placement must be one of {WORKER_PLACEMENTS}, got {self.worker_placement!r}")
+        if self.chaos_kill_every_updates is not None and self.chaos_kill_every_updates < 1:
+            raise ValueError(f"chaos_kill_every_updates must be at least 1 (or unset), got {self.chaos_kill_every_updates}")
 
 
 @dataclass(frozen=True)

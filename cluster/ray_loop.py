@@ -32,7 +32,6 @@ from cluster.components import actor_runtime_env
 from cluster.learner_group import SCHEDULE_TIMEOUT_S, LearnerGroup
 from cluster.loop import DriverLoop
 from cluster.run_state import PUBLISH_LOG
-from cluster.schedule import Interval
 from cluster.user_errors import UsageError
 from rollout_workers.worker import RoundStats
 
@@ -140,8 +139,8 @@ class RayLoop(DriverLoop):
         self.learner_metrics: list[dict] = []  # rank 0's result of the calls in flight
         self.faults = WorkerFaults()  # rollout calls lost to a dead worker
         self.worker_version = -1  # the policy version of the newest round
-        self.chaos: Interval | None = None  # fault drills: kill a component on this schedule
-        self.chaos_kills = 0
+        self.chaos_kills = 0  # fault drills (run.chaos_kill_every_updates): kills so far
+        self.updates_seen = 0  # learner updates recorded by this driver, those rolled back included
         self.rollbacks_in_a_row = 0
 
     # -- start ---------------------------------------------------------------------------
@@ -170,10 +169,8 @@ class RayLoop(DriverLoop):
         self._start_workers(w_cpu, w_gpu, env)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
         self.learner_placement = self.learner.placement()
-        self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._updates_left())
+        self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._call_updates())
         self.worker_version = ray.get(self.store.current_version.remote())
-        if run.chaos_kill_interval_s and self.chaos is None:
-            self.chaos = Interval(run.chaos_kill_interval_s)
 
     def _start_workers(self, cpus: float, gpus: float, env: dict) -> None:
         """One worker actor per `run.num_workers`, spread over nodes where there are several;
@@ -192,22 +189,31 @@ class RayLoop(DriverLoop):
             raise RuntimeError(f"rollout workers not scheduled after {SCHEDULE_TIMEOUT_S} s: each asks for "
                                f"{cpus:.2f} CPU and {gpus} GPU; free now: {ray.available_resources()}") from None
 
-    def _updates_left(self) -> int | None:
+    def _call_updates(self) -> int | None:
+        """What the learner's next call may do: the budget's rest and, in a fault drill, the
+        updates before the next kill (so kills land on their update counts exactly)."""
         run = self.cfg.run
-        return None if run.updates is None else max(0, run.updates - self.counters["updates"])
+        left = [] if run.updates is None else [max(0, run.updates - self.counters["updates"])]
+        if run.chaos_kill_every_updates is not None:
+            left.append(max(0, run.chaos_kill_every_updates * (self.chaos_kills + 1) - self.updates_seen))
+        return min(left, default=None)
 
     # -- rounds --------------------------------------------------------------------------
     def _step(self) -> None:
-        """Wait for the next finished call (a worker's round or the learner's), handle it
-        and submit the same call again; roll back if the learner or buffer died."""
+        """Wait for a call to finish (a worker's round or the learner's), handle every call
+        finished by then and submit each again; roll back if the learner or buffer died."""
         try:
             self._maybe_kill()
-            ready, _ = ray.wait(list(self.inflight) + list(self.learner_calls), num_returns=1, timeout=2.0)
+            calls = list(self.inflight) + list(self.learner_calls)
+            ready, _ = ray.wait(calls, num_returns=1, timeout=2.0)
+            if ready:  # one call per step let the learner's starve the rounds when commits
+                # (each waits for the learner's call to end) came as often as the calls
+                ready, _ = ray.wait(calls, num_returns=len(calls), timeout=0)
             for ref in ready:
                 if ref not in self.learner_calls:
                     self._finish_round(ref)
                 elif self._finish_learner_call(ref):
-                    self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._updates_left())
+                    self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._call_updates())
         except ComponentDied as died:
             self._roll_back(died)
 
@@ -229,6 +235,7 @@ class RayLoop(DriverLoop):
         if self.learner_calls:
             return False
         self._record_updates(self.learner_metrics)
+        self.updates_seen += len(self.learner_metrics)
         self.learner_metrics = []
         return True
 
@@ -306,9 +313,9 @@ class RayLoop(DriverLoop):
 
     def _maybe_kill(self) -> None:
         """Fault drill: kill the next component in `CHAOS_TARGETS` order when due."""
-        if self.chaos is None or not self.chaos.due():
+        every = self.cfg.run.chaos_kill_every_updates
+        if every is None or self.updates_seen < every * (self.chaos_kills + 1):
             return
-        self.chaos.restart()
         target = CHAOS_TARGETS[self.chaos_kills % len(CHAOS_TARGETS)]
         self.chaos_kills += 1
         row = {"killed": target}

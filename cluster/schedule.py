@@ -2,8 +2,7 @@
 
 The learner publishes weights every `run.sync_interval_s` (in `LocalLoop` and in the
 Ray learner actor alike), the driver evaluates every `run.eval_interval_s`,
-checkpoints every `run.checkpoint_interval_s` and, in fault drills, kills a worker
-every `run.chaos_kill_interval_s`.
+and checkpoints every `run.checkpoint_interval_s`.
 """
 
 from __future__ import annotations

@@ -6,10 +6,14 @@ driver, that nothing acknowledged was lost or stored twice.
 
 A Ray cluster is started here (`ray.cluster_utils.Cluster`: a head, plus two worker
 nodes with --nodes 3) and outlives the drivers. The run (`webshop-rl train`, 2 rollout
-workers) kills a rollout worker, the buffer actor and the learner actor in turn every
-`--kill-every` seconds (`run.chaos_kill_interval_s`). Once each was killed and a
-checkpoint generation committed after that, the driver process itself is SIGKILLed and
-the run continued with `--resume`, which goes on killing until its budget is spent.
+workers) kills a rollout worker, the buffer actor and the learner actor in turn, the
+k-th after k * `--kill-every` learner updates (`run.chaos_kill_every_updates`; the
+learner's calls stop at those counts). Once each was killed and a checkpoint generation
+committed after that, the driver process itself is SIGKILLed and the run continued with
+`--resume`, its budget the committed updates plus four kill periods. Kills count
+updates, rolled-back ones included, so the resume kills each component once more
+however slow the machine is (a clock-timed drill once got only two kills into a slow
+resume).
 
 The checks read what the run left on disk, not what the driver reported:
 - the buffer's ledger (`buffer/ledger.jsonl`: what it acknowledged) names exactly the
@@ -37,7 +41,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cluster.run_state import PUBLISH_LOG, PublishLog, read_pointer  # noqa: E402
+from cluster.run_state import PUBLISH_LOG, PublishLog, load_committed, read_pointer  # noqa: E402
 from rollout_workers.ledger import read_ledger  # noqa: E402
 
 TINY = ["policy.model=tiny", "catalog.size=150", "catalog.seed=4", "catalog.train_goals=0", "worker.num_envs=3",
@@ -60,9 +64,10 @@ def kills(rows: list[dict]) -> Counter:
     return Counter(r["killed"] for r in rows if r.get("tag") == "chaos")
 
 
-def driver(run: Path, address: str, args, resume: bool) -> subprocess.Popen:
+def driver(run: Path, address: str, args, updates: int, resume: bool) -> subprocess.Popen:
+    """`webshop-rl train` (or its `--resume`) until `updates` learner updates."""
     argv = [sys.executable, "-m", "cluster.cli", "train", "--num-workers", "2", "--address", address,
-            "--time-budget", f"{args.budget}s", "--set", *TINY, f"run.chaos_kill_interval_s={args.kill_every}",
+            "--updates", str(updates), "--set", *TINY, f"run.chaos_kill_every_updates={args.kill_every}",
             f"run.checkpoint_interval_s={args.checkpoint_every}"]
     argv += ["--resume", str(run)] if resume else ["--out", str(run)]
     log = open(run.parent / f"driver-{'resume' if resume else 'first'}.log", "w")
@@ -125,8 +130,7 @@ def passed(report: dict) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nodes", type=int, choices=[1, 3], default=1)
-    p.add_argument("--budget", type=float, default=80.0, help="RL seconds of the run")
-    p.add_argument("--kill-every", type=float, default=5.0)
+    p.add_argument("--kill-every", type=int, default=15, help="learner updates between two kills")
     p.add_argument("--checkpoint-every", type=float, default=2.0)
     p.add_argument("--out", type=Path, default=None, help="scratch directory (default: a temp dir)")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "chaos.json")
@@ -141,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         cluster.add_node(num_cpus=1)
     t0 = time.perf_counter()
     try:
-        report = kill_driver_when_ready(driver(run, cluster.address, args, resume=False), run, timeout=600)
-        second = driver(run, cluster.address, args, resume=True)
+        # the first driver never reaches its budget: it is killed once each component was
+        first = driver(run, cluster.address, args, updates=100 * args.kill_every, resume=False)
+        report = kill_driver_when_ready(first, run, timeout=600)
+        committed = load_committed(run).record["counters"]["updates"]
+        report["updates_at_kill"] = committed
+        second = driver(run, cluster.address, args, updates=committed + 4 * args.kill_every, resume=True)
         report["resume_exit_code"] = second.wait(timeout=900)
     finally:
         cluster.shutdown()

@@ -56,6 +56,14 @@ def test_the_run_needs_a_budget_and_counts_updates_by_default():
         load_config(overrides={"run": {"updates": None}})
 
 
+def test_a_fault_drill_kills_after_at_least_one_update():
+    assert load_config().run.chaos_kill_every_updates is None
+    assert load_config(overrides={"run": {"chaos_kill_every_updates": 3}}).run.chaos_kill_every_updates == 3
+    with pytest.raises(ConfigError, match="^overrides: run: chaos_kill_every_updates must be at least 1 "
+                                          r"\(or unset\), got 0$"):
+        load_config(overrides={"run": {"chaos_kill_every_updates": 0}})
+
+
 @pytest.mark.parametrize("items, message", [
     (["run.num_workers=abc"], "--set: run.num_workers: expected an integer, got 'abc'"),
     (["worker.num_envs=8x"], "--set: worker.num_envs: expected an integer, got '8x'"),
