@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.add_node(num_cpus=1)
     t0 = time.perf_counter()
     try:
-        # the first driver never reaches its budget: it is killed once each component was
+        # the first driver never reaches its budget: it is killed once each component was killed
         first = driver(run, cluster.address, args, updates=100 * args.kill_every, resume=False)
         report = kill_driver_when_ready(first, run, timeout=600)
         committed = load_committed(run).record["counters"]["updates"]
