@@ -22,6 +22,7 @@ checkpoint generation committed between them.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import ray
@@ -163,10 +164,11 @@ class RayLoop(DriverLoop):
         threads = max(1, ((os.cpu_count() or 2) - run.num_workers) // num_learners) if not l_gpu else 4
         self.learner = LearnerGroup(cfg, self.il_path, l_cpu, l_gpu, {"runtime_env": env}, self.buffer_actor,
                                     self.store, self.learner_state_dir, threads, str(self.out / PUBLISH_LOG))
+        self._start_workers(w_cpu, w_gpu, env)  # built while the learner starts
         # the learner publishes its weights as it starts: wait for that, so that no worker
         # acts on a head of its own before the first round
         self.counters["updates"] = ray.get(self.learner.leader.num_updates.remote())
-        self._start_workers(w_cpu, w_gpu, env)
+        self._await_workers(w_cpu, w_gpu)
         self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
         self.learner_placement = self.learner.placement()
         self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._call_updates())
@@ -183,7 +185,10 @@ class RayLoop(DriverLoop):
                 i, cfg, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1), self.run_id)
             if str(i) in self.worker_states:
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
-        try:  # constructed: the budget starts now
+
+    def _await_workers(self, cpus: float, gpus: float) -> None:
+        """Wait until every worker is built (their shares named if they cannot be placed)."""
+        try:
             ray.get([w.ping.remote() for w in self.workers.values()], timeout=SCHEDULE_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"rollout workers not scheduled after {SCHEDULE_TIMEOUT_S} s: each asks for "
@@ -283,10 +288,13 @@ class RayLoop(DriverLoop):
         if self.rollbacks_in_a_row > MAX_ROLLBACKS:
             raise RuntimeError(f"{died}; the run rolled back {MAX_ROLLBACKS} times without committing a "
                                f"checkpoint generation in between: stopping (see the Ray session's logs)")
+        t0 = time.perf_counter()
         self._stop_actors()
         self.restore()
         self.rollback_clock()
         self._start()
+        self.log.write("recovered", {"component": died.component, "seconds": time.perf_counter() - t0},
+                       step=self.counters["updates"])
 
     def _stop_actors(self) -> None:
         self.close()

@@ -115,6 +115,7 @@ def check(run: Path) -> dict:
     out["kills"] = dict(kills(rows))
     out["rollbacks"] = sum(1 for r in rows if r.get("tag") == "fault" and r.get("component") in ("buffer", "learner"))
     out["worker_faults"] = sum(1 for r in rows if r.get("tag") == "fault" and r.get("component") == "worker")
+    out["recovery_s"] = sorted(round(r["seconds"], 1) for r in rows if r.get("tag") == "recovered")
     out["finished"] = (run / "summary.json").exists()
     return out
 
@@ -159,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     c = report["checks"]
-    print(f"| nodes | kills worker/buffer/learner/driver | rollbacks | acknowledged = on disk (traj, pairs) "
-          f"| duplicates | episodes twice | versions back | finished |\n|---|---|---|---|---|---|---|---|\n"
+    print(f"| nodes | kills worker/buffer/learner/driver | rollbacks (recovery s) | acknowledged = on disk "
+          f"(traj, pairs) | duplicates | episodes twice | versions back | finished |\n"
+          f"|---|---|---|---|---|---|---|---|\n"
           f"| {args.nodes} | {c['kills'].get('worker', 0)}/{c['kills'].get('buffer', 0)}/"
-          f"{c['kills'].get('learner', 0)}/1 | {c['rollbacks']} | "
+          f"{c['kills'].get('learner', 0)}/1 | {c['rollbacks']} ({', '.join(map(str, c['recovery_s']))}) | "
           f"{c['trajectories']['acknowledged']} = {c['trajectories']['on_disk']}, "
           f"{c['pairs']['acknowledged']} = {c['pairs']['on_disk']} | "
           f"{c['trajectories']['duplicates_on_disk'] + c['pairs']['duplicates_on_disk']} | {c['episodes_repeated']} "
