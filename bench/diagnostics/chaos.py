@@ -10,10 +10,10 @@ workers) kills a rollout worker, the buffer actor and the learner actor in turn,
 k-th after k * `--kill-every` learner updates (`run.chaos_kill_every_updates`; the
 learner's calls stop at those counts). Once each was killed and a checkpoint generation
 committed after that, the driver process itself is SIGKILLed and the run continued with
-`--resume`, its budget the committed updates plus four kill periods. Kills count
-updates, rolled-back ones included, so the resume kills each component once more
-however slow the machine is (a clock-timed drill once got only two kills into a slow
-resume).
+`--resume`, its budget the committed updates plus three kill periods and one update.
+Kills count updates, rolled-back ones included, so the resume makes its third kill
+before it can finish, however slow the machine is (a clock-timed drill once got only
+two kills into a slow resume).
 
 The checks read what the run left on disk, not what the driver reported:
 - the buffer's ledger (`buffer/ledger.jsonl`: what it acknowledged) names exactly the
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         report = kill_driver_when_ready(first, run, timeout=600)
         committed = load_committed(run).record["counters"]["updates"]
         report["updates_at_kill"] = committed
-        second = driver(run, cluster.address, args, updates=committed + 4 * args.kill_every, resume=True)
+        second = driver(run, cluster.address, args, updates=committed + 3 * args.kill_every + 1, resume=True)
         report["resume_exit_code"] = second.wait(timeout=900)
     finally:
         cluster.shutdown()
