@@ -151,8 +151,7 @@ class Policy(FrozenEncodings):
         kind = "int8" if self.config.int8_acting else "fp32"
         model = self._int8_model() if kind == "int8" else self.model
         with self._autocast(enabled=kind == "fp32"):
-            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind],
-                                                      grouped=True)
+            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind])
         logits, values = logits.float(), values.float()
         logp = F.log_softmax(logits, dim=-1)  # (B, K)
         probs = logp.exp()
@@ -208,19 +207,19 @@ class Policy(FrozenEncodings):
         states: Sequence[str],
         candidates: Sequence[Sequence[str]],
         cache: ActionCache | None,
-        grouped: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits (B, K), candidate mask (B, K) bool, values (B,).
 
-        The encoders run once over the batch's distinct texts. With `grouped` (acting) the
-        heads run on groups of rows of similar shape (`head_groups`) instead of padding every
-        row to the batch's longest state and largest candidate set; learning keeps one group,
-        so a row's gradients do not depend on how the batch splits."""
+        The encoders run once over the batch's distinct texts. The heads run on groups of
+        rows of similar shape (`head_groups`) instead of padding every row to the batch's
+        longest state and largest candidate set, in acting and in learning alike: a row's
+        result then depends on its group's padding by float rounding only, and the grouping
+        is a function of the batch, so a batch gives the same bits every time."""
         unique_states, state_index = unique_index(states)
         state_tokens = self._state_tokens(model, unique_states)
         unique_actions, act_index, cand_mask = index_candidates(candidates)
         act_tokens = self._action_tokens(model, unique_actions, cache)
-        if not grouped or len(states) == 1:
+        if len(states) == 1:
             logits, values = self._score(model, state_tokens, state_index, act_tokens, act_index, cand_mask)
             return logits, to_device(cand_mask, self.device), values
         lengths = [t.shape[0] for t in act_tokens]

@@ -294,3 +294,32 @@ def test_grouped_acting_equals_each_row_alone(name, request, batch, monkeypatch)
         (alone,) = policy.act([state], [cands], greedy=True)
         np.testing.assert_allclose(out.probs, alone.probs, atol=1e-5)
         assert out.value == pytest.approx(alone.value, abs=1e-5)
+
+
+def test_grouped_learning_equals_each_row_alone(cpu_policy, batch, monkeypatch):
+    """Learning runs the heads on shape groups too: each row's log-probs, values and the
+    gradient of their sum match that row evaluated alone (the sum of the rows' gradients)."""
+    import policies.policy as policy_module
+
+    states, candidates = batch
+    states, candidates = states * 3, candidates * 3
+    actions = [len(c) - 1 for c in candidates]
+    params = cpu_policy.trainable_parameters()
+    groups = []
+    original = policy_module.head_groups
+    monkeypatch.setattr(policy_module, "head_groups", lambda costs: groups.append(original(costs)) or groups[-1])
+    together = cpu_policy.evaluate(states, candidates, actions)
+    assert len(groups) == 1 and len(groups[0]) > 1  # the batch was split by shape
+    grads = torch.autograd.grad((together.logp + together.value).sum(), params, allow_unused=True)
+    sums = [torch.zeros_like(p) for p in params]
+    for i, (state, cands, a) in enumerate(zip(states, candidates, actions)):
+        alone = cpu_policy.evaluate([state], [cands], [a])
+        assert together.logp[i].item() == pytest.approx(alone.logp.item(), abs=1e-5)
+        assert together.value[i].item() == pytest.approx(alone.value.item(), abs=1e-5)
+        row = torch.autograd.grad((alone.logp + alone.value).sum(), params, allow_unused=True)
+        for total, g in zip(sums, row):
+            if g is not None:
+                total += g
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    for g, total in zip(grads, sums):
+        torch.testing.assert_close(torch.zeros_like(total) if g is None else g, total, atol=1e-4, rtol=1e-4)
