@@ -277,17 +277,24 @@ def test_head_groups_keep_short_pages_apart_from_long_ones():
     assert head_groups([(5, 1, 1)]) == [[0]]
 
 
-@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
-def test_grouped_acting_equals_each_row_alone(name, request, batch, monkeypatch):
-    """Acting runs the heads on shape groups; every row's scores match that row acted alone."""
+@pytest.fixture
+def head_group_calls(monkeypatch) -> list[list[list[int]]]:
+    """Every grouping `Policy._forward` asks `head_groups` for, in order."""
     import policies.policy as policy_module
 
+    calls = []
+    original = policy_module.head_groups
+    monkeypatch.setattr(policy_module, "head_groups", lambda costs: calls.append(original(costs)) or calls[-1])
+    return calls
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+def test_grouped_acting_equals_each_row_alone(name, request, batch, head_group_calls):
+    """Acting runs the heads on shape groups; every row's scores match that row acted alone."""
     states, candidates = batch
     states, candidates = states * 3, candidates * 3
     policy = request.getfixturevalue(name)
-    groups = []
-    original = policy_module.head_groups
-    monkeypatch.setattr(policy_module, "head_groups", lambda costs: groups.append(original(costs)) or groups[-1])
+    groups = head_group_calls
     together = policy.act(states, candidates, greedy=True)
     assert len(groups) == 1 and len(groups[0]) > 1  # the batch was split by shape
     for out, state, cands in zip(together, states, candidates):
@@ -296,18 +303,14 @@ def test_grouped_acting_equals_each_row_alone(name, request, batch, monkeypatch)
         assert out.value == pytest.approx(alone.value, abs=1e-5)
 
 
-def test_grouped_learning_equals_each_row_alone(cpu_policy, batch, monkeypatch):
+def test_grouped_learning_equals_each_row_alone(cpu_policy, batch, head_group_calls):
     """Learning runs the heads on shape groups too: each row's log-probs, values and the
     gradient of their sum match that row evaluated alone (the sum of the rows' gradients)."""
-    import policies.policy as policy_module
-
     states, candidates = batch
     states, candidates = states * 3, candidates * 3
     actions = [len(c) - 1 for c in candidates]
     params = cpu_policy.trainable_parameters()
-    groups = []
-    original = policy_module.head_groups
-    monkeypatch.setattr(policy_module, "head_groups", lambda costs: groups.append(original(costs)) or groups[-1])
+    groups = head_group_calls
     together = cpu_policy.evaluate(states, candidates, actions)
     assert len(groups) == 1 and len(groups[0]) > 1  # the batch was split by shape
     grads = torch.autograd.grad((together.logp + together.value).sum(), params, allow_unused=True)
