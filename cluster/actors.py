@@ -95,8 +95,7 @@ class WorkerShell:
 
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
         catalog = catalog_from_section(cfg.catalog)
-        policy = preset_policy(cfg.policy, device=acting_device(ray.get_gpu_ids(), torch.cuda.is_available()),
-                               acting=True)
+        policy = preset_policy(cfg.policy, device=acting_device(ray.get_gpu_ids(), torch.cuda.is_available()))
         share_encodings(cfg.policy, policy)
         self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed, run_id=run_id)
         self.store, self.buffer = store, buffer

@@ -43,12 +43,11 @@ def actor_runtime_env() -> dict:
     return {"env_vars": {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}}
 
 
-def preset_policy(section, device: str | None = None, acting: bool = False, seed: int = 0) -> Policy:
+def preset_policy(section, device: str | None = None, seed: int = 0) -> Policy:
     """A policy of the `policy:` section's preset (its weights replaced later by a checkpoint or push)."""
     overrides = {"model": section.model} if section.model else {}
     dev = resolve_device(device or section.device)
-    cfg = preset_config(section.preset, device=dev, seed=seed,
-                        int8_acting=bool(acting and section.int8_acting), **overrides)
+    cfg = preset_config(section.preset, device=dev, seed=seed, **overrides)
     return Policy(cfg)
 
 

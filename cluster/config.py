@@ -79,8 +79,6 @@ class PolicySection:
     """Encoder name or local path; None = the bundled MiniLM-L6."""
     device: str = "cpu"
     """Where the learner and IL train: cpu, cuda, or auto (cuda when there is a GPU)."""
-    int8_acting: bool = False
-    """Workers act with an int8 copy (faster on CPU, lossy; PPO corrects for it)."""
     threads_per_worker: int = 1
     """torch threads in each rollout worker process."""
     worker_gpu_share: float = 0.0
@@ -93,8 +91,6 @@ class PolicySection:
     def __post_init__(self):
         if not 0.0 <= self.worker_gpu_share <= 1.0:
             raise ValueError(f"worker_gpu_share must be between 0 and 1 (a GPU's share), got {self.worker_gpu_share}")
-        if self.worker_gpu_share > 0 and self.int8_acting:
-            raise ValueError("int8_acting runs on the CPU only, and worker_gpu_share > 0 puts the workers on a GPU")
 
 
 @dataclass(frozen=True)

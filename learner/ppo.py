@@ -1,8 +1,8 @@
 """Decoupled PPO (Hilton et al. 2021, "Batch size-invariance for policy optimization", Sec. 3).
 
-Behaviour log-probs may come from an older version or from the workers' lossy int8
-copy, so an update first re-evaluates every step with the current weights
-(`logp_prox`, no grad), clips the ratio pi / pi_prox, and weights each step's
+Behaviour log-probs may come from an older version of the weights (workers act with
+the last ones they received), so an update first re-evaluates every step with the
+current weights (`logp_prox`, no grad), clips the ratio pi / pi_prox, and weights each step's
 advantage by the behaviour correction pi_prox / pi_behaviour, truncated at `is_clip`
 as in V-trace (Espeholt et al. 2018) to bound its variance. One update runs
 `ppo_epochs` passes of minibatches over its steps (several optimizer steps).

@@ -187,7 +187,7 @@ def _load_tensors(path: Path, model: ActionScorer) -> dict[str, torch.Tensor]:
 
 def load_checkpoint(directory: str | Path, **overrides: Any) -> Policy:
     """Load a policy saved by `save_checkpoint`; `overrides` change PolicyConfig fields
-    (e.g. device, int8_acting, trainable_top_layers).
+    (e.g. device, precision, trainable_top_layers).
 
     Raises:
         UnsafeCheckpointError: the path is, or the directory holds, a pickle file.

@@ -31,8 +31,6 @@ class PolicyConfig:
     freeze_action_side: bool = False
     """Encode actions with a frozen copy of the initial encoder: their encodings never
     change in training, so they are cached across updates, learner included."""
-    int8_acting: bool = False
-    """Act with an int8 dynamically quantised copy of the encoders (lossy; see module doc)."""
     action_cache_size: int = 4096
     """Entries of the LRU cache of action encodings (0 disables it)."""
     max_chunk_tokens: int = 4096
@@ -41,7 +39,7 @@ class PolicyConfig:
     """"fp32"; "bf16" (encoders and head under torch.autocast(bfloat16) in act AND
     evaluate, so the two stay consistent; faster on CPUs with AMX-BF16 and on GPUs,
     encodings close to fp32); or "auto" (bf16 where the hardware multiplies bf16
-    natively, else fp32). Int8 acting ignores it."""
+    natively, else fp32)."""
     dropout: float = 0.0
     """Encoder dropout; 0 keeps act and evaluate log-probs identical (RL ratios)."""
     device: str = "cpu"

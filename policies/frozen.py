@@ -67,7 +67,7 @@ class FrozenEncodings:
         return self.model.lower_prefixes()
 
     def share_frozen_caches(self, source: "FrozenEncodings") -> bool:
-        """Use `source`'s state cache and (fp32) action cache, if the frozen parts of
+        """Use `source`'s state cache and action cache, if the frozen parts of
         the two models are the same tensors: then each state's lower layers and each
         action string are encoded once for both (the learner's reference and trained
         policy). Returns whether the caches are now shared; False (nothing changed)
@@ -82,7 +82,7 @@ class FrozenEncodings:
             return False
         self._state_cache, self._state_low_version = source._state_cache, source._state_low_version
         if self.model.frozen_action_side:
-            self._caches["fp32"], self._action_side_version = source._caches["fp32"], source._action_side_version
+            self._action_cache, self._action_side_version = source._action_cache, source._action_side_version
         return True
 
     def _fill(self, cache: ActionCache, part: str | None, texts: list[str], encode, max_tokens: int,
@@ -137,7 +137,7 @@ class FrozenEncodings:
         if self.model.num_frozen_layers > 0 and (self._store is not None
                                                  or self._state_cache.max_entries >= len(states)):
             parts.append((states, self._state_lower))
-        cache = self._caches["fp32"]
+        cache = self._action_cache
         if self.model.frozen_action_side and (self._store is not None or cache.max_entries >= len(actions)):
             parts.append((actions, lambda texts: self._action_tokens(self.model, texts, cache)))
         total = sum(len(texts) for texts, _ in parts)

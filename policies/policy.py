@@ -19,17 +19,10 @@ used the same way on a hit or a miss, so a result never depends on the cache.
 Token ids are kept too (`TokenMemo`): a text is tokenized once per process.
 Those frozen-part caches, the shared folder of encodings and `prefill_frozen` are in
 `policies.frozen` (`FrozenEncodings`, which `Policy` extends).
-
-Int8 acting (`PolicyConfig.int8_acting`) runs a dynamically quantised copy of the
-encoders (`torch.ao.quantization.quantize_dynamic` on Linear layers). It is
-lossy: encodings differ from fp32, so behaviour log-probs from an int8 actor are
-NOT the learner's policy; PPO ratios must be computed against log-probs
-re-evaluated in fp32 (or accept the bias).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
@@ -109,8 +102,6 @@ class Policy(FrozenEncodings):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
                 model = ActionScorer(encoder, config.trainable_top_layers, config.freeze_action_side)
-        if config.int8_acting and torch.device(config.device).type != "cpu":
-            raise ValueError("int8_acting runs on the CPU only (dynamic quantisation); set device='cpu'")
         if config.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {config.precision!r}")
         self.config = config
@@ -120,8 +111,7 @@ class Policy(FrozenEncodings):
         self.tokenizer = tokenizer
         self.version = 0
         self._action_side_version = 0
-        self._int8: tuple[int, ActionScorer] | None = None
-        self._caches = {kind: ActionCache(config.action_cache_size) for kind in ("fp32", "int8")}
+        self._action_cache = ActionCache(config.action_cache_size)
         self._state_cache = ActionCache(0)
         self._tokens = TokenMemo(self._run_tokenizer, TOKEN_MEMO_ENTRIES)
         self._state_low_version = 0
@@ -148,10 +138,8 @@ class Policy(FrozenEncodings):
     ) -> list[ActOutput]:
         """Choose one candidate per env (sampled, or the argmax when `greedy`)."""
         _check_batch(states, candidates)
-        kind = "int8" if self.config.int8_acting else "fp32"
-        model = self._int8_model() if kind == "int8" else self.model
-        with self._autocast(enabled=kind == "fp32"):
-            logits, cand_mask, values = self._forward(model, states, candidates, self._caches[kind])
+        with self._autocast():
+            logits, cand_mask, values = self._forward(self.model, states, candidates, self._action_cache)
         logits, values = logits.float(), values.float()
         logp = F.log_softmax(logits, dim=-1)  # (B, K)
         probs = logp.exp()
@@ -178,7 +166,7 @@ class Policy(FrozenEncodings):
             if not 0 <= a < len(c):
                 raise ValueError(f"step {i}: action index {a} outside its {len(c)} candidates")
         self.model.train(self.config.dropout > 0)
-        cache = self._caches["fp32"] if self.model.frozen_action_side else None
+        cache = self._action_cache if self.model.frozen_action_side else None
         with self._autocast():
             logits, cand_mask, values = self._forward(self.model, states, candidates, cache)
         self.model.eval()
@@ -190,8 +178,8 @@ class Policy(FrozenEncodings):
         return EvalOutput(logp=logp, entropy=entropy, value=values, logp_all=logp_all)
 
     # ---------------------------------------------------------------- forward
-    def _autocast(self, enabled: bool = True) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16 and enabled)
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _tokenize(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
         """Token ids of `texts` cut to `max_tokens`, each text tokenized once (`TokenMemo`)."""
@@ -290,22 +278,6 @@ class Policy(FrozenEncodings):
         found = self._fill(cache, "actions" if frozen else None, actions, model.encode_actions, max_tokens)
         return [found[a] for a in actions]
 
-    def _int8_model(self) -> ActionScorer:
-        """The int8 acting copy for the current weights (rebuilt after each change)."""
-        if self._int8 is None or self._int8[0] != self.version:
-            from torch.ao.quantization import quantize_dynamic
-
-            quantized = copy.deepcopy(self.model).cpu().eval()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notices
-                quantized.encoder = quantize_dynamic(quantized.encoder, {nn.Linear}, dtype=torch.qint8)
-                if quantized.action_encoder is not None:
-                    quantized.action_encoder = quantize_dynamic(
-                        quantized.action_encoder, {nn.Linear}, dtype=torch.qint8
-                    )
-            self._int8 = (self.version, quantized)
-        return self._int8[1]
-
     # ---------------------------------------------------------------- weights
     def mark_updated(self) -> None:
         """Call after an optimizer step: bumps `version`, drops stale caches/copies."""
@@ -344,7 +316,7 @@ class Policy(FrozenEncodings):
         side = "action_encoder." if self.model.frozen_action_side else "encoder."
         if any(name.startswith(side) for name in weights):
             self._action_side_version += 1
-            self._caches["fp32"] = ActionCache(self.config.action_cache_size)
+            self._action_cache = ActionCache(self.config.action_cache_size)
             self._namespaces.pop("actions", None)
         lower = self._lower_prefixes()
         if any(name.startswith(lower) for name in weights):
@@ -354,8 +326,8 @@ class Policy(FrozenEncodings):
 
     def with_config(self, **changes: Any) -> "Policy":
         """A policy sharing this one's weights, with run-time fields changed
-        (int8_acting, action_cache_size, max_chunk_tokens, device, precision)."""
-        allowed = {"int8_acting", "action_cache_size", "max_chunk_tokens", "device", "precision"}
+        (action_cache_size, max_chunk_tokens, device, precision)."""
+        allowed = {"action_cache_size", "max_chunk_tokens", "device", "precision"}
         if set(changes) - allowed:
             raise ValueError(f"only {sorted(allowed)} can change on a built policy")
         return Policy(dataclasses.replace(self.config, **changes), self.model, self.tokenizer)

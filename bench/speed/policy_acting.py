@@ -8,8 +8,7 @@ Modes, all with the default MiniLM-L6, measured in the same run:
   (c) action cache warm: every candidate string already cached;
   (c') cache half warm: a new batch each call; the 6 common buttons cached,
        the 6 products/options of each env new (what rollouts see);
-  (d) int8 acting (dynamic quantisation of the encoders), cache warm;
-  (e) bf16 autocast (`precision="bf16"`), cache warm; (e') bf16, cache half warm.
+  (d) bf16 autocast (`precision="bf16"`), cache warm; (d') bf16, cache half warm.
 A decision = one env's action; each figure is 8 / (seconds per batched `act`).
 Modes are timed round-robin, one call each per repeat, so that noise from other
 work on the machine hits all of them alike. Prints the median [min-max] over
@@ -61,23 +60,21 @@ def modes(length: int) -> dict[str, Callable[[int], object]]:
     fresh = [batch(seed, NUM_ENVS, NUM_CANDIDATES) for seed in range(1, 200)]
     cross = CrossEncoder(base, length + base.config.max_action_tokens)
     nocache = base.with_config(action_cache_size=0)
-    int8 = base.with_config(int8_acting=True)
     bf16 = base.with_config(precision="bf16")
     return {
         "(a) cross-encoder": lambda r: cross.act(states, cands),
         "(b) separate, no cache": lambda r: nocache.act(states, cands),
         "(c) cache warm": lambda r: base.act(states, cands),
         "(c') cache half warm": lambda r: base.act(*fresh[r]),
-        "(d) int8, cache warm": lambda r: int8.act(states, cands),
-        "(e) bf16, cache warm": lambda r: bf16.act(states, cands),
-        "(e') bf16, half warm": lambda r: bf16.act(*fresh[100 + r]),
+        "(d) bf16, cache warm": lambda r: bf16.act(states, cands),
+        "(d') bf16, half warm": lambda r: bf16.act(*fresh[100 + r]),
     }
 
 
 def measure(length: int, repeats: int) -> dict[str, list[float]]:
     """Decisions/s per mode; modes timed round-robin so machine noise hits all alike."""
     runs = modes(length)
-    for fn in runs.values():  # warm-up: caches filled, int8 copy built, allocations made
+    for fn in runs.values():  # warm-up: caches filled, allocations made
         fn(-1)
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(repeats):

@@ -23,7 +23,7 @@ How the config sections map onto RLlib:
 
 Not mapped: RLlib's Adam has no weight decay, its KL term is to the previous policy
 (so `use_kl_loss` is off, and `ppo.kl_coef` to the IL reference is not
-supported), workers act in fp32/bf16 as the checkpoint says (no int8 acting), and
+supported), workers act in fp32/bf16 as the checkpoint says, and
 `--resume` is refused. RLlib's PPO is synchronous: sample, update, push weights.
 RLlib reports its timers as EMAs (coefficient 0.01); this driver sets the
 coefficient to 1 so each iteration reports its own sampling, update and sync time.

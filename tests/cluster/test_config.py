@@ -84,8 +84,6 @@ def test_a_fault_drill_kills_after_at_least_one_update():
      "--set: learner.num_learners=2 applies to the dpo and ppo learners; rllib-ppo runs RLlib's own"),
     (["policy.worker_gpu_share=1.5"], "--set: policy: worker_gpu_share must be between 0 and 1 (a GPU's share), "
                                       "got 1.5"),
-    (["policy.worker_gpu_share=0.25", "policy.int8_acting=true"],
-     "--set: policy: int8_acting runs on the CPU only, and worker_gpu_share > 0 puts the workers on a GPU"),
     (["policy.worker_gpu_share=0.25", "run.num_workers=0"],
      "--set: policy.worker_gpu_share=0.25 applies to the Ray rollout workers of dpo and ppo: use "
      "run.num_workers >= 1"),

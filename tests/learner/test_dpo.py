@@ -157,7 +157,7 @@ def test_reference_shares_the_policy_encodings_of_frozen_parts_also_after_resume
     resumed.load(tmp_path / "ckpt")  # set_weights gave the policy new caches; shared again
     assert resumed.shares_frozen_caches
     assert resumed.reference.policy._state_cache is resumed.policy._state_cache
-    assert resumed.reference.policy._caches["fp32"] is resumed.policy._caches["fp32"]
+    assert resumed.reference.policy._action_cache is resumed.policy._action_cache
 
 
 def test_dpo_sft_term_adds_chosen_nll():
