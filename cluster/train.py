@@ -135,7 +135,7 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     """The run's directory and its config (a resumed run's saved one), written to OUT/config.json."""
     out = Path(cfg.run.resume or cfg.run.out)
     if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
-        saved = load_config(overrides=json.loads((out / "config.json").read_text()))
+        saved = load_config(overrides=json.loads((out / "config.json").read_text()), source=str(out / "config.json"))
         cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
                                          time_budget_s=cfg.run.time_budget_s))
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs

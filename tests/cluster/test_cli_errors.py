@@ -83,3 +83,15 @@ def test_resuming_a_run_directory_from_an_earlier_version(tmp_path, capsys):
     (run / "run_state.json").write_text(json.dumps({"counters": {"updates": 3}, "workers": {}}))
     one_line_error(capsys, ["train", "--resume", str(run)], f"{run / 'run_state.json'}: written by an earlier",
                    "cannot be resumed exactly")
+
+
+def test_resuming_a_run_whose_saved_config_has_a_key_this_version_lacks(tmp_path, capsys):
+    from cluster.config import load_config
+
+    run = tmp_path / "old"
+    run.mkdir()
+    saved = load_config(overrides={"policy": {"model": "tiny"}}).to_dict()
+    saved["policy"]["int8_acting"] = False  # deleted since: an older release wrote it
+    (run / "config.json").write_text(json.dumps(saved, default=str))
+    one_line_error(capsys, ["train", "--resume", str(run)],
+                   f"{run / 'config.json'}: unknown key 'policy.int8_acting'; expected one of preset, model")
