@@ -139,7 +139,7 @@ class FrozenEncodings:
             parts.append((states, self._state_lower))
         cache = self._action_cache
         if self.model.frozen_action_side and (self._store is not None or cache.max_entries >= len(actions)):
-            parts.append((actions, lambda texts: self._action_tokens(self.model, texts, cache)))
+            parts.append((actions, lambda texts: self._action_tokens(texts, cache)))
         total = sum(len(texts) for texts, _ in parts)
         with torch.no_grad(), self._autocast():
             for texts, fill in parts:

@@ -139,7 +139,7 @@ class Policy(FrozenEncodings):
         """Choose one candidate per env (sampled, or the argmax when `greedy`)."""
         _check_batch(states, candidates)
         with self._autocast():
-            logits, cand_mask, values = self._forward(self.model, states, candidates, self._action_cache)
+            logits, cand_mask, values = self._forward(states, candidates, self._action_cache)
         logits, values = logits.float(), values.float()
         logp = F.log_softmax(logits, dim=-1)  # (B, K)
         probs = logp.exp()
@@ -168,7 +168,7 @@ class Policy(FrozenEncodings):
         self.model.train(self.config.dropout > 0)
         cache = self._action_cache if self.model.frozen_action_side else None
         with self._autocast():
-            logits, cand_mask, values = self._forward(self.model, states, candidates, cache)
+            logits, cand_mask, values = self._forward(states, candidates, cache)
         self.model.eval()
         logits, values = logits.float(), values.float()
         logp_all = F.log_softmax(logits, dim=-1)  # (B, K)
@@ -191,7 +191,6 @@ class Policy(FrozenEncodings):
 
     def _forward(
         self,
-        model: ActionScorer,
         states: Sequence[str],
         candidates: Sequence[Sequence[str]],
         cache: ActionCache | None,
@@ -204,11 +203,11 @@ class Policy(FrozenEncodings):
         result then depends on its group's padding by float rounding only, and the grouping
         is a function of the batch, so a batch gives the same bits every time."""
         unique_states, state_index = unique_index(states)
-        state_tokens = self._state_tokens(model, unique_states)
+        state_tokens = self._state_tokens(unique_states)
         unique_actions, act_index, cand_mask = index_candidates(candidates)
-        act_tokens = self._action_tokens(model, unique_actions, cache)
+        act_tokens = self._action_tokens(unique_actions, cache)
         if len(states) == 1:
-            logits, values = self._score(model, state_tokens, state_index, act_tokens, act_index, cand_mask)
+            logits, values = self._score(state_tokens, state_index, act_tokens, act_index, cand_mask)
             return logits, to_device(cand_mask, self.device), values
         lengths = [t.shape[0] for t in act_tokens]
         costs = [(state_tokens[state_index[i]].shape[0], len(c),
@@ -218,7 +217,7 @@ class Policy(FrozenEncodings):
         for rows in head_groups(costs):
             k = max(len(candidates[i]) for i in rows)
             sub = torch.as_tensor(rows)
-            parts.append((rows, k, *self._score(model, state_tokens, [state_index[i] for i in rows], act_tokens,
+            parts.append((rows, k, *self._score(state_tokens, [state_index[i] for i in rows], act_tokens,
                                                act_index[sub, :k], cand_mask[sub, :k])))
         logits = torch.full(cand_mask.shape, torch.finfo(parts[0][2].dtype).min, dtype=parts[0][2].dtype,
                             device=self.device)
@@ -229,7 +228,7 @@ class Policy(FrozenEncodings):
             values[index] = group_values
         return logits, to_device(cand_mask, self.device), values
 
-    def _score(self, model: ActionScorer, state_tokens: list[torch.Tensor], state_index: list[int],
+    def _score(self, state_tokens: list[torch.Tensor], state_index: list[int],
                act_tokens: list[torch.Tensor], act_index: torch.Tensor, cand_mask: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (R, K) and values (R,) of R rows: each row's state (`state_index` into
@@ -247,17 +246,18 @@ class Policy(FrozenEncodings):
         act_index, cand_mask = to_device(remap[act_index], self.device), to_device(cand_mask, self.device)
         act_h = act_h[act_index]  # (R, K, Ta, D)
         act_mask = act_mask[act_index] & cand_mask[..., None]  # (R, K, Ta)
-        return model.score(act_h, act_mask, cand_mask, state_h, state_mask)
+        return self.model.score(act_h, act_mask, cand_mask, state_h, state_mask)
 
     def _encode(self, encode, texts: Sequence[str], max_tokens: int) -> list[torch.Tensor]:
         ids = self._tokenize(texts, max_tokens)
         pad_id = self.tokenizer.pad_token_id or 0
         return encode_sequences(encode, ids, pad_id, self.config.max_chunk_tokens, self.device)
 
-    def _state_tokens(self, model: ActionScorer, states: list[str]) -> list[torch.Tensor]:
+    def _state_tokens(self, states: list[str]) -> list[torch.Tensor]:
         """Token states (T_i, D) of each distinct state; frozen lower layers from the cache."""
-        cache, low = self._state_cache, model.num_frozen_layers
-        if model is not self.model or low == 0 or cache.max_entries <= 0 or self.config.dropout > 0:
+        model, cache = self.model, self._state_cache
+        low = model.num_frozen_layers
+        if low == 0 or cache.max_entries <= 0 or self.config.dropout > 0:
             return self._encode(model.encode_states, states, self.config.max_state_tokens)
         found = self._state_lower(states)
 
@@ -266,16 +266,14 @@ class Policy(FrozenEncodings):
 
         return encode_hidden_sequences(upper, [found[s] for s in states], self.config.max_chunk_tokens)
 
-    def _action_tokens(
-        self, model: ActionScorer, actions: list[str], cache: ActionCache | None
-    ) -> list[torch.Tensor]:
+    def _action_tokens(self, actions: list[str], cache: ActionCache | None) -> list[torch.Tensor]:
         """Token states (T_i, D) of each distinct action, from the cache where possible."""
-        max_tokens = self.config.max_action_tokens
+        model, max_tokens = self.model, self.config.max_action_tokens
         if cache is None:
             return self._encode(model.encode_actions, actions, max_tokens)
         cache.sync(self._action_side_version)
-        frozen = model is self.model and model.frozen_action_side
-        found = self._fill(cache, "actions" if frozen else None, actions, model.encode_actions, max_tokens)
+        part = "actions" if model.frozen_action_side else None
+        found = self._fill(cache, part, actions, model.encode_actions, max_tokens)
         return [found[a] for a in actions]
 
     # ---------------------------------------------------------------- weights
