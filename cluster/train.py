@@ -26,6 +26,7 @@ from cluster.imitation import ESTIMATE_AFTER_S, run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
 from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
+from cluster.user_errors import UsageError
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
 from policies.encoder import UnsupportedEncoderError, check_encoder
@@ -84,7 +85,7 @@ def set_aside_earlier_run(out: Path, log=print) -> Path | None:
     if not (out / "config.json").exists():
         return None
     if out.resolve() in (Path.cwd(), *Path.cwd().parents):  # `--out .`: the process stands in it
-        raise ValueError(f"--out {out} holds an earlier run (config.json) and is the working directory, "
+        raise UsageError(f"--out {out} holds an earlier run (config.json) and is the working directory, "
                          f"which cannot be moved aside: choose another --out, or continue it with --resume {out}")
     n = 1
     while (aside := out.with_name(f"{out.name}.prev-{n}")).exists():
@@ -287,5 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m cluster.train ...` (e.g. under `ray job submit`): as `webshop-rl train`
+    from cluster.cli import main as cli_main
+
+    sys.exit(cli_main(["train", *sys.argv[1:]]))

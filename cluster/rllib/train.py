@@ -40,6 +40,7 @@ from cluster.data.sources import catalog_dir
 from cluster.eval.evaluate import evaluate_policy
 from cluster.metrics import MetricsLog
 from cluster.progress import TrainingProgress
+from cluster.user_errors import UsageError
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
 
 ALGO = "rllib-ppo"
@@ -101,9 +102,6 @@ def ppo_config(cfg: TrainConfig, il_path: str, env_cfg: dict, env_name: str):
     from cluster.rllib.module import WebShopRLModule
 
     lc, optim = cfg.ppo, cfg.optim
-    if lc.kl_coef > 0:
-        raise ValueError("--algo rllib-ppo: ppo.kl_coef (KL to the IL reference) has no RLlib "
-                         "counterpart; set it to 0")
     res = _resources(cfg.run.num_workers)
     return (
         PPOConfig()
@@ -220,8 +218,11 @@ def _init_ray(cfg: TrainConfig) -> bool:
 def check_rllib_config(cfg: TrainConfig) -> None:
     """Refuse what RLlib's run cannot do, before anything starts."""
     if cfg.run.resume:
-        raise ValueError("--resume is not supported with --algo rllib-ppo (RLlib keeps its own state); "
+        raise UsageError("--resume is not supported with --algo rllib-ppo (RLlib keeps its own state); "
                          "start a new run from the checkpoint with --il-checkpoint")
+    if cfg.ppo.kl_coef > 0:
+        raise UsageError("--algo rllib-ppo: ppo.kl_coef (KL to the IL reference) has no RLlib counterpart; "
+                         "set it to 0")
 
 
 def train_rllib(cfg: TrainConfig, il_path: str, evaluator, catalog, eval_ids: list[int], out: Path,

@@ -95,3 +95,20 @@ def test_resuming_a_run_whose_saved_config_has_a_key_this_version_lacks(tmp_path
     (run / "config.json").write_text(json.dumps(saved, default=str))
     one_line_error(capsys, ["train", "--resume", str(run)],
                    f"{run / 'config.json'}: unknown key 'policy.int8_acting'; expected one of preset, model")
+
+
+def test_a_new_run_into_the_working_directory_holding_one_is_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    one_line_error(capsys, ["train", "--out", "."], "--out . holds an earlier run (config.json)", "--resume .")
+    assert (tmp_path / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--resume", "runs/x"], "--resume is not supported with --algo rllib-ppo"),
+    (["--set", "ppo.kl_coef=0.1"], "--algo rllib-ppo: ppo.kl_coef (KL to the IL reference) has no RLlib counterpart"),
+])
+def test_what_rllib_ppo_cannot_do_is_refused_before_any_work(argv, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(capsys, ["train", "--algo", "rllib-ppo", *argv], needle)
+    assert list(tmp_path.iterdir()) == []  # no run directory, no IL
