@@ -16,7 +16,7 @@ from cluster.catalog_cli import add_prepare_parser
 from cluster.data.cli import add_data_parser
 from cluster.data.sources import catalog_dir
 from cluster.serve.command import add_serve_parser
-from cluster.user_errors import UsageError, user_error_types
+from cluster.user_errors import UsageError, run_reporting_user_errors
 from envs import Catalog, WebShopEnv
 from envs.agents import AGENTS, make_agent
 from envs.generate import GeneratorConfig, write_catalog
@@ -325,18 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a user error (a bad catalog, demonstration or checkpoint file,
     a value out of range) prints one line naming what to fix and returns 2."""
     argv = sys.argv[1:] if argv is None else argv
-    try:
+
+    def run() -> int:
         if argv[:1] == ["train"]:  # the driver has its own parser (flags such as --help pass through)
             from cluster.train import main as train_main
 
             return train_main(argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except Exception as e:
-        if not isinstance(e, user_error_types()):
-            raise
-        print(f"webshop-rl {argv[0]}: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
-        return 2
+
+    return run_reporting_user_errors(argv[0] if argv else "", run)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from cluster.imitation import ESTIMATE_AFTER_S, run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
 from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
-from cluster.user_errors import UsageError
+from cluster.user_errors import UsageError, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
 from policies.encoder import UnsupportedEncoderError, check_encoder
@@ -289,6 +289,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # `python -m cluster.train ...` (e.g. under `ray job submit`): as `webshop-rl train`
-    from cluster.cli import main as cli_main
-
-    sys.exit(cli_main(["train", *sys.argv[1:]]))
+    sys.exit(run_reporting_user_errors("train", main))

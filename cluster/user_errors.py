@@ -4,6 +4,7 @@ exits with status 2 instead of a traceback (`cluster.cli.main`)."""
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 from envs.products import CatalogError
 
@@ -20,6 +21,18 @@ LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpoint
                     "rollout_workers.human_demos": ("DemoReplayError",),
                     "policies.architectures": ("UnsupportedEncoderError",), "cluster.config": ("ConfigError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
+
+
+def run_reporting_user_errors(command: str, run: Callable[[], int]) -> int:
+    """`run()`; a user error (`user_error_types`) prints one line naming `command` and
+    what to fix, and returns exit status 2 instead of a traceback."""
+    try:
+        return run()
+    except Exception as e:
+        if not isinstance(e, user_error_types()):
+            raise
+        print(f"webshop-rl {command}: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        return 2
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
