@@ -1,5 +1,6 @@
 """Which exceptions are the user's to fix: `webshop-rl` prints them as one line and
-exits with status 2 instead of a traceback (`cluster.cli.main`)."""
+exits with status 2 instead of a traceback (`run_reporting_user_errors`, used by
+`cluster.cli.main` and `python -m cluster.train`)."""
 
 from __future__ import annotations
 
