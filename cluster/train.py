@@ -29,7 +29,7 @@ from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
 from cluster.user_errors import UsageError, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
-from policies.encoder import UnsupportedEncoderError, check_encoder
+from policies.encoder import check_encoder
 from policies.policy import preset_config
 
 
@@ -276,17 +276,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = config_from_args(args)
+    """`webshop-rl train` (also `python -m cluster.train`, as under `ray job submit`); a user
+    error is one line and exit status 2 (`run_reporting_user_errors`)."""
+
+    def run() -> int:
+        cfg = config_from_args(build_parser().parse_args(argv))
         if cfg.policy.model:  # a missing or unsupported encoder stops here, before Ray and IL
             check_encoder(cfg.policy.model)
-    except (ConfigError, FileNotFoundError, UnsupportedEncoderError) as e:
-        print(f"webshop-rl train: error: {e}", file=sys.stderr)
-        return 2
-    run_training(cfg)
-    return 0
+        run_training(cfg)
+        return 0
+
+    return run_reporting_user_errors("train", run)
 
 
-if __name__ == "__main__":  # `python -m cluster.train ...` (e.g. under `ray job submit`): as `webshop-rl train`
-    sys.exit(run_reporting_user_errors("train", main))
+if __name__ == "__main__":
+    sys.exit(main())
