@@ -16,7 +16,7 @@ from cluster.catalog_cli import add_prepare_parser
 from cluster.data.cli import add_data_parser
 from cluster.data.sources import catalog_dir
 from cluster.serve.command import add_serve_parser
-from cluster.user_errors import UsageError, run_reporting_user_errors
+from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from envs import Catalog, WebShopEnv
 from envs.agents import AGENTS, make_agent
 from envs.generate import GeneratorConfig, write_catalog
@@ -31,9 +31,9 @@ def add_catalog_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--products", type=Path, help="items_shuffle*.json")
     g.add_argument("--attributes", type=Path, help="items_ins_v2*.json")
     g.add_argument("--human-instructions", type=Path, help="items_human_ins.json")
-    g.add_argument("--catalog-size", type=int, default=1000, help="generated catalog size")
-    g.add_argument("--catalog-seed", type=int, default=0, help="generated catalog seed")
-    g.add_argument("--train-goals", type=int, default=0,
+    g.add_argument("--catalog-size", type=positive_int, default=1000, help="generated catalog size")
+    g.add_argument("--catalog-seed", type=non_negative_int, default=0, help="generated catalog seed")
+    g.add_argument("--train-goals", type=non_negative_int, default=0,
                    help="fresh generated goals added to the train split (generated catalogs; test/eval unchanged)")
 
 
@@ -67,9 +67,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     env = WebShopEnv(catalog=catalog, max_steps=args.max_steps)
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     if Path(args.policy).exists():
-        from cluster.eval.evaluate import evaluate_checkpoint  # model policies (policies issue)
+        from cluster.eval.evaluate import evaluate_checkpoint
+        from cluster.run_state import result_checkpoint
 
-        summary = evaluate_checkpoint(args.policy, env, ids)
+        summary = evaluate_checkpoint(result_checkpoint(Path(args.policy)), env, ids)
     else:
         if args.policy not in AGENTS:
             raise UsageError(f"--policy {args.policy}: neither a checkpoint directory nor one of {sorted(AGENTS)}")
@@ -151,10 +152,11 @@ def format_eval(summary: dict) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from cluster.eval.evaluate import evaluate_policy
+    from cluster.run_state import result_checkpoint
     from policies.checkpoint import load_checkpoint
 
     catalog = catalog_from_args(args)
-    policy = load_checkpoint(checkpoint_dir(args.checkpoint))
+    policy = load_checkpoint(result_checkpoint(args.checkpoint))
     ids = list(catalog.goal_ids(args.split))[: args.episodes]
     greedy = args.decoding == "greedy" and not args.sampled
     summary = evaluate_policy(policy, catalog, ids, greedy=greedy, max_steps=args.max_steps, seed=args.seed,
@@ -167,29 +169,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def checkpoint_dir(path: Path) -> Path:
-    """A checkpoint directory, or a run directory: its result, which is `best/` when the
-    run's summary says the best evaluation's weights were chosen (`run.keep_best`),
-    else `checkpoint/`."""
-    path = Path(path)
-    summary = path / "summary.json"
-    if (path / "best" / "model.safetensors").exists() and summary.exists() \
-            and "selected" in json.loads(summary.read_text()):
-        return path / "best"
-    return path / "checkpoint" if (path / "checkpoint" / "model.safetensors").exists() else path
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cluster.eval.compare import ThompsonAB, format_table, plot_comparison, run_thompson
+    from cluster.run_state import result_checkpoint
     from policies.checkpoint import load_checkpoint
     from rollout_workers.worker import RolloutWorker, WorkerConfig
 
     if len(args.checkpoints) < 2:
         raise SystemExit("error: compare needs at least two checkpoints")
     catalog = catalog_from_args(args)
-    policies = [load_checkpoint(checkpoint_dir(c)) for c in args.checkpoints]
+    policies = [load_checkpoint(result_checkpoint(c)) for c in args.checkpoints]
     goals = [int(g) for g in np.random.default_rng(args.seed).permutation(list(catalog.goal_ids(args.split)))]
     wcfg = WorkerConfig(num_envs=1, max_steps=args.max_steps, greedy=not args.sampled, pair_mode="none")
     ab = ThompsonAB([str(c) for c in args.checkpoints], metric=args.metric, threshold=args.threshold,
@@ -237,14 +228,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="webshop-rl", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="webshop-rl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     cat = sub.add_parser("catalog", help="build a generated catalog; prepare this node's stored catalog")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
     build = cat_sub.add_parser("build", help="write a generated catalog in WebShop's file format")
-    build.add_argument("--size", type=int, default=1000, help="number of products")
-    build.add_argument("--seed", type=int, default=0, help="generator seed (the same seed gives the same files)")
+    build.add_argument("--size", type=positive_int, default=1000, help="number of products")
+    build.add_argument("--seed", type=non_negative_int, default=0,
+                       help="generator seed (the same seed gives the same files)")
     build.add_argument("--out", type=Path, required=True, help="directory to write the files to")
     build.set_defaults(func=cmd_catalog_build)
     add_prepare_parser(cat_sub, add_catalog_args, catalog_from_args)
@@ -252,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     ro = sub.add_parser("rollout", help="run a policy on a split and print its scores")
     ro.add_argument("--policy", default="rule", help="rule | random | expert | human-like | checkpoint directory")
     ro.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
-    ro.add_argument("--episodes", type=int, default=500, help="episodes: the split's first goals, one each")
-    ro.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
-    ro.add_argument("--seed", type=int, default=0, help="seed of the random and human-like agents")
+    ro.add_argument("--episodes", type=positive_int, default=500, help="episodes: the split's first goals, one each")
+    ro.add_argument("--max-steps", type=positive_int, default=15, help="actions before an episode is cut off")
+    ro.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random and human-like agents")
     ro.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_catalog_args(ro)
     ro.set_defaults(func=cmd_rollout)
@@ -263,16 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--goal-id", type=int, help="goal to shop for (default: the test split's first)")
     play.add_argument("--actions", nargs="*", help="scripted actions; no prompt")
     play.add_argument("--mode", default="text", choices=["text", "text_rich"], help="observation format")
-    play.add_argument("--max-steps", type=int, default=15, help="actions before the episode is cut off")
+    play.add_argument("--max-steps", type=positive_int, default=15, help="actions before the episode is cut off")
     play.add_argument("--json", action="store_true", help="print every step as JSON")
     add_catalog_args(play)
     play.set_defaults(func=cmd_play)
     gen = sub.add_parser("generate", help="write demonstrations (trajectory Parquet)")
     gen.add_argument("--policy", default="expert", choices=sorted(AGENTS),
                      help="expert (oracle), human-like (noisy stand-in for human demonstrations), rule, random")
-    gen.add_argument("--episodes", type=int, default=1000, help="episodes: the split's first goals, one each")
+    gen.add_argument("--episodes", type=positive_int, default=1000, help="episodes: the split's first goals, one each")
     gen.add_argument("--split", default="train", choices=["train", "eval", "test"], help="goals to play")
-    gen.add_argument("--seed", type=int, default=0, help="episode seeds start here (and the agent's, if it has one)")
+    gen.add_argument("--seed", type=non_negative_int, default=0,
+                     help="episode seeds start here (and the agent's, if it has one)")
     gen.add_argument("--out", type=Path, required=True, help="Parquet file to write")
     add_catalog_args(gen)
     gen.set_defaults(func=cmd_generate)
@@ -280,28 +273,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a checkpoint")
     ev.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
     ev.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
-    ev.add_argument("--episodes", type=int, default=500, help="episodes: the split's first goals, one each")
+    ev.add_argument("--episodes", type=positive_int, default=500, help="episodes: the split's first goals, one each")
     ev.add_argument("--decoding", default="greedy", choices=["greedy", "sampled"],
                     help="argmax actions, or actions sampled from the policy")
     ev.add_argument("--sampled", action="store_true", help="same as --decoding sampled")
-    ev.add_argument("--seed", type=int, default=0, help="seed of sampled decoding")
-    ev.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
+    ev.add_argument("--seed", type=non_negative_int, default=0, help="seed of sampled decoding")
+    ev.add_argument("--max-steps", type=positive_int, default=15, help="actions before an episode is cut off")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_catalog_args(ev)
     ev.set_defaults(func=cmd_eval)
 
     cmp_ = sub.add_parser("compare", help="A/B-test checkpoints online by Thompson sampling")
     cmp_.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoint (or run) directories")
-    cmp_.add_argument("--budget", type=int, default=1000, help="most episodes in all")
+    cmp_.add_argument("--budget", type=positive_int, default=1000, help="most episodes in all")
     cmp_.add_argument("--split", default="test", choices=["train", "eval", "test"], help="goals to play")
-    cmp_.add_argument("--seed", type=int, default=0, help="goal order, posterior draws, sampled decoding")
+    cmp_.add_argument("--seed", type=non_negative_int, default=0, help="goal order, posterior draws, sampled decoding")
     cmp_.add_argument("--threshold", type=float, default=0.95, help="stop when P(best) reaches this")
     cmp_.add_argument("--metric", default="success", choices=["success", "score"],
                       help="the posterior that allocates and stops (both are reported)")
     cmp_.add_argument("--allocation", default="thompson", choices=["thompson", "top-two", "equal"],
                       help="how the next episode's arm is chosen")
     cmp_.add_argument("--sampled", action="store_true", help="sample actions instead of greedy")
-    cmp_.add_argument("--max-steps", type=int, default=15, help="actions before an episode is cut off")
+    cmp_.add_argument("--max-steps", type=positive_int, default=15, help="actions before an episode is cut off")
     cmp_.add_argument("--out", type=Path, default=Path("compare.png"), help="PNG of posteriors and allocation")
     cmp_.add_argument("--json", action="store_true", help="print the result as JSON")
     add_catalog_args(cmp_)

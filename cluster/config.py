@@ -22,6 +22,7 @@ import yaml
 from cluster.data.sources import CATALOG_SOURCES
 from cluster.imitation import ILSection
 from learner.config import DPOConfig, LearnerConfig, OptimConfig, PPOConfig
+from policies.config import check_at_least
 from rollout_workers.buffer import BufferConfig
 from rollout_workers.worker import WorkerConfig
 
@@ -67,6 +68,8 @@ class CatalogConfig:
             raise ValueError(f"source must be one of {CATALOG_SOURCES}, got {self.source!r}")
         if self.dir and self.source != "generated":
             raise ValueError(f"set source ({self.source}) or dir ({self.dir}), not both")
+        check_at_least("catalog", self, 1, "size")
+        check_at_least("catalog", self, 0, "seed", "train_goals")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class PolicySection:
     def __post_init__(self):
         if not 0.0 <= self.worker_gpu_share <= 1.0:
             raise ValueError(f"worker_gpu_share must be between 0 and 1 (a GPU's share), got {self.worker_gpu_share}")
+        check_at_least("policy", self, 1, "threads_per_worker")
+        check_at_least("policy", self, 0, "encoding_cache_gb")
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class RunConfig:
     eval_interval_s: float = 180.0
     """Evaluation on the eval split this often."""
     eval_episodes: int = 100
-    """Goals of the eval split per periodic evaluation."""
+    """Goals of the eval split per periodic evaluation; 0 = no periodic evaluation."""
     final_eval_episodes: int = 500
     """Goals of the test split in the final evaluations (IL's and the run's)."""
     checkpoint_interval_s: float = 180.0
@@ -147,6 +152,13 @@ class RunConfig:
             raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.time_budget_s is None and self.updates is None:
             raise ValueError("set time_budget_s or updates (or both): with neither the run never stops")
+        check_at_least("run", self, 0, "num_workers", "seed", "eval_episodes", "sync_interval_s",
+                       "eval_interval_s", "checkpoint_interval_s")  # an interval of 0: at every chance
+        check_at_least("run", self, 1, "episodes_per_round", "final_eval_episodes")
+        if self.updates is not None:
+            check_at_least("run", self, 1, "updates")
+        if self.time_budget_s is not None:
+            check_at_least("run", self, 0, "time_budget_s")
         if self.worker_placement not in WORKER_PLACEMENTS:
             raise ValueError(f"worker_placement must be one of {WORKER_PLACEMENTS}, got {self.worker_placement!r}")
         if self.chaos_kill_every_updates is not None and self.chaos_kill_every_updates < 1:
@@ -201,7 +213,12 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None,
     checked = check_section(TrainConfig, overrides, source, "") if overrides else {}
     layers = []
     if path is not None:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections")
         layers.append((str(path), check_section(TrainConfig, raw, str(path), "")))
@@ -290,7 +307,8 @@ def _build(cls, values: dict, layers: list[tuple[str, dict]], path: str = ""):
         return cls(**kwargs)
     except ValueError as e:
         where = " + ".join(w for w, v in layers if v) or "config"
-        raise ConfigError(f"{where}: {path + ': ' if path else ''}{e}") from None
+        named = not path or str(e).startswith(f"{path}.")  # the message names the section already
+        raise ConfigError(f"{where}: {'' if named else path + ': '}{e}") from None
 
 
 def parse_set(items: list[str]) -> dict:

@@ -28,6 +28,7 @@ from envs import WebShopEnv
 from envs.agents import ExpertAgent, make_agent
 from envs.catalog import Catalog
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
+from policies.config import check_at_least, check_positive
 from policies.encoding_store import EncodingStore
 from policies.il import ILConfig, ILStep, ILTrainer
 from policies.policy import Policy, PolicyConfig
@@ -66,6 +67,12 @@ class ILSection:
     time_budget_s: float | None = None
     """Stop training after this many seconds (checked between batches); None = train the
     planned epochs. A cap makes a slower machine's IL weaker: a line says what it cut."""
+
+    def __post_init__(self):
+        check_at_least("il", self, 1, "num_demos", "epochs", "batch_size")
+        check_positive("il", self, "lr")
+        if self.time_budget_s is not None:
+            check_at_least("il", self, 0, "time_budget_s")
 
 
 def generate_demos(catalog: Catalog, policy: str, num_episodes: int, split: str = "train", seed: int = 0,

@@ -15,6 +15,7 @@ after the commit. A kill at any moment leaves `run_state.json` naming a whole
 generation: the previous one or the new one. Loading checks that every part carries the
 generation `run.json` expects and names the file that does not. `OUT/checkpoint` (the
 policy users serve) is refreshed from the committed generation after each commit.
+`result_checkpoint` says which of a finished run's checkpoints is its result.
 """
 
 from __future__ import annotations
@@ -157,6 +158,27 @@ def link_directory(source: Path, target: Path) -> None:
                 os.link(f, tmp / f.name)
             except OSError:
                 shutil.copy2(f, tmp / f.name)
+
+
+def result_checkpoint(path: Path) -> Path:
+    """The checkpoint a command given `path` loads: for a run directory its result,
+    `best/` when the run's summary.json says the best evaluation's weights were chosen
+    (`run.keep_best`), else `checkpoint/` (the last weights; also while the run is in
+    progress); any other path is taken as a checkpoint directory itself.
+
+    Raises:
+        RunStateError: the run's summary.json is not valid JSON.
+    """
+    path = Path(path)
+    summary = path / "summary.json"
+    if (path / "best" / "model.safetensors").exists() and summary.exists():
+        try:
+            chosen = "selected" in json.loads(summary.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise RunStateError(f"{summary}: not valid JSON ({e})") from None
+        if chosen:
+            return path / "best"
+    return path / "checkpoint" if (path / "checkpoint" / "model.safetensors").exists() else path
 
 
 def new_run_id() -> str:

@@ -26,7 +26,7 @@ from cluster.imitation import ESTIMATE_AFTER_S, run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
 from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
-from cluster.user_errors import UsageError, run_reporting_user_errors
+from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint
 from policies.encoder import check_encoder
@@ -65,7 +65,8 @@ def job_estimate(cfg: TrainConfig, il_seconds: float, batch_seconds: float) -> s
     if cfg.run.algo != "il":
         by_updates = (cfg.run.updates or 0) * UPDATE_IN_IL_BATCHES * batch_seconds
         rl_s = min(x for x in (by_updates if cfg.run.updates else None, cfg.run.time_budget_s) if x is not None)
-        tests += rl_s / cfg.run.eval_interval_s * cfg.run.eval_episodes / cfg.run.final_eval_episodes
+        if cfg.run.eval_interval_s > 0:  # 0 evaluates at every turn of the loop: not estimated
+            tests += rl_s / cfg.run.eval_interval_s * cfg.run.eval_episodes / cfg.run.final_eval_episodes
     eval_s = (1 + tests) * cfg.run.final_eval_episodes * TEST_GOAL_IN_IL_BATCHES * batch_seconds
     total = il_seconds + rl_s + eval_s
     finish = time.strftime("%H:%M", time.localtime(time.time() + total - ESTIMATE_AFTER_S))
@@ -136,7 +137,14 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     """The run's directory and its config (a resumed run's saved one), written to OUT/config.json."""
     out = Path(cfg.run.resume or cfg.run.out)
     if cfg.run.resume:  # the saved config, with this call's budget (it may extend the run)
-        saved = load_config(overrides=json.loads((out / "config.json").read_text()), source=str(out / "config.json"))
+        saved_path = out / "config.json"
+        if not saved_path.is_file():
+            raise UsageError(f"--resume {out}: not a run directory (no config.json)")
+        try:
+            raw = json.loads(saved_path.read_text())
+        except ValueError as e:
+            raise ConfigError(f"{saved_path}: not valid JSON ({e})") from None
+        saved = load_config(overrides=raw, source=str(saved_path))
         cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
                                          time_budget_s=cfg.run.time_budget_s))
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs
@@ -223,7 +231,7 @@ def print_result_table(cfg: TrainConfig, summary: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="webshop-rl train", description="IL, then DPO or PPO, on Ray (or in this process).",
         epilog="Any config field can be set with --set SECTION.KEY=VALUE (sections: run, il, catalog, policy, "
                "worker, learner, optim, dpo, ppo, buffer; see cluster/config.py), e.g. --set dpo.beta=0.3 "
@@ -232,11 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML preset (default: cpu.yaml, the shipped recipe; gpu.yaml, multinode.yaml)")
     p.add_argument("--algo", choices=["il", "dpo", "ppo", "rllib-ppo"],
                    help="il stops after imitation learning; rllib-ppo runs RLlib's PPO (run.algo)")
-    p.add_argument("--num-workers", type=int, help="rollout worker actors; 0 runs everything in this process")
-    p.add_argument("--num-learners", type=int,
+    p.add_argument("--num-workers", type=non_negative_int,
+                   help="rollout worker actors; 0 runs everything in this process")
+    p.add_argument("--num-learners", type=positive_int,
                    help="learner actors training together (data parallel; learner.num_learners); default 1")
-    p.add_argument("--envs-per-worker", type=int, help="env copies each worker steps together (worker.num_envs)")
-    p.add_argument("--updates", type=int, help="RL learner updates after IL (run.updates; default 400)")
+    p.add_argument("--envs-per-worker", type=positive_int,
+                   help="env copies each worker steps together (worker.num_envs)")
+    p.add_argument("--updates", type=positive_int, help="RL learner updates after IL (run.updates; default 400)")
     p.add_argument("--time-budget", help="RL training time after IL instead, e.g. 30m, 600s (run.time_budget_s; "
                    "without --updates the run then stops on the clock alone)")
     p.add_argument("--sync-interval", help="weight publishing period, e.g. 5s (run.sync_interval_s)")
@@ -246,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (run.out)")
     p.add_argument("--resume", help="run directory to continue exactly")
     p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local instance)")
-    p.add_argument("--seed", type=int, help="seed of IL, rollouts and the learner (run.seed)")
+    p.add_argument("--seed", type=non_negative_int, help="seed of IL, rollouts and the learner (run.seed)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="SECTION.KEY=VALUE",
                    help="config overrides; the flag may be repeated, and every value counts")
     return p
@@ -283,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(build_parser().parse_args(argv))
         if cfg.policy.model:  # a missing or unsupported encoder stops here, before Ray and IL
             check_encoder(cfg.policy.model)
+        for key, flag, path in (("il.checkpoint", "--il-checkpoint", cfg.il.checkpoint),
+                                ("il.demos", "--demos", cfg.il.demos)):
+            if path and not cfg.run.resume and not Path(path).exists():  # likewise, before the catalog
+                raise UsageError(f"{flag} ({key}) {path}: no such file or directory")
         run_training(cfg)
         return 0
 

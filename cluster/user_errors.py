@@ -4,6 +4,7 @@ exits with status 2 instead of a traceback (`run_reporting_user_errors`, used by
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable
 
@@ -20,7 +21,8 @@ LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpoint
                     "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",),
                     "cluster.run_state": ("RunStateError",), "cluster.data.download": ("FetchError",),
                     "rollout_workers.human_demos": ("DemoReplayError",),
-                    "policies.architectures": ("UnsupportedEncoderError",), "cluster.config": ("ConfigError",)}
+                    "policies.architectures": ("UnsupportedEncoderError",), "cluster.config": ("ConfigError",),
+                    "cluster.eval.report": ("RunFileError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
 
 
@@ -41,3 +43,29 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     whose module was never imported cannot have been raised."""
     lazy = [getattr(sys.modules[m], n) for m, names in LAZY_USER_ERRORS.items() if m in sys.modules for n in names]
     return USER_ERRORS + tuple(lazy)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors (an unknown flag, a bad value) are one line, like
+    every other user error: `PROG: error: MESSAGE`, exit status 2 (`--help` shows usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def count_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (episodes, sizes, steps), else argparse's
+    one-line error naming the flag."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+positive_int = count_at_least(1)
+non_negative_int = count_at_least(0)

@@ -11,21 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learner.preference_losses import PREFERENCE_LOSSES
+from policies.config import check_at_least, check_positive
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
 DPO_SCOPES = ("trajectory", "divergence", "step")
-
-
-def _check_positive(section: str, config, *names: str) -> None:
-    for name in names:
-        if not getattr(config, name) > 0:
-            raise ValueError(f"{section}.{name} must be > 0, got {getattr(config, name)!r}")
-
-
-def _check_at_least(section: str, config, low: int, *names: str) -> None:
-    for name in names:
-        if getattr(config, name) < low:
-            raise ValueError(f"{section}.{name} must be >= {low}, got {getattr(config, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +39,8 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"optim.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        _check_positive("optim", self, "max_grad_norm")
-        _check_at_least("optim", self, 0, "warmup_updates")
+        check_positive("optim", self, "max_grad_norm")
+        check_at_least("optim", self, 0, "warmup_updates", "total_updates", "weight_decay")
         if self.lr_schedule == "constant" and self.warmup_updates:
             raise ValueError("optim.warmup_updates needs lr_schedule 'constant_with_warmup', 'linear' or "
                              "'cosine' (the 'constant' schedule has no warm-up)")
@@ -81,8 +70,8 @@ class LearnerConfig:
     learner, no process group."""
 
     def __post_init__(self) -> None:
-        _check_at_least("learner", self, 1, "max_steps_per_forward", "ref_cache_size", "num_learners")
-        _check_at_least("learner", self, 0, "state_cache_size")
+        check_at_least("learner", self, 1, "max_steps_per_forward", "ref_cache_size", "num_learners")
+        check_at_least("learner", self, 0, "state_cache_size")
 
 
 @dataclass(frozen=True)
@@ -125,9 +114,11 @@ class DPOConfig:
                              f"choose one of {sorted(PREFERENCE_LOSSES)}")
         if self.scope not in DPO_SCOPES:
             raise ValueError(f"dpo.scope must be one of {DPO_SCOPES}, got {self.scope!r}")
-        _check_positive("dpo", self, "lr", "beta")
-        _check_at_least("dpo", self, 1, "pairs_per_update")
-        _check_at_least("dpo", self, 0, "max_version_lag", "anchor_states")
+        check_positive("dpo", self, "lr", "beta")
+        check_at_least("dpo", self, 1, "pairs_per_update")
+        check_at_least("dpo", self, 0, "max_version_lag", "anchor_states", "sft_coef", "kl_coef")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ValueError(f"dpo.label_smoothing must be in [0, 0.5), got {self.label_smoothing!r}")
         if self.anchor_states and (self.scope != "step" or self.kl_coef <= 0):
             raise ValueError("dpo.anchor_states needs scope='step' and kl_coef > 0 "
                              f"(got scope={self.scope!r}, kl_coef={self.kl_coef})")
@@ -166,6 +157,9 @@ class PPOConfig:
     """Standardise advantages over all steps of the update (before the behaviour weight)."""
 
     def __post_init__(self) -> None:
-        _check_positive("ppo", self, "lr", "clip_coef", "is_clip")
-        _check_at_least("ppo", self, 1, "trajectories_per_update", "ppo_epochs", "minibatch_size")
-        _check_at_least("ppo", self, 0, "max_version_lag")
+        check_positive("ppo", self, "lr", "clip_coef", "is_clip")
+        check_at_least("ppo", self, 1, "trajectories_per_update", "ppo_epochs", "minibatch_size")
+        check_at_least("ppo", self, 0, "max_version_lag", "value_coef", "entropy_coef", "kl_coef")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1], "
+                             f"got {self.gamma!r} and {self.gae_lambda!r}")

@@ -14,8 +14,8 @@ the file that differs. A directory holding files a save does not write (other th
 old tokenizer files) is never replaced.
 
 Loading rebuilds the encoder from the saved HF config (no hub, no download), loads
-the tensors with safetensors and refuses any directory holding a pickle-based file
-(.bin, .pt, .pth, .pkl, .pickle, .ckpt): such files can run code when loaded.
+the tensors with safetensors and refuses a directory whose files include a pickle-based
+one (.bin, .pt, .pth, .pkl, .pickle, .ckpt): such files can run code when loaded.
 A round trip is bit-exact.
 """
 
@@ -63,7 +63,9 @@ class CheckpointMetadata:
 
 
 def _refuse_pickles(path: Path) -> None:
-    candidates = [path] if path.is_file() else sorted(path.rglob("*"))
+    """Refuse `path` if it is a pickle-based file or a directory holding one among its
+    files (loading reads no subdirectory, so a large tree given by mistake is not walked)."""
+    candidates = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
     for f in candidates:
         if f.suffix.lower() in PICKLE_SUFFIXES:
             raise UnsafeCheckpointError(

@@ -1,5 +1,6 @@
 """`PolicyConfig`: what defines a policy's architecture and how it runs, and the
-named presets (`preset_config`) the CLI and configs choose from."""
+named presets (`preset_config`) the CLI and configs choose from; `check_positive` and
+`check_at_least`, the range checks every typed config section uses."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"max_state_tokens": 256, "trainable_top_layers": None, "freeze_action_side": False,
              "precision": "auto"},
 }
+
+
+def check_positive(section: str, config: Any, *names: str) -> None:
+    """Raise ValueError naming `section.name` for each field of `config` that is not > 0."""
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{section}.{name} must be > 0, got {getattr(config, name)!r}")
+
+
+def check_at_least(section: str, config: Any, low: int, *names: str) -> None:
+    """Raise ValueError naming `section.name` for each field of `config` below `low`."""
+    for name in names:
+        if not getattr(config, name) >= low:
+            raise ValueError(f"{section}.{name} must be >= {low}, got {getattr(config, name)!r}")
 
 
 def bf16_native(device: str | torch.device) -> bool:

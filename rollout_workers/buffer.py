@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from policies.atomic import fsync_dir
+from policies.config import check_at_least
 from rollout_workers.ledger import LEDGER_FILE, Ledger
 from rollout_workers.schema import PAIR_SCHEMA, TRAJECTORY_SCHEMA, batch_to_trajectories, check_trajectory_table
 
@@ -62,6 +63,9 @@ class BufferConfig:
     """Newest trajectories kept in memory for sampling."""
     capacity_pairs: int = 10_000
     """Newest pairs kept in memory for sampling."""
+
+    def __post_init__(self):
+        check_at_least("buffer", self, 1, "capacity_trajectories", "capacity_pairs")
 
 
 class _Store:

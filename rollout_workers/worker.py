@@ -25,6 +25,7 @@ from envs.env import WebShopEnv
 from envs.search import SearchIndex
 from policies.policy import Policy
 from policies.candidates import Candidates, build_candidates, policy_state
+from policies.config import check_at_least
 from rollout_workers.pairs import CUTS, PAIR_MODES, PairMiner
 from rollout_workers.schema import Trajectory
 
@@ -69,6 +70,8 @@ class WorkerConfig:
         unknown = [c for c in self.correction_cuts if c not in CUTS]
         if isinstance(self.correction_cuts, str) or unknown:
             raise ValueError(f"correction_cuts must be a list of {sorted(CUTS)}, got {self.correction_cuts!r}")
+        check_at_least("worker", self, 1, "num_envs", "max_steps", "samples_per_goal")
+        check_at_least("worker", self, 0, "pair_margin", "max_version_gap")
         if self.pair_mode in ("self", "mix") and self.samples_per_goal < 2:
             raise ValueError("pair_mode 'self' needs samples_per_goal >= 2")
 

@@ -64,6 +64,17 @@ class RunRecord:
     rl_seconds: float | None = None
 
 
+class RunFileError(ValueError):
+    """A file of a run directory that cannot be read; the message names the file (and line)."""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFileError(f"{path}: not valid JSON: {e}") from None
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     for i, line in enumerate(path.read_text().splitlines(), 1):
@@ -71,7 +82,7 @@ def _read_jsonl(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not a JSON line: {e}") from None
+                raise RunFileError(f"{path}:{i}: not a JSON line: {e}") from None
     return rows
 
 
@@ -95,7 +106,7 @@ def load_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: no such run directory")
     cfg_path = d / "config.json"
-    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = _read_json(cfg_path) if cfg_path.exists() else {}
     run_cfg = cfg.get("run", {})
     rec = RunRecord(name=name or d.name, algo=str(run_cfg.get("algo", "?")), seed=run_cfg.get("seed"))
     metrics = d / "metrics.jsonl"
@@ -111,17 +122,17 @@ def load_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
             rec.final, rec.updates = r, int(r.get("step", 0))
     summary = d / "summary.json"
     if summary.exists():
-        s = json.loads(summary.read_text())
+        s = _read_json(summary)
         rec.final = s.get("after") or rec.final
         rec.il_test = s.get("before") or rec.il_test
         rec.updates = s.get("updates", rec.updates)
         rec.rl_seconds = s.get("seconds")
     il_metrics = d / "il" / "il_metrics.json"
     if rec.final is None and il_metrics.exists():  # an --algo il run
-        m = json.loads(il_metrics.read_text())
+        m = _read_json(il_metrics)
         rec.final, rec.rl_seconds = m.get("eval"), m.get("train_seconds")
     if not rows and rec.final is None:
-        raise ValueError(f"{d}: neither metrics.jsonl nor summary.json (not a run directory?)")
+        raise FileNotFoundError(f"{d}: neither metrics.jsonl nor summary.json (not a run directory?)")
     return rec
 
 

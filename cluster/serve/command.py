@@ -8,6 +8,8 @@ import signal
 import threading
 from pathlib import Path
 
+from cluster.user_errors import UsageError, non_negative_int, positive_int
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on (a container's or taskset's limit included)."""
@@ -31,9 +33,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ray import serve
 
     from cluster.serve.app import ServeArgs, start
+    from cluster.serve.core import RequestError, resolve_checkpoint
     from cluster.serve.guard import TOKEN_ENV
 
-    cfg = ServeArgs(checkpoint=str(args.checkpoint), catalog=str(args.catalog) if args.catalog else None,
+    try:  # before Ray starts: a wrong path is one line, not a failed deployment
+        checkpoint = resolve_checkpoint(args.checkpoint)
+    except RequestError as e:
+        raise UsageError(f"--checkpoint {e.message}") from None
+    cfg = ServeArgs(checkpoint=str(checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=usable_cores() if args.replicas == "auto" else args.replicas,
                     max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
                     batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
@@ -59,15 +66,16 @@ def add_serve_parser(sub) -> None:
     sv = sub.add_parser("serve", help="serve a checkpoint with Ray Serve (/act, /episode, /reload, /viewer)")
     sv.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run directory")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)")
-    sv.add_argument("--port", type=int, default=8000, help="HTTP port")
+    sv.add_argument("--port", type=non_negative_int, default=8000, help="HTTP port")
     sv.add_argument("--replicas", type=replica_count, default="auto",
                     help="model replicas, the minimum when autoscaling (auto: one per core of this machine, "
                          "each on one torch thread)")
-    sv.add_argument("--max-replicas", type=int, help="autoscale between --replicas and this")
-    sv.add_argument("--max-batch-size", type=int, default=32, help="most requests a replica scores in one pass")
+    sv.add_argument("--max-replicas", type=positive_int, help="autoscale between --replicas and this")
+    sv.add_argument("--max-batch-size", type=positive_int, default=32,
+                    help="most requests a replica scores in one pass")
     sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch")
     sv.add_argument("--num-cpus", type=float, default=0.0, help="CPUs each replica reserves")
-    sv.add_argument("--threads", type=int, default=1, help="torch threads per replica")
+    sv.add_argument("--threads", type=positive_int, default=1, help="torch threads per replica")
     sv.add_argument("--num-gpus", type=float, default=0.0, help="GPUs each replica reserves")
     sv.add_argument("--device", default="auto", help="auto: cuda where a replica reserved a GPU, else cpu")
     sv.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
@@ -76,7 +84,8 @@ def add_serve_parser(sub) -> None:
     sv.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a new local instance)")
     sv.add_argument("--max-wait", type=float, default=0.8, metavar="SECONDS",
                     help="admit a request only if it is expected to be answered this soon, else 503 (0: admit all)")
-    sv.add_argument("--max-queued", type=int, default=256, help="requests queued beyond those in work; more get 503")
+    sv.add_argument("--max-queued", type=non_negative_int, default=256,
+                    help="requests queued beyond those in work; more get 503")
     sv.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
                     help="drop a request unanswered this long (408)")
     sv.add_argument("--allow-reload", action="store_true",

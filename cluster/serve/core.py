@@ -14,7 +14,7 @@ Ray:
   of every concurrent episode joins the same dynamic batches as `/act`;
 - `free_goal` makes a goal from a free instruction (no annotated target);
 - `resolve_checkpoint` finds a checkpoint (a checkpoint directory, or a run
-  directory holding `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
+  directory's result: `best/` or `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
   landed, `load_policy` loads one consistently and `prefill_catalog` encodes the
   catalog's candidate texts before it serves;
 - `LocalBackend` is the whole backend in one process, batching and admitting through
@@ -38,6 +38,7 @@ import torch
 
 from cluster.components import share_encodings
 from cluster.config import PolicySection
+from cluster.run_state import result_checkpoint
 from cluster.serve.runner import BatchRunner, Overloaded  # noqa: F401  (re-exported: the app, the API, tests)
 from envs.catalog import Catalog, Goal
 from envs.env import SEARCH_ACTION, Session, WebShopEnv
@@ -202,17 +203,17 @@ async def run_episode(env: ServeEnv, goal: Goal, act: ActFn, greedy: bool = True
 
 # ------------------------------------------------------------------ checkpoints
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint directory: `path` itself, or `path/checkpoint` for a run directory.
+    """A checkpoint directory: `path` itself, or a run directory's result (`best/` or
+    `checkpoint/`, `cluster.run_state.result_checkpoint`), made absolute.
 
     Raises:
         RequestError: (field "checkpoint") nothing loadable there.
     """
     try:
-        p = Path(path)
-        for candidate in (p, p / "checkpoint"):
-            if (candidate / CONFIG_FILE).is_file():
-                return candidate.resolve()
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte, no permission
+        candidate = result_checkpoint(Path(path))
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate.resolve()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, no permission, a torn summary.json
         raise RequestError("checkpoint", f"{str(path)[:200]}: cannot be read: {type(e).__name__}", 404) from None
     raise RequestError("checkpoint", f"{str(path)[:200]}: not a policy checkpoint directory (no {CONFIG_FILE}) "
                                      f"nor a run directory with checkpoint/", status=404)

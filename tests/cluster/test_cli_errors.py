@@ -51,6 +51,61 @@ def test_missing_checkpoint_and_unknown_policy(tmp_path, capsys):
                    f"--policy {tmp_path / 'nope'}: neither a checkpoint directory nor one of")
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["eval", "--checkpoint", "x", "--episodes", "0"],
+     "webshop-rl eval: error: argument --episodes: expected an integer >= 1, got 0"),
+    (["catalog", "build", "--size", "-5", "--out", "x"],
+     "webshop-rl catalog build: error: argument --size: expected an integer >= 1, got -5"),
+    (["generate", "--episodes", "ten", "--out", "x"],
+     "webshop-rl generate: error: argument --episodes: expected an integer, got 'ten'"),
+    (["serve", "--checkpoint", "x", "--port", "-1"],
+     "webshop-rl serve: error: argument --port: expected an integer >= 0, got -1"),
+    (["rollout", "--no-such-flag"], "webshop-rl: error: unrecognized arguments: --no-such-flag"),
+])
+def test_a_bad_flag_is_one_line_without_the_usage_block(argv, line, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_bad_train_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli(["train", "--updates", "-3"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "webshop-rl train: error: argument --updates: expected an integer >= 1, got -3\n"
+
+
+def test_serve_names_a_missing_checkpoint_before_starting_ray(tmp_path, capsys, monkeypatch):
+    import cluster.serve.app as app
+
+    started = []
+    monkeypatch.setattr(app, "start", lambda *a, **k: started.append(a))
+    one_line_error(capsys, ["serve", "--checkpoint", str(tmp_path / "nope")],
+                   f"--checkpoint {tmp_path / 'nope'}: not a policy checkpoint directory (no config.json)")
+    assert started == []  # no Ray, no deployment
+
+
+def test_train_names_a_missing_path_before_any_work(tmp_path, capsys):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("run: [1,\n")
+    one_line_error(capsys, ["train", "--config", str(tmp_path / "none.yaml")],
+                   f"{tmp_path / 'none.yaml'}: no such config file")
+    one_line_error(capsys, ["train", "--config", str(bad_yaml)], f"{bad_yaml}: not valid YAML (")
+    one_line_error(capsys, ["train", "--resume", str(tmp_path)],
+                   f"--resume {tmp_path}: not a run directory (no config.json)")
+    (tmp_path / "config.json").write_text("{")
+    one_line_error(capsys, ["train", "--resume", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON (")
+    for flag, key in (("--il-checkpoint", "il.checkpoint"), ("--demos", "il.demos")):
+        assert cli(["train", flag, str(tmp_path / "gone")]) == 2
+        out, err = capsys.readouterr()
+        assert err == f"webshop-rl train: error: {flag} ({key}) {tmp_path / 'gone'}: no such file or directory\n"
+        assert "catalog:" not in out  # nothing was built first
+    one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON: ")
+    (tmp_path / "config.json").unlink()
+    one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path}: neither metrics.jsonl nor summary.json")
+
+
 def test_a_bug_still_shows_its_traceback(monkeypatch):
     import argparse
 

@@ -77,7 +77,20 @@ def test_a_fault_drill_kills_after_at_least_one_update():
     (["run=2"], "--set: run: expected a mapping of keys, got 2"),
     (["worker.pair_mode=best"], "--set: worker: pair_mode must be one of"),
     (["run.algo=sac"], "--set: run: algo must be one of"),
-    (["learner.num_learners=0"], "--set: learner: learner.num_learners must be >= 1, got 0"),
+    (["learner.num_learners=0"], "--set: learner.num_learners must be >= 1, got 0"),
+    (["run.updates=0"], "--set: run.updates must be >= 1, got 0"),
+    (["run.num_workers=-1"], "--set: run.num_workers must be >= 0, got -1"),
+    (["run.eval_interval_s=-1"], "--set: run.eval_interval_s must be >= 0, got -1.0"),
+    (["run.time_budget_s=-5", "run.updates=null"], "--set: run.time_budget_s must be >= 0, got -5.0"),
+    (["il.epochs=0"], "--set: il.epochs must be >= 1, got 0"),
+    (["il.lr=0"], "--set: il.lr must be > 0, got 0.0"),
+    (["catalog.size=0"], "--set: catalog.size must be >= 1, got 0"),
+    (["policy.threads_per_worker=0"], "--set: policy.threads_per_worker must be >= 1, got 0"),
+    (["worker.num_envs=0"], "--set: worker.num_envs must be >= 1, got 0"),
+    (["buffer.capacity_pairs=0"], "--set: buffer.capacity_pairs must be >= 1, got 0"),
+    (["dpo.label_smoothing=0.5"], "--set: dpo.label_smoothing must be in [0, 0.5), got 0.5"),
+    (["ppo.gamma=1.5"], "--set: ppo.gamma must be in (0, 1] and ppo.gae_lambda in [0, 1], got 1.5 and 0.95"),
+    (["optim.weight_decay=-0.1"], "--set: optim.weight_decay must be >= 0, got -0.1"),
     (["learner.num_learners=2", "run.num_workers=0"],
      "--set: learner.num_learners=2 needs Ray: run.num_workers=0 runs one learner in this process"),
     (["learner.num_learners=2", "run.algo=rllib-ppo"],
@@ -160,3 +173,12 @@ def test_the_job_estimate_from_the_first_il_minute():
     total = 900 + 760 + evals
     assert line.startswith(f"estimate at this machine's speed: IL training ~15 min, DPO ~13 min, evaluations "
                            f"~{evals / 60:.0f} min: about {total / 60:.0f} min in all (done near ")
+
+
+def test_the_job_estimate_with_an_evaluation_at_every_turn():
+    from cluster.train import job_estimate
+
+    cfg = load_config(overrides={"run": {"eval_interval_s": 0}})  # periodic evaluations not estimated
+    evals = (1 + 3) * 500 * 0.25 * 0.5
+    assert f"evaluations ~{evals / 60:.0f} min: about {(900 + 760 + evals) / 60:.0f} min in all" \
+        in job_estimate(cfg, 900.0, 0.5)

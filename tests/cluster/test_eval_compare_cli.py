@@ -76,15 +76,21 @@ def test_compare_needs_two_checkpoints(checkpoints):
 
 
 def test_a_run_directory_resolves_to_the_runs_result(tmp_path):
-    from cluster.cli import checkpoint_dir
+    from cluster.run_state import RunStateError, result_checkpoint
+    from cluster.serve.core import resolve_checkpoint
 
     run = tmp_path / "run"
     for name in ("checkpoint", "best"):
         (run / name).mkdir(parents=True)
         (run / name / "model.safetensors").write_bytes(b"")
-    assert checkpoint_dir(run / "best") == run / "best"  # a checkpoint directory is itself
-    assert checkpoint_dir(run) == run / "checkpoint"  # no summary yet (a run in progress)
+    assert result_checkpoint(run / "best") == run / "best"  # a checkpoint directory is itself
+    assert result_checkpoint(run) == run / "checkpoint"  # no summary yet (a run in progress)
     (run / "summary.json").write_text(json.dumps({"after": {}, "last": {}, "selected": {"step": 3}}))
-    assert checkpoint_dir(run) == run / "best"  # the best evaluation's weights were the result
+    assert result_checkpoint(run) == run / "best"  # the best evaluation's weights were the result
+    (run / "best" / "config.json").write_text("{}")
+    assert resolve_checkpoint(run) == (run / "best").resolve()  # Serve takes the same one
     (run / "summary.json").write_text(json.dumps({"after": {}}))
-    assert checkpoint_dir(run) == run / "checkpoint"  # the last weights were
+    assert result_checkpoint(run) == run / "checkpoint"  # the last weights were
+    (run / "summary.json").write_text('{"after": ')  # torn
+    with pytest.raises(RunStateError, match=r"summary\.json: not valid JSON"):
+        result_checkpoint(run)

@@ -75,6 +75,13 @@ def test_pickle_file_path_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_a_directory_that_is_no_checkpoint_is_named_without_walking_its_tree(tmp_path):
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    torch.save({"x": torch.zeros(1)}, tmp_path / "deep" / "er" / "other.pt")  # never read by a load
+    with pytest.raises(CheckpointError, match=r"config\.json: missing \(not a policy checkpoint directory\?\)"):
+        load_checkpoint(tmp_path)
+
+
 def test_missing_files_are_named(full_policy, tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "nope")

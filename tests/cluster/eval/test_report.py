@@ -109,5 +109,5 @@ def test_report_cli_handles_a_run_without_summary_and_resumed_time(tmp_path, cap
 
 def test_report_names_a_directory_that_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="empty: neither metrics.jsonl nor summary.json"):
+    with pytest.raises(FileNotFoundError, match="empty: neither metrics.jsonl nor summary.json"):
         load_run(tmp_path / "empty")
