@@ -164,7 +164,8 @@ def result_checkpoint(path: Path) -> Path:
     """The checkpoint a command given `path` loads: for a run directory its result,
     `best/` when the run's summary.json says the best evaluation's weights were chosen
     (`run.keep_best`), else `checkpoint/` (the last weights; also while the run is in
-    progress); any other path is taken as a checkpoint directory itself.
+    progress), else `il/checkpoint/` (an `--algo il` run, or one whose RL has not
+    committed yet); any other path is taken as a checkpoint directory itself.
 
     Raises:
         RunStateError: the run's summary.json is not valid JSON.
@@ -178,7 +179,10 @@ def result_checkpoint(path: Path) -> Path:
             raise RunStateError(f"{summary}: not valid JSON ({e})") from None
         if chosen:
             return path / "best"
-    return path / "checkpoint" if (path / "checkpoint" / "model.safetensors").exists() else path
+    for result in (path / "checkpoint", path / "il" / "checkpoint"):
+        if (result / "model.safetensors").exists():
+            return result
+    return path
 
 
 def new_run_id() -> str:

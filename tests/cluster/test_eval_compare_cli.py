@@ -80,6 +80,9 @@ def test_a_run_directory_resolves_to_the_runs_result(tmp_path):
     from cluster.serve.core import resolve_checkpoint
 
     run = tmp_path / "run"
+    (run / "il" / "checkpoint").mkdir(parents=True)
+    (run / "il" / "checkpoint" / "model.safetensors").write_bytes(b"")
+    assert result_checkpoint(run) == run / "il" / "checkpoint"  # an --algo il run, or RL not committed yet
     for name in ("checkpoint", "best"):
         (run / name).mkdir(parents=True)
         (run / name / "model.safetensors").write_bytes(b"")
