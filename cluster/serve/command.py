@@ -32,14 +32,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import ray  # here, not at the top: `webshop-rl --help` should not load Ray
     from ray import serve
 
+    from cluster.data.sources import catalog_dir
     from cluster.serve.app import ServeArgs, start
     from cluster.serve.core import RequestError, resolve_checkpoint
     from cluster.serve.guard import TOKEN_ENV
+    from envs.webshop_files import find_catalog_files
 
     try:  # before Ray starts: a wrong path is one line, not a failed deployment
         checkpoint = resolve_checkpoint(args.checkpoint)
     except RequestError as e:
         raise UsageError(f"--checkpoint {e.message}") from None
+    if args.catalog:
+        find_catalog_files(catalog_dir(directory=args.catalog))
     cfg = ServeArgs(checkpoint=str(checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=usable_cores() if args.replicas == "auto" else args.replicas,
                     max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,

@@ -83,6 +83,11 @@ def test_serve_names_a_missing_checkpoint_before_starting_ray(tmp_path, capsys, 
     monkeypatch.setattr(app, "start", lambda *a, **k: started.append(a))
     one_line_error(capsys, ["serve", "--checkpoint", str(tmp_path / "nope")],
                    f"--checkpoint {tmp_path / 'nope'}: not a policy checkpoint directory (no config.json)")
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    one_line_error(capsys, ["serve", "--checkpoint", str(checkpoint), "--catalog", str(tmp_path / "none")],
+                   f"{tmp_path / 'none'}: no file matching 'items_shuffle*.json'")
     assert started == []  # no Ray, no deployment
 
 
