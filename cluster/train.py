@@ -28,19 +28,21 @@ from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rl
 from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
 from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from policies.atomic import write_file_atomic
-from policies.checkpoint import is_committed, load_checkpoint
+from policies.checkpoint import is_committed, load_checkpoint, read_metadata
 from policies.encoder import check_encoder
 from policies.policy import preset_config
 
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
     """The IL checkpoint to start from (trained here when none is given) and, when
-    trained here, its test-split evaluation."""
+    trained here, its test-split evaluation (a resumed run's from the checkpoint's metadata)."""
     if cfg.il.checkpoint:
         return cfg.il.checkpoint, None
     existing = out / "il" / "checkpoint"
     if is_committed(existing):  # resumed run: IL already done (its whole directory was committed)
-        return str(existing), None
+        tested = read_metadata(existing).metrics.get("eval")
+        same = tested is not None and tested.get("episodes") == cfg.run.final_eval_episodes
+        return str(existing), tested if same else None
     model = {"model": cfg.policy.model} if cfg.policy.model else {}
     policy_config = preset_config(cfg.policy.preset, device=resolve_device(cfg.policy.device), seed=cfg.run.seed,
                                   **model)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from cluster.config import load_config, merge
 from cluster.train import il_checkpoint, prepare_run_dir
-from policies.checkpoint import save_checkpoint
+from policies.checkpoint import CheckpointMetadata, save_checkpoint
 from policies.policy import Policy, PolicyConfig
 
 
@@ -39,3 +39,8 @@ def test_il_checkpoint_is_done_only_when_committed(tmp_path, monkeypatch):
     assert il_checkpoint(cfg, None, out, print) == ("trained", None) and calls == [1]
     save_checkpoint(Policy(PolicyConfig(model="tiny")), torn)
     assert il_checkpoint(cfg, None, out, print) == (str(torn), None) and calls == [1]
+    tested = {"episodes": cfg.run.final_eval_episodes, "success_rate": 0.25}
+    save_checkpoint(Policy(PolicyConfig(model="tiny")), torn, CheckpointMetadata(metrics={"eval": tested}))
+    assert il_checkpoint(cfg, None, out, print) == (str(torn), tested)  # its IL test, kept with it
+    other = replace(cfg, run=replace(cfg.run, final_eval_episodes=7))
+    assert il_checkpoint(other, None, out, print) == (str(torn), None)  # tested on other goals: test again

@@ -107,7 +107,7 @@ def test_checkpoint_evaluates_from_the_cli(tmp_path, capsys):
         assert out["episodes"] == 6 and 0.0 <= out["success_rate"] <= 1.0 and out["checkpoint"] == ckpt
 
 
-def test_resume_continues_version_and_steps(tmp_path):
+def test_resume_continues_version_and_steps(tmp_path, monkeypatch):
     first = run_training(cfg(tmp_path, algo="dpo", num_workers=0, updates=2))
     run = tmp_path / "run"
     learner_state = json.loads((load_committed(run).learner_dir / "learner.json").read_text())["state"]
@@ -116,8 +116,15 @@ def test_resume_continues_version_and_steps(tmp_path):
     from dataclasses import replace
 
     c = cfg(tmp_path, algo="dpo", num_workers=0, updates=4)
+    import cluster.train
+
+    tested, evaluate = [], cluster.train.evaluate_policy
+    monkeypatch.setattr(cluster.train, "evaluate_policy",
+                        lambda *a, **k: tested.append(k["progress"]) or evaluate(*a, **k))
     second = run_training(replace(c, run=replace(c.run, resume=str(run), updates=4)))
     assert first["updates"] == 2 and second["updates"] == 4
+    assert second["before"] == first["before"]  # the IL test of the first part, not run again
+    assert "test: IL checkpoint" not in tested
     after = json.loads((load_committed(run).learner_dir / "learner.json").read_text())["state"]
     assert after["num_updates"] == learner_state["num_updates"] + 2
     assert load_committed(run).record["counters"]["episodes"] > episodes
