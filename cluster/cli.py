@@ -40,7 +40,7 @@ def add_catalog_args(p: argparse.ArgumentParser) -> None:
 def catalog_from_args(args: argparse.Namespace) -> Catalog:
     if args.products or args.attributes:
         if not (args.products and args.attributes):
-            raise SystemExit("error: --products and --attributes go together")
+            raise UsageError("--products and --attributes go together")
         return Catalog.from_files(args.products, args.attributes, args.human_instructions)
     return load_generated_or_dir(catalog_dir(directory=args.catalog), args.catalog_size, args.catalog_seed,
                                  args.train_goals)
@@ -116,6 +116,11 @@ def cmd_play(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        if scripted:  # what the script did, and where it left the shop
+            for step in steps[1:]:
+                note = "" if step["valid"] else "   (not available on that page: nothing happened)"
+                print(f"> {step['action']}{note}")
+            print("\n" + obs)
         print(f"\nreward: {reward:.3f}" + ("" if done else " (episode not finished)"))
     return 0
 
@@ -178,7 +183,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rollout_workers.worker import RolloutWorker, WorkerConfig
 
     if len(args.checkpoints) < 2:
-        raise SystemExit("error: compare needs at least two checkpoints")
+        raise UsageError(f"compare needs at least two checkpoints, got {len(args.checkpoints)}")
     catalog = catalog_from_args(args)
     policies = [load_checkpoint(result_checkpoint(c)) for c in args.checkpoints]
     goals = [int(g) for g in np.random.default_rng(args.seed).permutation(list(catalog.goal_ids(args.split)))]

@@ -35,6 +35,11 @@ def test_bad_catalog_file(tmp_path, capsys):
     one_line_error(capsys, ["play", "--catalog", str(tmp_path / "absent"), "--actions"], "no file matching")
 
 
+def test_products_without_attributes(tmp_path, capsys):
+    one_line_error(capsys, ["rollout", "--products", str(FIXTURES / "items_shuffle_fixture.json")],
+                   "--products and --attributes go together")
+
+
 def test_goal_id_out_of_range(capsys):
     from envs import Catalog
 

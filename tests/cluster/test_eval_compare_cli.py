@@ -70,9 +70,9 @@ def test_compare_runs_to_the_budget_and_writes_a_png(checkpoints, tmp_path, caps
     assert "| arm | episodes | successes |" in text and "P(best" in text
 
 
-def test_compare_needs_two_checkpoints(checkpoints):
-    with pytest.raises(SystemExit, match="at least two"):
-        cli(["compare", checkpoints[0], *CATALOG])
+def test_compare_needs_two_checkpoints(checkpoints, capsys):
+    assert cli(["compare", checkpoints[0], *CATALOG]) == 2
+    assert capsys.readouterr().err == "webshop-rl compare: error: compare needs at least two checkpoints, got 1\n"
 
 
 def test_a_run_directory_resolves_to_the_runs_result(tmp_path):

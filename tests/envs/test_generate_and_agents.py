@@ -80,6 +80,11 @@ def test_cli_build_rollout_play(tmp_path, capsys):
     assert played["goal_id"] == 0 and len(played["steps"]) == 3
     assert played["steps"][1]["action"] == "search[anything at all]"
     assert played["steps"][2]["available_actions"] == ["search[...]"] and played["done"] is False
+    assert cli(["play", "--catalog", str(out), "--goal-id", "0", "--actions", "search[anything at all]",
+                "click[no such button]"]) == 0
+    text = capsys.readouterr().out
+    assert "> search[anything at all]\n> click[no such button]   (not available on that page: nothing happened)" in text
+    assert "[SEP] Back to Search [SEP]" in text and text.endswith("reward: 0.000 (episode not finished)\n")
 
 
 def test_play_interactive_reads_actions_from_the_prompt(tmp_path, monkeypatch, capsys, fixture_catalog):
