@@ -70,7 +70,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         from cluster.eval.evaluate import evaluate_checkpoint
         from cluster.run_state import result_checkpoint
 
-        summary = evaluate_checkpoint(result_checkpoint(Path(args.policy)), env, ids)
+        summary = evaluate_checkpoint(result_checkpoint(args.policy), env, ids)
     else:
         if args.policy not in AGENTS:
             raise UsageError(f"--policy {args.policy}: neither a checkpoint directory nor one of {sorted(AGENTS)}")

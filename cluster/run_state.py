@@ -15,7 +15,7 @@ after the commit. A kill at any moment leaves `run_state.json` naming a whole
 generation: the previous one or the new one. Loading checks that every part carries the
 generation `run.json` expects and names the file that does not. `OUT/checkpoint` (the
 policy users serve) is refreshed from the committed generation after each commit.
-`result_checkpoint` says which of a finished run's checkpoints is its result.
+`result_checkpoint` says which of a run's checkpoints is its result.
 """
 
 from __future__ import annotations
@@ -101,15 +101,20 @@ def commit_generation(out: Path, write_parts: Callable[[Path, str], dict[str, An
     return Committed(generation, gens / generation, json.loads(json.dumps(record)))
 
 
+def read_run_json(path: Path) -> Any:
+    """A JSON file of a run directory; a torn or foreign one raises RunStateError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunStateError(f"{path}: not valid JSON: {e}") from None
+
+
 def read_pointer(out: Path) -> str | None:
     """The committed generation id, or None when nothing was committed yet."""
     path = out / RUN_STATE
     if not path.is_file():
         return None
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise RunStateError(f"{path}: not valid JSON: {e}") from None
+    meta = read_run_json(path)
     if meta.get("format") != FORMAT:
         raise RunStateError(f"{path}: written by an earlier webshop-rl (format {meta.get('format')!r}, no "
                             f"checkpoint generations); it cannot be resumed exactly: start a new run")
@@ -160,7 +165,7 @@ def link_directory(source: Path, target: Path) -> None:
                 shutil.copy2(f, tmp / f.name)
 
 
-def result_checkpoint(path: Path) -> Path:
+def result_checkpoint(path: str | Path) -> Path:
     """The checkpoint a command given `path` loads: for a run directory its result,
     `best/` when the run's summary.json says the best evaluation's weights were chosen
     (`run.keep_best`), else `checkpoint/` (the last weights; also while the run is in
@@ -172,13 +177,8 @@ def result_checkpoint(path: Path) -> Path:
     """
     path = Path(path)
     summary = path / "summary.json"
-    if (path / "best" / "model.safetensors").exists() and summary.exists():
-        try:
-            chosen = "selected" in json.loads(summary.read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise RunStateError(f"{summary}: not valid JSON ({e})") from None
-        if chosen:
-            return path / "best"
+    if (path / "best" / "model.safetensors").exists() and summary.exists() and "selected" in read_run_json(summary):
+        return path / "best"
     for result in (path / "checkpoint", path / "il" / "checkpoint"):
         if (result / "model.safetensors").exists():
             return result

@@ -25,7 +25,7 @@ from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import ESTIMATE_AFTER_S, run_il
 from cluster.metrics import MetricsLog
 from cluster.rllib.train import ALGO as RLLIB_ALGO, check_rllib_config, train_rllib
-from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id
+from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id, read_run_json
 from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint, read_metadata
@@ -142,11 +142,7 @@ def prepare_run_dir(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
         saved_path = out / "config.json"
         if not saved_path.is_file():
             raise UsageError(f"--resume {out}: not a run directory (no config.json)")
-        try:
-            raw = json.loads(saved_path.read_text())
-        except ValueError as e:
-            raise ConfigError(f"{saved_path}: not valid JSON ({e})") from None
-        saved = load_config(overrides=raw, source=str(saved_path))
+        saved = load_config(overrides=read_run_json(saved_path), source=str(saved_path))
         cfg = replace(saved, run=replace(saved.run, resume=str(out), updates=cfg.run.updates,
                                          time_budget_s=cfg.run.time_budget_s))
     if cfg.run.algo in ("il", "ppo") and cfg.worker.pair_mode != "none":  # only DPO reads pairs

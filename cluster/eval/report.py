@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from cluster.run_state import RunStateError, read_run_json
+
 
 def t_quantile_975(df: float) -> float:
     """t_{0.975} with `df` degrees of freedom: the two-sided 95% Student-t quantile."""
@@ -64,17 +66,6 @@ class RunRecord:
     rl_seconds: float | None = None
 
 
-class RunFileError(ValueError):
-    """A file of a run directory that cannot be read; the message names the file (and line)."""
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunFileError(f"{path}: not valid JSON: {e}") from None
-
-
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     for i, line in enumerate(path.read_text().splitlines(), 1):
@@ -82,7 +73,7 @@ def _read_jsonl(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise RunFileError(f"{path}:{i}: not a JSON line: {e}") from None
+                raise RunStateError(f"{path}:{i}: not a JSON line: {e}") from None
     return rows
 
 
@@ -106,7 +97,7 @@ def load_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: no such run directory")
     cfg_path = d / "config.json"
-    cfg = _read_json(cfg_path) if cfg_path.exists() else {}
+    cfg = read_run_json(cfg_path) if cfg_path.exists() else {}
     run_cfg = cfg.get("run", {})
     rec = RunRecord(name=name or d.name, algo=str(run_cfg.get("algo", "?")), seed=run_cfg.get("seed"))
     metrics = d / "metrics.jsonl"
@@ -122,14 +113,14 @@ def load_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
             rec.final, rec.updates = r, int(r.get("step", 0))
     summary = d / "summary.json"
     if summary.exists():
-        s = _read_json(summary)
+        s = read_run_json(summary)
         rec.final = s.get("after") or rec.final
         rec.il_test = s.get("before") or rec.il_test
         rec.updates = s.get("updates", rec.updates)
         rec.rl_seconds = s.get("seconds")
     il_metrics = d / "il" / "il_metrics.json"
     if rec.final is None and il_metrics.exists():  # an --algo il run
-        m = _read_json(il_metrics)
+        m = read_run_json(il_metrics)
         rec.final, rec.rl_seconds = m.get("eval"), m.get("train_seconds")
     if not rows and rec.final is None:
         raise FileNotFoundError(f"{d}: neither metrics.jsonl nor summary.json (not a run directory?)")

@@ -14,7 +14,7 @@ Ray:
   of every concurrent episode joins the same dynamic batches as `/act`;
 - `free_goal` makes a goal from a free instruction (no annotated target);
 - `resolve_checkpoint` finds a checkpoint (a checkpoint directory, or a run
-  directory's result: `best/` or `checkpoint/`), `checkpoint_stamp` tells a watcher a newer save
+  directory's result, `cluster.run_state.result_checkpoint`), `checkpoint_stamp` tells a watcher a newer save
   landed, `load_policy` loads one consistently and `prefill_catalog` encodes the
   catalog's candidate texts before it serves;
 - `LocalBackend` is the whole backend in one process, batching and admitting through
@@ -203,8 +203,8 @@ async def run_episode(env: ServeEnv, goal: Goal, act: ActFn, greedy: bool = True
 
 # ------------------------------------------------------------------ checkpoints
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint directory: `path` itself, or a run directory's result (`best/` or
-    `checkpoint/`, `cluster.run_state.result_checkpoint`), made absolute.
+    """A checkpoint directory: `path` itself, or a run directory's result
+    (`cluster.run_state.result_checkpoint`), made absolute.
 
     Raises:
         RequestError: (field "checkpoint") nothing loadable there.

@@ -105,7 +105,7 @@ def test_train_names_a_missing_path_before_any_work(tmp_path, capsys):
     one_line_error(capsys, ["train", "--resume", str(tmp_path)],
                    f"--resume {tmp_path}: not a run directory (no config.json)")
     (tmp_path / "config.json").write_text("{")
-    one_line_error(capsys, ["train", "--resume", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON (")
+    one_line_error(capsys, ["train", "--resume", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON: ")
     for flag, key in (("--il-checkpoint", "il.checkpoint"), ("--demos", "il.demos")):
         assert cli(["train", flag, str(tmp_path / "gone")]) == 2
         out, err = capsys.readouterr()
