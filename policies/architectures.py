@@ -22,11 +22,13 @@ without its causal mask, and other encoders call their layers differently again.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 class UnsupportedEncoderError(ValueError):
@@ -134,6 +136,21 @@ def num_layers(model: nn.Module) -> int:
     return len(model.encoder.layer)
 
 
+GPU_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+"""The attention kernels the encoders use on a GPU: not cuDNN's, which torch prefers on
+Hopper chips and which builds a graph for every new input shape, while the policy's shapes
+change with every batch. On one H200 (torch 2.11), acting for 64 envs took 85-128 ms a
+call on shapes not seen before and 29 ms on repeated ones, with cuDNN's attention in the
+profile (docs/RESULTS.md, "GPU check")."""
+
+
+def attention_kernels(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The context the encoders run in on `device`: `GPU_ATTENTION` on CUDA, else nothing."""
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    return sdpa_kernel(GPU_ATTENTION)
+
+
 def run_layers(
     model: nn.Module,
     hidden_or_ids: torch.Tensor,
@@ -150,7 +167,8 @@ def run_layers(
         hidden states (N, T, D); run from 0 to the last layer, the model's own
         last_hidden_state.
     """
-    return family_of(model).run(model, hidden_or_ids, mask, start, stop)
+    with attention_kernels(hidden_or_ids.device):
+        return family_of(model).run(model, hidden_or_ids, mask, start, stop)
 
 
 def lower_modules(model: nn.Module, num_frozen: int) -> dict[str, nn.Module]:

@@ -62,7 +62,10 @@ def bucket_length(num_tokens: int) -> int:
 def canonical_scheme(device: torch.device | str) -> str:
     """How `encode_canonical` computes on `device` (part of the store's namespace)."""
     kind = torch.device(device).type
-    return "cpu: single-threaded stacks" if kind == "cpu" else f"{kind}: slabs of {SLAB_ROWS.get(kind, 8)} rows"
+    if kind == "cpu":
+        return "cpu: single-threaded stacks"
+    attention = ", attention without cuDNN" if kind == "cuda" else ""  # policies.architectures.GPU_ATTENTION
+    return f"{kind}: slabs of {SLAB_ROWS.get(kind, 8)} rows{attention}"
 
 
 _WORKERS: dict[int, ThreadPoolExecutor] = {}

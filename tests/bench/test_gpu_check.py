@@ -38,6 +38,10 @@ def test_the_smoke_mode_runs_every_part(tmp_path):
             timed = row["learner"][algo]
             assert len(timed["s_per_update"]) == 2 and min(timed["items_per_s"]) > 0  # 2 timed updates
         assert set(row["learner"]["dpo_selecting"]) == {"in line", "prefetched"}
+    arms = results["attention"]  # the GPU attention kernels as shipped against cuDNN's first
+    assert list(arms) == ["shipped", "cudnn first"]
+    for arm in arms.values():  # 2 act calls on new shapes, the same 2 again, 2 DPO updates
+        assert [len(arm[k]) for k in ("act_new_shapes_s", "act_repeated_shapes_s", "dpo_s_per_update")] == [2, 2, 2]
         assert min(row["learner"]["dpo_selecting"].values()) > 0
     first = results["encoders"]["tiny BERT (stand-in for MiniLM-L6)"]
     assert first["worker_env_steps_per_s"] > 0 and len(first["weights_to_host_s"]) == 2

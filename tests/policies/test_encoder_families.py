@@ -216,3 +216,22 @@ def test_the_train_command_refuses_an_unsupported_encoder_in_one_line(tmp_path, 
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("webshop-rl train: error: ") and "GPT2Model (model_type 'gpt2')" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_on_a_gpu_the_encoders_attend_without_cudnn_and_the_flags_come_back():
+    """cuDNN's attention builds a graph for every new shape (policies.architectures.GPU_ATTENTION);
+    the choice holds only while an encoder runs, and a CPU run changes nothing."""
+    from torch.backends import cuda as flags
+
+    from policies.architectures import attention_kernels
+
+    before = (flags.cudnn_sdp_enabled(), flags.flash_sdp_enabled(), flags.mem_efficient_sdp_enabled(),
+              flags.math_sdp_enabled())
+    assert before == (True, True, True, True)  # torch's defaults: every kernel allowed
+    with attention_kernels("cpu"):
+        assert (flags.cudnn_sdp_enabled(), flags.flash_sdp_enabled()) == (True, True)
+    with attention_kernels(torch.device("cuda", 0)):
+        assert not flags.cudnn_sdp_enabled()
+        assert flags.flash_sdp_enabled() and flags.mem_efficient_sdp_enabled() and flags.math_sdp_enabled()
+    assert (flags.cudnn_sdp_enabled(), flags.flash_sdp_enabled(), flags.mem_efficient_sdp_enabled(),
+            flags.math_sdp_enabled()) == before

@@ -147,6 +147,7 @@ def test_the_way_of_computing_is_part_of_the_namespace(cpu_policy, monkeypatch):
     import policies.encoding_store as es
 
     assert es.canonical_scheme("cpu") == "cpu: single-threaded stacks"
+    assert es.canonical_scheme("cuda") == "cuda: slabs of 64 rows, attention without cuDNN"
     before = cpu_policy._namespace("states")
     monkeypatch.setattr(es, "canonical_scheme", lambda device: "cpu: slabs of 8 rows")
     cpu_policy._namespaces.clear()
