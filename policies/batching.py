@@ -121,8 +121,8 @@ def encode_sequences(
     for chunk in length_chunks([len(s) for s in seqs], max_chunk_tokens):
         ids, mask = pad_ids([seqs[i] for i in chunk], pad_id)
         hidden = encode(to_device(ids, device), to_device(mask, device))  # (n, T, D)
-        for row, i in enumerate(chunk):
-            out[i] = hidden[row, : len(seqs[i])]
+        for i, tokens in zip(chunk, unpad(hidden, [len(seqs[i]) for i in chunk])):
+            out[i] = tokens
     return out  # type: ignore[return-value]
 
 
@@ -137,9 +137,25 @@ def encode_hidden_sequences(
         lengths = torch.tensor([hiddens[i].shape[0] for i in chunk], device=hidden.device)
         mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]).long()
         encoded = encode(hidden, mask)  # (n, T, D)
-        for row, i in enumerate(chunk):
-            out[i] = encoded[row, : hiddens[i].shape[0]]
+        for i, tokens in zip(chunk, unpad(encoded, [hiddens[i].shape[0] for i in chunk])):
+            out[i] = tokens
     return out  # type: ignore[return-value]
+
+
+def unpad(hidden: torch.Tensor, lengths: Sequence[int]) -> list[torch.Tensor]:
+    """Row i of a right-padded (n, T, D) without its padding: (lengths[i], D) each.
+
+    Without gradients, views. With them, one gather of the real tokens split into rows:
+    the backward of n row views would make n zero tensors of the whole (n, T, D) and sum
+    them (quadratic in n), where a gather's backward is one scatter; same values, same
+    gradients."""
+    if not hidden.requires_grad:
+        return [hidden[row, :length] for row, length in enumerate(lengths)]
+    n, width = hidden.shape[0], hidden.shape[1]
+    real = torch.arange(width)[None, :] < torch.as_tensor(list(lengths))[:, None]  # (n, T), row-major
+    positions = real.reshape(-1).nonzero().squeeze(1)
+    flat = hidden.reshape(n * width, *hidden.shape[2:]).index_select(0, to_device(positions, hidden.device))
+    return list(flat.split(list(lengths)))
 
 
 def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

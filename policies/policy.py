@@ -197,24 +197,21 @@ class Policy(FrozenEncodings):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits (B, K), candidate mask (B, K) bool, values (B,).
 
-        The encoders run once over the batch's distinct texts. The heads run on groups of
-        rows of similar shape (`head_groups`) instead of padding every row to the batch's
-        longest state and largest candidate set, in acting and in learning alike: a row's
-        result then depends on its group's padding by float rounding only, and the grouping
-        is a function of the batch, so a batch gives the same bits every time."""
+        The encoders run once over the batch's distinct texts. On a CPU the heads run on
+        groups of rows of similar shape (`_head_groups`) instead of padding every row to the
+        batch's longest state and largest candidate set, in acting and in learning alike: a
+        row's result then depends on its group's padding by float rounding only, and the
+        grouping is a function of the batch, so a batch gives the same bits every time."""
         unique_states, state_index = unique_index(states)
         state_tokens = self._state_tokens(unique_states)
         unique_actions, act_index, cand_mask = index_candidates(candidates)
         act_tokens = self._action_tokens(unique_actions, cache)
-        if len(states) == 1:
+        groups = self._head_groups(state_tokens, state_index, act_tokens, act_index, candidates)
+        if groups == [list(range(len(states)))]:  # one group, in order: the batch's largest shapes
             logits, values = self._score(state_tokens, state_index, act_tokens, act_index, cand_mask)
             return logits, to_device(cand_mask, self.device), values
-        lengths = [t.shape[0] for t in act_tokens]
-        costs = [(state_tokens[state_index[i]].shape[0], len(c),
-                  max(lengths[j] for j in act_index[i, :len(c)].tolist()))
-                 for i, c in enumerate(candidates)]  # (state tokens, candidates, longest candidate) per row
         parts = []
-        for rows in head_groups(costs):
+        for rows in groups:
             k = max(len(candidates[i]) for i in rows)
             sub = torch.as_tensor(rows)
             parts.append((rows, k, *self._score(state_tokens, [state_index[i] for i in rows], act_tokens,
@@ -227,6 +224,19 @@ class Policy(FrozenEncodings):
             logits[index, :k] = group_logits
             values[index] = group_values
         return logits, to_device(cand_mask, self.device), values
+
+    def _head_groups(self, state_tokens, state_index, act_tokens, act_index, candidates) -> list[list[int]]:
+        """The batch's rows in the groups the heads run on. On a CPU, groups of similar shape
+        (`head_groups`: less padding, less arithmetic). On a GPU, one group: padding costs it
+        little, while each group is another ~100 kernel launches forward and back, and launches
+        are what a GPU update waits on (docs/RESULTS.md, "GPU check")."""
+        if self.device.type != "cpu" or len(candidates) == 1:
+            return [list(range(len(candidates)))]
+        lengths = [t.shape[0] for t in act_tokens]
+        costs = [(state_tokens[state_index[i]].shape[0], len(c),
+                  max(lengths[j] for j in act_index[i, :len(c)].tolist()))
+                 for i, c in enumerate(candidates)]  # (state tokens, candidates, longest candidate) per row
+        return head_groups(costs)
 
     def _score(self, state_tokens: list[torch.Tensor], state_index: list[int],
                act_tokens: list[torch.Tensor], act_index: torch.Tensor, cand_mask: torch.Tensor

@@ -265,6 +265,51 @@ def test_head_groups_keep_short_pages_apart_from_long_ones():
     assert head_groups([(5, 1, 1)]) == [[0]]
 
 
+def test_unpad_gives_the_rows_values_and_gradients_with_one_gather():
+    """With gradients, `unpad` gathers the real tokens once: the same values and the same
+    gradient bits as row views, whose backward builds a zero tensor of the whole batch per
+    row; without gradients, it returns views."""
+    from policies.batching import unpad
+
+    torch.manual_seed(0)
+    weight = torch.randn(8, 8, requires_grad=True)
+    inputs, lengths = torch.randn(5, 7, 8), [7, 3, 1, 6, 4]
+    target = [torch.randn(length, 8) for length in lengths]
+    grads, rows = [], None
+    for split in (unpad, lambda h, ls: [h[r, :n] for r, n in enumerate(ls)]):
+        got = split(inputs @ weight, lengths)
+        assert [tuple(t.shape) for t in got] == [(n, 8) for n in lengths]
+        if split is unpad:  # pieces of one gather, not views of the batch
+            assert {t.grad_fn.name() for t in got} == {"SplitWithSizesBackward0"}
+        rows = rows or [t.detach() for t in got]
+        assert all(torch.equal(a, b) for a, b in zip(got, rows))
+        sum(((t - y) ** 3).sum() for t, y in zip(got, target)).backward()
+        grads.append(weight.grad)
+        weight.grad = None
+    assert torch.equal(grads[0], grads[1])
+    with torch.no_grad():
+        hidden = inputs @ weight
+        views = unpad(hidden, lengths)
+    assert views[3].data_ptr() == hidden[3].data_ptr()  # no copy when nothing trains
+
+
+def test_on_a_gpu_the_heads_run_on_the_whole_batch(cpu_policy, batch, monkeypatch):
+    """A GPU pays per launch, not for padding: its heads take every row in one group, where
+    a CPU splits the same batch by shape."""
+    from policies.batching import index_candidates, unique_index
+
+    states, candidates = batch
+    states, candidates = states * 3, candidates * 3
+    unique_states, state_index = unique_index(states)
+    unique_actions, act_index, _ = index_candidates(candidates)
+    args = (cpu_policy._state_tokens(unique_states), state_index,
+            cpu_policy._action_tokens(unique_actions, None), act_index, candidates)
+    on_cpu = cpu_policy._head_groups(*args)
+    assert len(on_cpu) > 1 and sorted(sum(on_cpu, [])) == list(range(len(states)))
+    monkeypatch.setattr(cpu_policy, "device", torch.device("cuda"))
+    assert cpu_policy._head_groups(*args) == [list(range(len(states)))]
+
+
 @pytest.fixture
 def head_group_calls(monkeypatch) -> list[list[list[int]]]:
     """Every grouping `Policy._forward` asks `head_groups` for, in order."""
