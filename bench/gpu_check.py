@@ -45,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench" / "speed")]
 
+import attention_kernels  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
@@ -218,52 +219,6 @@ def selecting(checkpoint: str, device: str, sizes: Sizes, pairs, trajs, tmp: Pat
     return rates
 
 
-def torch_attention_choice(device):
-    """Torch's own choice of attention kernel, cuDNN's first, as on a Hopper GPU where it prefers
-    cuDNN (`policies.architectures.GPU_ATTENTION` leaves cuDNN out)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                        SDPBackend.MATH], set_priority=True)
-
-
-def attention_arms(policy, checkpoint: str, device: str, sizes: Sizes, pairs, trajs) -> dict:
-    """The encoders' GPU attention kernels (as shipped) against cuDNN's first: seconds per act
-    call for the largest batch, on shapes new to the process and on repeated ones, and seconds
-    per DPO update. The cuDNN arm runs last, on shapes its graph cache has not seen."""
-    import learner_updates
-    from common import batch, spread
-
-    import policies.architectures as architectures
-    from cluster.config import CONFIG_DIR, load_config
-
-    scope = load_config(CONFIG_DIR / "gpu.yaml").dpo.scope
-    n, shipped = max(sizes.act_envs), architectures.attention_kernels
-    out = {}
-    for arm, kernels in (("shipped", shipped), ("cudnn first", torch_attention_choice)):
-        architectures.attention_kernels = kernels
-        try:
-            fresh = [batch(7_000_000 + 1000 * len(out) + r, n, NUM_CANDIDATES) for r in range(sizes.act_calls)]
-            new, again = [], []
-            for calls, times in ((fresh, new), (fresh, again)):  # the second pass repeats the first's shapes
-                for states, cands in calls:
-                    sync(device)
-                    t0 = time.perf_counter()
-                    policy.act(states, cands)
-                    sync(device)
-                    times.append(time.perf_counter() - t0)
-            learner = learner_updates.build(checkpoint, device, "full", "dpo", scope,
-                                            {"dpo": {"pairs_per_update": sizes.pairs_per_update}})
-            secs, _ = learner_updates.time_updates(learner, "dpo", pairs, trajs, 0, sizes.updates, device)
-            del learner
-        finally:
-            architectures.attention_kernels = shipped
-        out[arm] = {"act_new_shapes_s": new, "act_repeated_shapes_s": again, "dpo_s_per_update": secs}
-        print(f"    attention {arm:11s}: act {n} envs, s/call on new shapes {spread(new)}, repeated {spread(again)};"
-              f" DPO s/update {spread(secs)} (from the first update)", flush=True)
-    return out
-
-
 def weights_to_host(policy, device: str, pushes: int) -> list[float]:
     """Seconds of `get_weights()` (the whole state dict to numpy) from the policy on `device`."""
     times = []
@@ -378,7 +333,8 @@ def gpu_parts(device: str, sizes: Sizes, bert_base: str | None, smoke: bool, res
         save_checkpoint(policy, checkpoint)
         if "attention" not in results:  # the first encoder only
             print(f"1b. attention kernels on {device}", flush=True)
-            results["attention"] = attention_arms(policy, str(checkpoint), device, sizes, *data)
+            results["attention"] = attention_kernels.arms(policy, str(checkpoint), device, sizes.act_envs,
+                                                          sizes.act_calls, sizes.pairs_per_update, sizes.updates, *data)
         del policy
         print(f"2. the learner on {device} (gpu.yaml's dpo, ppo and learner sections)", flush=True)
         row["learner"] = learning(str(checkpoint), device, sizes, *data)
