@@ -51,6 +51,21 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "_innermost_prog"):  # a subcommand's parser finishes first
+            namespace._innermost_prog = self.prog
+        return namespace, extras
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown flag is blamed on the subcommand that was given it
+        (`webshop-rl eval: error: ...`), not on the top-level command."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        prog = vars(namespace).pop("_innermost_prog", self.prog)
+        if extras:
+            self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extras)}\n")
+        return namespace
+
 
 def count_at_least(low: int) -> Callable[[str], int]:
     """An argparse type: an integer >= `low` (episodes, sizes, steps), else argparse's

@@ -65,7 +65,9 @@ def test_missing_checkpoint_and_unknown_policy(tmp_path, capsys):
      "webshop-rl generate: error: argument --episodes: expected an integer, got 'ten'"),
     (["serve", "--checkpoint", "x", "--port", "-1"],
      "webshop-rl serve: error: argument --port: expected an integer >= 0, got -1"),
-    (["rollout", "--no-such-flag"], "webshop-rl: error: unrecognized arguments: --no-such-flag"),
+    (["rollout", "--no-such-flag"], "webshop-rl rollout: error: unrecognized arguments: --no-such-flag"),
+    (["catalog", "prepare", "--size", "3"], "webshop-rl catalog prepare: error: unrecognized arguments: --size 3"),
+    (["eval", "--checkpoint", "x", "--bogus"], "webshop-rl eval: error: unrecognized arguments: --bogus"),
 ])
 def test_a_bad_flag_is_one_line_without_the_usage_block(argv, line, capsys):
     with pytest.raises(SystemExit) as exit_:
