@@ -117,7 +117,9 @@ class RunConfig:
     """The learner actor publishes weights this often (on Ray; in one process,
     `num_workers: 0`, the worker takes them after every update)."""
     episodes_per_round: int = 8
-    """Episodes a worker collects between weight checks."""
+    """Episodes a worker collects between weight checks; a round is at least
+    `worker.num_envs` episodes (`TrainConfig.round_episodes`), since a round starts at most
+    one episode per env copy and a smaller one would leave copies idle."""
     eval_interval_s: float = 180.0
     """Evaluation on the eval split this often."""
     eval_episodes: int = 100
@@ -194,6 +196,11 @@ class TrainConfig:
         if self.policy.worker_gpu_share > 0 and (self.run.num_workers == 0 or self.run.algo == "rllib-ppo"):
             raise ValueError(f"policy.worker_gpu_share={self.policy.worker_gpu_share} applies to the Ray rollout "
                              f"workers of dpo and ppo: use run.num_workers >= 1 (0 acts in this process)")
+
+    @property
+    def round_episodes(self) -> int:
+        """Episodes per worker round: `run.episodes_per_round`, at least one per env copy."""
+        return max(self.run.episodes_per_round, self.worker.num_envs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

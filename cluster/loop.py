@@ -245,7 +245,7 @@ class LocalLoop(DriverLoop):
         self.worker.set_weights(version, weights)
 
     def _step(self) -> None:
-        batch = self.worker.sample(self.cfg.run.episodes_per_round)
+        batch = self.worker.sample(self.cfg.round_episodes)
         n_t = self.buffer.add_trajectories(trajectories_to_batch(batch.trajectories))
         n_p = self.buffer.add_pairs(pairs_to_batch(batch.pairs)) if batch.pairs else 0
         self._record_round(batch.stats(n_t, n_p))

@@ -169,7 +169,7 @@ class RayLoop(DriverLoop):
         # acts on a head of its own before the first round
         self.counters["updates"] = ray.get(self.learner.leader.num_updates.remote())
         self._await_workers(w_cpu, w_gpu)
-        self.inflight = {w.rollout.remote(run.episodes_per_round): i for i, w in self.workers.items()}
+        self.inflight = {w.rollout.remote(self.cfg.round_episodes): i for i, w in self.workers.items()}
         self.learner_placement = self.learner.placement()
         self.learner_calls = self.learner.train_for(LEARNER_CALL_S, self._call_updates())
         self.worker_version = ray.get(self.store.current_version.remote())
@@ -261,7 +261,7 @@ class RayLoop(DriverLoop):
                 self.faults.failed(i, e)
             if str(i) in self.worker_states:  # a restarted actor continues the goal order
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
-        self.inflight[self.workers[i].rollout.remote(self.cfg.run.episodes_per_round)] = i
+        self.inflight[self.workers[i].rollout.remote(self.cfg.round_episodes)] = i
 
     def _check_alive(self, learner: bool = True) -> None:
         """Raise ComponentDied if the buffer or (with `learner`) a learner actor is dead.

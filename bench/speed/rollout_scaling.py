@@ -23,6 +23,7 @@ class ScalingWorker:
                  device: str = "cpu"):
         import torch
 
+        from cluster.config import load_config
         from envs.generate import default_catalog
         from policies.checkpoint import load_checkpoint
         from policies.policy import Policy, preset_config
@@ -34,11 +35,13 @@ class ScalingWorker:
         self.worker = RolloutWorker(worker_id, default_catalog(), policy,
                                     WorkerConfig(num_envs=num_envs, pair_mode="none"), seed=worker_id)
         self.worker.sample(num_envs)  # warm the action cache and the allocator
+        # rounds as a run's worker makes them: every env copy starts an episode
+        self.round = load_config(None, {"worker": {"num_envs": num_envs}}).round_episodes
 
     def run(self, seconds: float) -> tuple[int, float]:
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            steps += self.worker.sample(8).env_steps
+            steps += self.worker.sample(self.round).env_steps
         return steps, time.perf_counter() - t0
 
 

@@ -182,3 +182,15 @@ def test_the_job_estimate_with_an_evaluation_at_every_turn():
     evals = (1 + 3) * 500 * 0.25 * 0.5
     assert f"evaluations ~{evals / 60:.0f} min: about {(900 + 760 + evals) / 60:.0f} min in all" \
         in job_estimate(cfg, 900.0, 0.5)
+
+
+def test_a_round_starts_an_episode_on_every_env_copy():
+    """A round starts at most one episode per env copy: fewer episodes than copies would leave
+    copies idle (`--envs-per-worker 16` with the default 8 episodes stepped 8), so a round has
+    at least worker.num_envs episodes; the shipped presets ask for that many themselves."""
+    assert load_config().round_episodes == 8
+    assert load_config(None, {"worker": {"num_envs": 16}}).round_episodes == 16
+    assert load_config(None, {"run": {"episodes_per_round": 24}, "worker": {"num_envs": 16}}).round_episodes == 24
+    for preset in ("cpu.yaml", "gpu.yaml", "multinode.yaml"):
+        cfg = load_config(CONFIG_DIR / preset)
+        assert cfg.run.episodes_per_round >= cfg.worker.num_envs, preset
