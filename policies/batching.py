@@ -133,10 +133,8 @@ def encode_hidden_sequences(
     run `encode(hidden (n, T, D), mask (n, T) long)` on length-sorted padded chunks."""
     out: list[torch.Tensor | None] = [None] * len(hiddens)
     for chunk in length_chunks([h.shape[0] for h in hiddens], max_chunk_tokens):
-        hidden = pad_sequence([hiddens[i] for i in chunk], batch_first=True)  # (n, T, D)
-        lengths = torch.tensor([hiddens[i].shape[0] for i in chunk], device=hidden.device)
-        mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]).long()
-        encoded = encode(hidden, mask)  # (n, T, D)
+        hidden, real = pad_tokens([hiddens[i] for i in chunk])  # (n, T, D), (n, T)
+        encoded = encode(hidden, real.long())  # (n, T, D)
         for i, tokens in zip(chunk, unpad(encoded, [hiddens[i].shape[0] for i in chunk])):
             out[i] = tokens
     return out  # type: ignore[return-value]
@@ -160,10 +158,24 @@ def unpad(hidden: torch.Tensor, lengths: Sequence[int]) -> list[torch.Tensor]:
 
 def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack (T_i, D) token states: hidden (N, T, D) zero-padded, mask (N, T) bool."""
-    hidden = pad_sequence(list(tokens), batch_first=True)  # (N, T, D)
-    lengths = torch.tensor([t.shape[0] for t in tokens], device=hidden.device)
-    mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]
-    return hidden, mask
+    lengths = torch.tensor([t.shape[0] for t in tokens])
+    real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # (N, T), on the host
+    device = tokens[0].device
+    if device.type == "cpu":
+        hidden = pad_sequence(list(tokens), batch_first=True)  # a copy per row: cheap here
+    else:
+        hidden = scatter_pad(tokens, real)
+    return hidden, to_device(real, device)
+
+
+def scatter_pad(tokens: Sequence[torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """`pad_sequence` as one concatenation and one scatter, for a GPU: there each row's copy
+    would be a kernel launch, and a learner update or a 64-env act call pads hundreds of
+    rows. `real` (N, T) marks each row's tokens; the same values and gradients."""
+    flat = torch.cat(list(tokens))  # (sum T_i, D)
+    positions = to_device(real.reshape(-1).nonzero().squeeze(1), flat.device)
+    hidden = flat.new_zeros(real.numel(), *flat.shape[1:]).index_copy(0, positions, flat)
+    return hidden.view(*real.shape, *flat.shape[1:])
 
 
 class ActionCache:

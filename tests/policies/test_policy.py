@@ -359,3 +359,24 @@ def test_grouped_learning_equals_each_row_alone(cpu_policy, batch, head_group_ca
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     for g, total in zip(grads, sums):
         torch.testing.assert_close(torch.zeros_like(total) if g is None else g, total, atol=1e-4, rtol=1e-4)
+
+
+def test_the_gpu_padding_equals_pad_sequence_in_values_and_gradients():
+    """On a GPU `pad_tokens` pads by one scatter (`scatter_pad`) instead of a copy per row."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    from policies.batching import scatter_pad
+
+    torch.manual_seed(0)
+    rows = [torch.randn(n, 5, requires_grad=True) for n in (3, 1, 6, 6, 2)]
+    real = torch.arange(6)[None, :] < torch.tensor([3, 1, 6, 6, 2])[:, None]
+    target = torch.randn(5, 6, 5)
+    grads = []
+    for pad in (scatter_pad(rows, real), pad_sequence(rows, batch_first=True)):
+        assert pad.shape == (5, 6, 5)
+        ((pad - target) ** 3).sum().backward()
+        grads.append([r.grad.clone() for r in rows])
+        for r in rows:
+            r.grad = None
+    assert torch.equal(scatter_pad(rows, real), pad_sequence(rows, batch_first=True))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
