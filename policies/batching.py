@@ -8,6 +8,7 @@ strings in a batch (the same "click[buy now]" in 8 envs) are encoded once.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from typing import Callable, Sequence
 
@@ -33,18 +34,17 @@ def index_candidates(candidates: Sequence[Sequence[str]]) -> tuple[list[str], to
         index: (B, K) long, slot -> position in `unique` (0 in padded slots);
         cand_mask: (B, K) bool, True for real candidates. K = the largest count.
     """
-    flat = [a for cands in candidates for a in cands]
-    unique, flat_index = unique_index(flat)
-    num_cands = max(len(c) for c in candidates)
-    index = torch.zeros(len(candidates), num_cands, dtype=torch.long)
-    cand_mask = torch.zeros(len(candidates), num_cands, dtype=torch.bool)
-    start = 0
-    for row, cands in enumerate(candidates):
-        n = len(cands)
-        index[row, :n] = torch.tensor(flat_index[start : start + n], dtype=torch.long)
-        cand_mask[row, :n] = True
-        start += n
-    return unique, index, cand_mask
+    unique, flat_index = unique_index([a for cands in candidates for a in cands])
+    real = _real_slots([len(c) for c in candidates])  # (B, K)
+    index = np.zeros(real.shape, dtype=np.int64)
+    index[real] = flat_index  # row by row, as the slots are flattened
+    return unique, torch.from_numpy(index), torch.from_numpy(real)
+
+
+def _real_slots(lengths: Sequence[int]) -> np.ndarray:
+    """(N, max length) bool: True in the first lengths[i] slots of row i."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.arange(lengths.max())[None, :] < lengths[:, None]
 
 
 def length_chunks(lengths: Sequence[int], max_chunk_tokens: int) -> list[list[int]]:
@@ -92,13 +92,10 @@ def head_groups(costs: Sequence[tuple[int, int, int]], max_waste: float = 1.5) -
 
 def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token id lists to their longest: ids (N, T) long, mask (N, T) long."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros(len(seqs), width, dtype=torch.long)
-    for row, s in enumerate(seqs):
-        ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[row, : len(s)] = 1
-    return ids, mask
+    real = _real_slots([len(s) for s in seqs])
+    ids = np.full(real.shape, pad_id, dtype=np.int64)
+    ids[real] = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64, count=int(real.sum()))
+    return torch.from_numpy(ids), torch.from_numpy(real.astype(np.int64))
 
 
 def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
