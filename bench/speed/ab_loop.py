@@ -6,9 +6,9 @@
 
 Each repeat runs `webshop-rl train --algo dpo --il-checkpoint ... --updates N` once with the
 baseline revision (checked out with `git worktree` into a temporary folder) and once with
-this tree, alternating, so that other work on the machine slows both alike. This tree runs
-with an empty folder of shared encodings (a first run on the machine) and, with
-`--warm`, once more with the folder the first one left (a later run). Periodic
+this tree, alternating, so that other work on the machine slows both alike. Every run, the
+baseline's too, starts with an empty folder of shared encodings (a first run on the
+machine); with `--warm` this tree runs once more with the folder its run left (a later run). Periodic
 evaluations and checkpoints are pushed past the budget; the final test is 20 goals.
 Prints learner updates/s and env steps/s over the RL phase (median [min-max]) and each
 variant's ratio to the baseline.
@@ -122,12 +122,20 @@ def main() -> None:
         args.il_checkpoint = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp)
         with baseline_checkout(args.baseline, args.precision, tmp) as (base, site):
             catalog_cache = tmp / "catalogs"  # shared: the generated catalog is built once
+
+            def empty_cache(name: str) -> Path:
+                """A cache folder with the built catalog and no encodings (a first run on the
+                machine); the very first run builds the catalog in `catalog_cache` itself."""
+                if not (catalog_cache / "catalogs").exists():
+                    return catalog_cache
+                (tmp / name).mkdir()
+                os.symlink(catalog_cache / "catalogs", tmp / name / "catalogs")
+                return tmp / name
+
             for r in range(args.repeats):
-                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", catalog_cache, args, site))
-                fresh = tmp / f"cache{r}"
-                if (catalog_cache / "catalogs").exists():
-                    fresh.mkdir()
-                    os.symlink(catalog_cache / "catalogs", fresh / "catalogs")
+                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", empty_cache(f"bcache{r}"),
+                                                                    args, site))
+                fresh = empty_cache(f"cache{r}")
                 results.setdefault("this tree, first run", []).append(run_train(ROOT, tmp / f"n{r}", fresh, args))
                 if args.warm:
                     results.setdefault("this tree, later run", []).append(run_train(ROOT, tmp / f"w{r}", fresh, args))
