@@ -14,7 +14,7 @@ from learner.preference_losses import PREFERENCE_LOSSES
 from policies.config import check_at_least, check_positive
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
-DPO_SCOPES = ("trajectory", "divergence", "step")
+DPO_SCOPES = ("trajectory", "step")
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,8 @@ class DPOConfig:
     scope: str = "step"
     """What a pair compares (`learner.dpo.SCOPES`): "step" (the one decision where the
     pair parts from a shared state: both actions scored from one evaluation of that
-    state, the reference likewise; pairs that never part are left out), "divergence"
-    (the step where the pair parts, scored per trajectory; pairs that never part
-    compare whole trajectories) or "trajectory" (log-probs summed over every step)."""
+    state, the reference likewise; pairs that never part are left out) or "trajectory"
+    (log-probs summed over every step, as the seed compares them)."""
     sft_coef: float = 2.0
     """Weight of an NLL term on the chosen side: the chosen action where the pair parts
     ("step"), else the mean per-step NLL of the chosen trajectory; 0 = off."""

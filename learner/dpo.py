@@ -80,46 +80,21 @@ class Models:
     chunk_size: int
 
 
-def _compare_trajectory_steps(pairs: Sequence[Pair], parts: list[int | None], models: Models,
-                              with_nll: bool) -> tuple[Tensor, Tensor, Tensor | None, list[Trajectory]]:
-    """Per trajectory, the step where its pair parts (`parts`), or every step where None:
-    policy and reference log-probs summed over those steps, (2P,) each (chosen first)."""
-    num_pairs = len(pairs)
-    chosen = [c for c, _ in pairs]
-    trajs = chosen + [r for _, r in pairs]  # (2P,)
+def compare_trajectories(pairs: Sequence[Pair], models: Models, with_nll: bool) -> Comparison:
+    """Scope "trajectory": log-probs summed over every step of each trajectory (as in the
+    seed); the NLL is the chosen trajectories' mean per-step log-prob."""
+    p = len(pairs)
+    trajs = [c for c, _ in pairs] + [r for _, r in pairs]  # (2P,) chosen first
     ref_steps = models.reference.trajectory_logp(trajs)  # (2P, T_i) lists
-    compared = [list(range(t.num_steps)) if d is None else [d] for t, d in zip(trajs, parts * 2)]
-    # the chosen side's other steps are evaluated as well only for the NLL term
-    evaluated = [list(range(c.num_steps)) for c in chosen] if with_nll else compared[:num_pairs]
-    evaluated = evaluated + compared[num_pairs:]
-    step_logp = steps_logp(models.policy, trajs, evaluated, models.chunk_size)  # (2P,) of (len(evaluated[i]),)
-    logp = torch.stack([lp[[ev.index(t) for t in cmp]].sum()
-                        for lp, ev, cmp in zip(step_logp, evaluated, compared)])  # (2P,)
+    step_logp = steps_logp(models.policy, trajs, [range(t.num_steps) for t in trajs], models.chunk_size)
+    logp = torch.stack([lp.sum() for lp in step_logp])  # (2P,)
     device = models.policy.device
-    ref = torch.tensor([math.fsum(r[t] for t in cmp) for r, cmp in zip(ref_steps, compared)], device=device)  # (2P,)
+    ref = torch.tensor([math.fsum(r) for r in ref_steps], device=device)  # (2P,)
     nll = None
     if with_nll:
-        lengths = torch.tensor([max(1, c.num_steps) for c in chosen], device=device)  # (P,)
-        chosen_sum = torch.stack([step_logp[i].sum() for i in range(num_pairs)])  # (P,) every step
-        nll = -(chosen_sum / lengths).mean()
-    return logp, ref, nll, trajs
-
-
-def compare_trajectories(pairs: Sequence[Pair], models: Models, with_nll: bool) -> Comparison:
-    """Scope "trajectory": log-probs summed over every step of each trajectory (as in the seed)."""
-    logp, ref, nll, trajs = _compare_trajectory_steps(pairs, [None] * len(pairs), models, with_nll)
-    p = len(pairs)
+        lengths = torch.tensor([max(1, c.num_steps) for c in trajs[:p]], device=device)  # (P,)
+        nll = -(logp[:p] / lengths).mean()
     return Comparison(logp[:p], logp[p:], ref[:p], ref[p:], nll, {}, trajs, sum(t.num_steps for t in trajs))
-
-
-def compare_divergence(pairs: Sequence[Pair], models: Models, with_nll: bool) -> Comparison:
-    """Scope "divergence": only the step where the pair parts from a shared state, each
-    side scored from its own trajectory; a pair that never parts compares whole trajectories."""
-    parts = [divergence_step(c, r) for c, r in pairs]  # (P,)
-    logp, ref, nll, trajs = _compare_trajectory_steps(pairs, parts, models, with_nll)
-    p = len(pairs)
-    metrics = {"divergent_pairs": torch.tensor(sum(d is not None for d in parts) / p)}
-    return Comparison(logp[:p], logp[p:], ref[:p], ref[p:], nll, metrics, trajs, sum(t.num_steps for t in trajs))
 
 
 def compare_decisions(pairs: Sequence[Pair], models: Models, with_nll: bool) -> Comparison:
@@ -147,7 +122,6 @@ def compare_decisions(pairs: Sequence[Pair], models: Models, with_nll: bool) -> 
 
 SCOPES: dict[str, Callable[[Sequence[Pair], Models, bool], Comparison]] = {
     "trajectory": compare_trajectories,
-    "divergence": compare_divergence,
     "step": compare_decisions,
 }
 
