@@ -48,6 +48,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench" / "speed")]
 import attention_kernels  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
+from common import sync  # noqa: E402
 
 NUM_CANDIDATES = 12
 
@@ -88,10 +89,6 @@ SMOKE = Sizes(model="tiny", bert_shape={"hidden_size": 32, "num_hidden_layers": 
               updates=2, workers=2, window_s=1.0, windows=1, envs_per_worker=2, gpu_envs_per_worker=2, push_workers=1,
               pushes=2)
 
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def header(device: str, smoke: bool) -> dict:

@@ -12,14 +12,11 @@ from __future__ import annotations
 import time
 
 import learner_updates
-import torch
-from common import batch, spread
+from common import batch, spread, sync
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import policies.architectures as architectures
 from cluster.config import CONFIG_DIR, load_config
-
-NUM_CANDIDATES = 12
 
 
 def cudnn_first(device):
@@ -27,10 +24,6 @@ def cudnn_first(device):
     return sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
                         SDPBackend.MATH], set_priority=True)
 
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def timed_acts(policy, device: str, calls) -> list[float]:
@@ -55,7 +48,7 @@ def arms(policy, checkpoint: str, device: str, act_envs, act_calls: int, pairs_p
     for arm, kernels in (("shipped", shipped), ("cudnn first", cudnn_first)):
         architectures.attention_kernels = kernels
         try:
-            fresh = [batch(7_000_000 + 1000 * len(out) + r, n, NUM_CANDIDATES) for r in range(act_calls)]
+            fresh = [batch(7_000_000 + 1000 * len(out) + r, n) for r in range(act_calls)]  # 12 candidates each
             new, again = timed_acts(policy, device, fresh), timed_acts(policy, device, fresh)
             learner = learner_updates.build(checkpoint, device, "full", "dpo", scope,
                                             {"dpo": {"pairs_per_update": pairs_per_update}})

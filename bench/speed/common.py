@@ -74,6 +74,14 @@ def batch(seed: int, num_envs: int, num_candidates: int = 12) -> tuple[list[str]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def sync(device: str) -> None:
+    """Wait for a GPU's queued work (before reading a clock); nothing on a CPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def spread(xs: list[float]) -> str:
     """Median [min-max]."""
     return f"{statistics.median(xs):.3g} [{min(xs):.3g}-{max(xs):.3g}]"

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
-from common import spread  # noqa: E402
+from common import spread, sync  # noqa: E402
 
 from cluster.config import load_config, merge  # noqa: E402
 from cluster.components import build_learner  # noqa: E402
@@ -73,10 +73,6 @@ def build(checkpoint: str, device: str, preset: str, algo: str, scope: str, over
     reference = load_checkpoint(checkpoint, device=device, **PRESETS[preset]) if algo == "dpo" else None
     return build_learner(cfg, policy, reference)
 
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def time_updates(learner: Learner, algo: str, pairs, trajs, warmup: int, updates: int, device: str):
