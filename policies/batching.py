@@ -41,10 +41,15 @@ def index_candidates(candidates: Sequence[Sequence[str]]) -> tuple[list[str], to
     return unique, torch.from_numpy(index), torch.from_numpy(real)
 
 
-def _real_slots(lengths: Sequence[int]) -> np.ndarray:
-    """(N, max length) bool: True in the first lengths[i] slots of row i."""
+def _real_slots(lengths: Sequence[int], width: int | None = None) -> np.ndarray:
+    """(N, width) bool, width the longest by default: True in the first lengths[i] slots of row i."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    return np.arange(lengths.max())[None, :] < lengths[:, None]
+    return np.arange(lengths.max() if width is None else width)[None, :] < lengths[:, None]
+
+
+def _flat_positions(real: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Where the real slots of `real` (N, T) sit in its row-major flattening, on `device`."""
+    return to_device(real.reshape(-1).nonzero().squeeze(1), device)
 
 
 def length_chunks(lengths: Sequence[int], max_chunk_tokens: int) -> list[list[int]]:
@@ -147,16 +152,14 @@ def unpad(hidden: torch.Tensor, lengths: Sequence[int]) -> list[torch.Tensor]:
     if not hidden.requires_grad:
         return [hidden[row, :length] for row, length in enumerate(lengths)]
     n, width = hidden.shape[0], hidden.shape[1]
-    real = torch.arange(width)[None, :] < torch.as_tensor(list(lengths))[:, None]  # (n, T), row-major
-    positions = real.reshape(-1).nonzero().squeeze(1)
-    flat = hidden.reshape(n * width, *hidden.shape[2:]).index_select(0, to_device(positions, hidden.device))
+    real = torch.from_numpy(_real_slots(lengths, width))  # (n, T)
+    flat = hidden.reshape(n * width, *hidden.shape[2:]).index_select(0, _flat_positions(real, hidden.device))
     return list(flat.split(list(lengths)))
 
 
 def pad_tokens(tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack (T_i, D) token states: hidden (N, T, D) zero-padded, mask (N, T) bool."""
-    lengths = torch.tensor([t.shape[0] for t in tokens])
-    real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # (N, T), on the host
+    real = torch.from_numpy(_real_slots([t.shape[0] for t in tokens]))  # (N, T), on the host
     device = tokens[0].device
     if device.type == "cpu":
         hidden = pad_sequence(list(tokens), batch_first=True)  # a copy per row: cheap here
@@ -170,8 +173,7 @@ def scatter_pad(tokens: Sequence[torch.Tensor], real: torch.Tensor) -> torch.Ten
     would be a kernel launch, and a learner update or a 64-env act call pads hundreds of
     rows. `real` (N, T) marks each row's tokens; the same values and gradients."""
     flat = torch.cat(list(tokens))  # (sum T_i, D)
-    positions = to_device(real.reshape(-1).nonzero().squeeze(1), flat.device)
-    hidden = flat.new_zeros(real.numel(), *flat.shape[1:]).index_copy(0, positions, flat)
+    hidden = flat.new_zeros(real.numel(), *flat.shape[1:]).index_copy(0, _flat_positions(real, flat.device), flat)
     return hidden.view(*real.shape, *flat.shape[1:])
 
 
