@@ -216,7 +216,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     except (OSError, ValueError) as e:  # a name too long, a NUL byte, no permission, a torn summary.json
         raise RequestError("checkpoint", f"{str(path)[:200]}: cannot be read: {type(e).__name__}", 404) from None
     raise RequestError("checkpoint", f"{str(path)[:200]}: not a policy checkpoint directory (no {CONFIG_FILE}) "
-                                     f"nor a run directory with checkpoint/", status=404)
+                                     f"nor a run directory with best/, checkpoint/ or il/checkpoint/", status=404)
 
 
 def checkpoint_stamp(directory: Path) -> tuple:
