@@ -1,7 +1,7 @@
 """The RL loop of this tree against another revision's, side by side in one run.
 
     python bench/speed/ab_loop.py --il-checkpoint RUN/il/checkpoint [--baseline f89e9b1] [--updates 60]
-                                  [--repeats 2] [--num-workers 1]
+                                  [--repeats 2] [--num-workers 1] [--baseline-il-checkpoint OLD/il/checkpoint]
     ATEN_CPU_CAPABILITY=avx2 python bench/speed/ab_loop.py ...     # the AVX2 fp32 path on a newer CPU
 
 Each repeat runs `webshop-rl train --algo dpo --il-checkpoint ... --updates N` once with the
@@ -12,6 +12,10 @@ machine); with `--warm` this tree runs once more with the folder its run left (a
 evaluations and checkpoints are pushed past the budget; the final test is 20 goals.
 Prints learner updates/s and env steps/s over the RL phase (median [min-max]) and each
 variant's ratio to the baseline.
+
+The baseline starts from `--baseline-il-checkpoint` where given (each tree's own shipped
+model: the CPU preset keeps 2 of MiniLM-L6's layers since 2026-12-04, all 6 before), else
+from the same IL checkpoint as this tree.
 
 Both trees act and learn in the precision stored in a copy of the IL checkpoint:
 `--precision` (default fp32 below AVX-512 kernels, else auto). Older revisions decide
@@ -60,9 +64,9 @@ def tree_env(tree: Path, cache: Path, site: Path | None = None) -> dict:
     return {**os.environ, "PYTHONPATH": path, "WEBSHOP_RL_CACHE": str(cache)}
 
 
-def run_train(tree: Path, out: Path, cache: Path, args, site: Path | None = None) -> dict:
-    """One RL phase in `tree`; its summary (updates, env steps, RL seconds)."""
-    cmd = [sys.executable, "-m", "cluster.train", "--algo", "dpo", "--il-checkpoint", args.il_checkpoint,
+def run_train(tree: Path, il: str, out: Path, cache: Path, args, site: Path | None = None) -> dict:
+    """One RL phase in `tree` from the IL checkpoint `il`; its summary (updates, env steps, RL seconds)."""
+    cmd = [sys.executable, "-m", "cluster.train", "--algo", "dpo", "--il-checkpoint", il,
            "--updates", str(args.updates), "--num-workers", str(args.num_workers), "--out", str(out),
            "--set", "run.eval_interval_s=10h", "run.checkpoint_interval_s=10h", "run.time_budget_s=10h",
            "run.final_eval_episodes=20"]
@@ -72,9 +76,8 @@ def run_train(tree: Path, out: Path, cache: Path, args, site: Path | None = None
     return {"updates/s": summary["updates"] / summary["seconds"], "env steps/s": summary["env_steps"] / summary["seconds"]}
 
 
-def pinned_checkpoint(source: str, precision: str, tmp: Path) -> str:
-    """A copy of the IL checkpoint whose stored policy precision is `precision`."""
-    copy = tmp / "il_checkpoint"
+def pinned_checkpoint(source: str, precision: str, copy: Path) -> str:
+    """A copy (at `copy`) of the IL checkpoint whose stored policy precision is `precision`."""
     shutil.copytree(source, copy)
     config = json.loads((copy / "config.json").read_text())
     config["policy"]["precision"] = precision
@@ -102,6 +105,7 @@ def baseline_checkout(revision: str, precision: str, tmp: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--il-checkpoint", required=True)
+    ap.add_argument("--baseline-il-checkpoint", help="the baseline's IL checkpoint (default: --il-checkpoint)")
     ap.add_argument("--baseline", default="f89e9b1", help="git revision to compare with")
     ap.add_argument("--updates", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=2)
@@ -119,7 +123,9 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        args.il_checkpoint = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp)
+        il = pinned_checkpoint(str(Path(args.il_checkpoint).resolve()), args.precision, tmp / "il")
+        base_il = pinned_checkpoint(str(Path(args.baseline_il_checkpoint or args.il_checkpoint).resolve()),
+                                    args.precision, tmp / "base_il")
         with baseline_checkout(args.baseline, args.precision, tmp) as (base, site):
             catalog_cache = tmp / "catalogs"  # shared: the generated catalog is built once
 
@@ -133,12 +139,13 @@ def main() -> None:
                 return tmp / name
 
             for r in range(args.repeats):
-                results.setdefault("baseline", []).append(run_train(base, tmp / f"b{r}", empty_cache(f"bcache{r}"),
-                                                                    args, site))
+                results.setdefault("baseline", []).append(
+                    run_train(base, base_il, tmp / f"b{r}", empty_cache(f"bcache{r}"), args, site))
                 fresh = empty_cache(f"cache{r}")
-                results.setdefault("this tree, first run", []).append(run_train(ROOT, tmp / f"n{r}", fresh, args))
+                results.setdefault("this tree, first run", []).append(run_train(ROOT, il, tmp / f"n{r}", fresh, args))
                 if args.warm:
-                    results.setdefault("this tree, later run", []).append(run_train(ROOT, tmp / f"w{r}", fresh, args))
+                    results.setdefault("this tree, later run", []).append(
+                        run_train(ROOT, il, tmp / f"w{r}", fresh, args))
                 print(f"repeat {r + 1}: " + "; ".join(f"{k} {v[-1]['updates/s']:.3f} updates/s "
                                                       f"{v[-1]['env steps/s']:.1f} steps/s" for k, v in results.items()))
     print()

@@ -1,8 +1,10 @@
 """Acting throughput of the policy: decisions/s for 8 envs batched, 12 candidates each.
 
     python bench/speed/policy_acting.py [--lengths 256 128] [--repeats 5] [--threads 2]
+                                        [--encoder-layers 2]
 
-Modes, all with the default MiniLM-L6, measured in the same run:
+Modes, all with the shipped MiniLM-L6 cut to the CPU preset's 2 layers (`--encoder-layers
+6`: all of them, as before 2026-12-04), measured in the same run:
   (a) cross-encoder baseline: every (state, action) pair concatenated and encoded;
   (b) this design, no cache: state encoded once per env, each distinct action once;
   (c) action cache warm: every candidate string already cached;
@@ -32,6 +34,7 @@ import torch
 from common import batch, spread
 from torch.utils.flop_counter import FlopCounterMode
 
+from policies.config import PRESETS
 from policies.policy import Policy, PolicyConfig
 
 NUM_ENVS, NUM_CANDIDATES = 8, 12
@@ -61,9 +64,9 @@ class CrossEncoder:
         return [int(torch.multinomial(x.softmax(0), 1)) for x in flat.split(sizes)]
 
 
-def modes(length: int) -> dict[str, Callable[[int], object]]:
+def modes(length: int, layers: int) -> dict[str, Callable[[int], object]]:
     """Mode name -> a function of the repeat index that makes one batched decision."""
-    base = Policy(PolicyConfig(max_state_tokens=length))
+    base = Policy(PolicyConfig(max_state_tokens=length, encoder_layers=layers))
     states, cands = batch(0, NUM_ENVS, NUM_CANDIDATES)
     # New batches for the half-warm modes, one per call: repeat r takes [r]; the warm-up
     # call takes [-1] and the FLOP count [-2], so no call sees a batch another has cached.
@@ -106,10 +109,10 @@ def flops_per_decision(fn: Callable[[int], object], repeat: int) -> float:
     return counter.get_total_flops() / NUM_ENVS
 
 
-def measure(length: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+def measure(length: int, repeats: int, layers: int) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Decisions/s per mode (modes timed round-robin so machine noise hits all alike),
     and each mode's FLOPs per decision."""
-    runs = modes(length)
+    runs = modes(length, layers)
     for fn in runs.values():  # warm-up: caches filled, allocations made
         fn(-1)
     flops = {name: flops_per_decision(fn, -2) for name, fn in runs.items()}  # a call like a timed one
@@ -127,19 +130,22 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 128])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--encoder-layers", type=int, default=PRESETS["cpu"]["encoder_layers"],
+                        help="MiniLM-L6's first N layers (default: the CPU preset's)")
     args = parser.parse_args()
     if not 1 <= args.repeats <= FRESH - 2:
         parser.error(f"--repeats: 1 to {FRESH - 2} (each half-warm mode has {FRESH} new batches)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"policy acting: MiniLM-L6, {NUM_ENVS} envs x {NUM_CANDIDATES} candidates, "
+    print(f"policy acting: MiniLM-L6's first {args.encoder_layers} layers, "
+          f"{NUM_ENVS} envs x {NUM_CANDIDATES} candidates, "
           f"torch threads {torch.get_num_threads()}, {args.repeats} repeats interleaved; "
           f"decisions/s median [min-max]; CPU capability {torch.backends.cpu.get_cpu_capability()}")
     peak = {"fp32": product_rate(torch.float32), "bf16": product_rate(torch.bfloat16)}
     print(f"matrix products (the encoder's linear layers, 1,024 tokens), this run: "
           f"fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s")
     for length in args.lengths:
-        results, flops = measure(length, args.repeats)
+        results, flops = measure(length, args.repeats, args.encoder_layers)
         print(f"state length {length}:")
         baseline = statistics.median(results["(a) cross-encoder"])
         for name, values in results.items():

@@ -1,6 +1,7 @@
 """Load test of the Ray Serve app on loopback: concurrent clients against POST /act.
 
     python bench/speed/serve_load.py [--baseline f89e9b1] [--clients 64 --seconds 20 --checkpoint DIR]
+                                     [--baseline-checkpoint OLD_DIR]
     python bench/speed/serve_load.py --sweep 4 8 16 32          # batch sizes, this tree only
     python bench/speed/serve_load.py --adversarial [--adversarial-share 0.25 --seconds 20]
     ATEN_CPU_CAPABILITY=avx2 python bench/speed/serve_load.py   # the AVX2 path on a newer CPU
@@ -31,7 +32,9 @@ the same requests mixed with hostile ones (20,000 whitespace characters, 5,000 c
 JSON nested 10,000 deep, invalid UTF-8, bodies over the size limit), a /healthz prober and
 the /reload refusals, at the server's queue bounds and then past them (overload); its
 figures go under "adversarial" in the same JSON file, the other phases' kept.
-The policy is the default MiniLM-L6 with the CPU preset (a fresh head, or `--checkpoint`).
+The policy is the CPU preset's (a fresh head, or `--checkpoint`); the baseline serves
+`--baseline-checkpoint` where given (each revision's own shipped model: the CPU preset keeps
+2 of MiniLM-L6's layers since 2026-12-04, all 6 before), else the same checkpoints.
 Every load loop is bounded in time and in count. Figures are printed as a Markdown
 table and written to bench/out/serve_load.json.
 """
@@ -301,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the served checkpoints' precision (default: fp32 where torch runs below AVX-512 kernels, "
                         "so that older revisions, whose auto read the hardware, serve the AVX2 path too)")
     p.add_argument("--baseline", metavar="REV", help="also run the servers of this git revision, side by side")
+    p.add_argument("--baseline-checkpoint", help="the baseline serves this checkpoint (default: as this tree)")
     p.add_argument("--sweep", type=int, nargs="+", metavar="N", help="only the batched phase, for these batch sizes")
     p.add_argument("--port", type=int, default=8741)
     p.add_argument("--out", type=Path, default=Path("bench/out/serve_load.json"))
@@ -318,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
     v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
+    base_v1, base_v2 = make_checkpoints(tmp / "baseline", args.baseline_checkpoint, precision) \
+        if args.baseline_checkpoint else (v1, v2)
     here = Path(__file__).resolve().parents[2]
     results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
                      "seconds": args.seconds, "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms,
@@ -338,19 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(results, indent=2, default=str))
         return 0
     slices = page_slices(bodies, args.clients, 6)
-    trees = [("this tree", here)]
+    trees = [("this tree", here, (v1, v2))]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline)))
+        trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline), (base_v1, base_v2)))
     try:
-        for label, tree in trees:
-            results[label] = run_tree(label, tree, slices, v1, v2, args)
+        for label, tree, served in trees:
+            results[label] = run_tree(label, tree, slices, *served, args)
     finally:
         if args.baseline:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(trees[0][1])], check=False)
     print(f"\nCPU capability {capability}, precision {precision}, {args.clients} clients, {args.seconds:g} s per phase")
     print("\n| code | phase | ok | 503 | errors | req/s | p50 ms | p99 ms | mean batch |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, _ in trees:
+    for label, *_ in trees:
         r = results[label]
         for key, name in [("batched", f"batching (max {args.batch_size}), new pages"),
                           ("seen", "batching, pages seen before"), ("batch_1", "batch size 1, new pages"),
@@ -366,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             for key in ("batched", "seen", "batch_1", "reload")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
-    failed = sum(results[label][k]["errors"] for label, _ in trees for k in ("batched", "seen", "batch_1", "reload"))
-    bad_reloads = [r for label, _ in trees for r in results[label]["reload"]["reloads"] if r["status"] != 200]
+    failed = sum(results[label][k]["errors"] for label, *_ in trees for k in ("batched", "seen", "batch_1", "reload"))
+    bad_reloads = [r for label, *_ in trees for r in results[label]["reload"]["reloads"] if r["status"] != 200]
     return 1 if failed or bad_reloads else 0
 
 
