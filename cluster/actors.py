@@ -8,16 +8,18 @@ The shells only move data between Ray and the plain objects (`RolloutWorker`,
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import ray
 
-from cluster.components import build_learner, catalog_from_section, preset_policy, share_encodings
+from cluster.components import build_learner, catalog_from_section, share_encodings
 from cluster.schedule import Interval
 from cluster.run_state import PublishLog
 from learner.group import TorchGroup, connect_store, open_store
 from learner.prefetch import Prefetcher
 from policies.checkpoint import load_checkpoint
+from policies.policy import Policy
 from rollout_workers.buffer import ArrowBuffer
 from rollout_workers.schema import pairs_to_batch, trajectories_to_batch
 from rollout_workers.worker import RolloutWorker, RoundStats
@@ -90,12 +92,15 @@ def acting_device(gpu_ids: list, cuda_available: bool) -> str:
 class WorkerShell:
     """A rollout worker that pushes to the buffer and pulls weights between rounds."""
 
-    def __init__(self, worker_id: int, cfg, store, buffer, seed: int, run_id: str, start_weights=None):
+    def __init__(self, worker_id: int, cfg, policy_config, store, buffer, seed: int, run_id: str,
+                 start_weights=None):
+        """`policy_config`: the IL checkpoint's, so that the learner's weights fit this policy."""
         import torch
 
         torch.set_num_threads(max(1, cfg.policy.threads_per_worker))
         catalog = catalog_from_section(cfg.catalog)
-        policy = preset_policy(cfg.policy, device=acting_device(ray.get_gpu_ids(), torch.cuda.is_available()))
+        device = acting_device(ray.get_gpu_ids(), torch.cuda.is_available())
+        policy = Policy(dataclasses.replace(policy_config, device=device))
         share_encodings(cfg.policy, policy)
         self.worker = RolloutWorker(worker_id, catalog, policy, cfg.worker, seed=seed, run_id=run_id)
         self.store, self.buffer = store, buffer

@@ -14,7 +14,7 @@ from envs.catalog import Catalog
 from envs.generate import load_catalog
 from learner.learner import Learner
 from policies.encoding_store import EncodingStore
-from policies.policy import Policy, preset_config
+from policies.policy import Policy, PolicyConfig, preset_config
 
 
 def catalog_from_section(section) -> Catalog:
@@ -43,12 +43,9 @@ def actor_runtime_env() -> dict:
     return {"env_vars": {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}}
 
 
-def preset_policy(section, device: str | None = None, seed: int = 0) -> Policy:
-    """A policy of the `policy:` section's preset (its weights replaced later by a checkpoint or push)."""
-    overrides = {"model": section.model} if section.model else {}
-    dev = resolve_device(device or section.device)
-    cfg = preset_config(section.preset, device=dev, seed=seed, **overrides)
-    return Policy(cfg)
+def section_policy_config(section, seed: int = 0) -> PolicyConfig:
+    """The `PolicyConfig` of the `policy:` section: its preset with the section's fields."""
+    return preset_config(section.preset, device=resolve_device(section.device), seed=seed, **section.overrides())
 
 
 def encoding_store(section) -> EncodingStore | None:

@@ -80,6 +80,9 @@ class PolicySection:
     """cpu (top layer + head trained, 128-token states) or full (every layer, 256)."""
     model: str | None = None
     """Encoder name or local path; None = the bundled MiniLM-L6."""
+    encoder_layers: int | None = None
+    """Keep the encoder's first N layers; None = the preset's (cpu: 2 of MiniLM-L6's 6;
+    full: all)."""
     device: str = "cpu"
     """Where the learner and IL train: cpu, cuda, or auto (cuda when there is a GPU)."""
     threads_per_worker: int = 1
@@ -96,6 +99,13 @@ class PolicySection:
             raise ValueError(f"worker_gpu_share must be between 0 and 1 (a GPU's share), got {self.worker_gpu_share}")
         check_at_least("policy", self, 1, "threads_per_worker")
         check_at_least("policy", self, 0, "encoding_cache_gb")
+        if self.encoder_layers is not None:
+            check_at_least("policy", self, 1, "encoder_layers")
+
+    def overrides(self) -> dict:
+        """The fields this section sets on the preset's `PolicyConfig`."""
+        chosen = {"model": self.model, "encoder_layers": self.encoder_layers}
+        return {name: value for name, value in chosen.items() if value is not None}
 
 
 @dataclass(frozen=True)

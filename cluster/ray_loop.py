@@ -34,6 +34,7 @@ from cluster.learner_group import SCHEDULE_TIMEOUT_S, LearnerGroup
 from cluster.loop import DriverLoop
 from cluster.run_state import PUBLISH_LOG
 from cluster.user_errors import UsageError
+from policies.checkpoint import read_policy_config
 from rollout_workers.worker import RoundStats
 
 LEARNER_CALL_S = 5.0  # each `train_for` call's length: the driver counts updates between calls
@@ -179,10 +180,11 @@ class RayLoop(DriverLoop):
         `gpus`: each one's GPU share (it acts there) or 0."""
         cfg = self.cfg
         strategies = worker_strategies(cfg.run, cpus)
+        policy_config = read_policy_config(self.il_path)
         for i in range(cfg.run.num_workers):
             self.workers[i] = RemoteWorker.options(num_cpus=cpus, num_gpus=gpus, scheduling_strategy=strategies[i],
                                                    runtime_env=env).remote(
-                i, cfg, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1), self.run_id)
+                i, cfg, policy_config, self.store, self.buffer_actor, cfg.run.seed + 1000 * (i + 1), self.run_id)
             if str(i) in self.worker_states:
                 self.workers[i].load_state.remote(self.worker_states[str(i)])
 

@@ -19,7 +19,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cluster.components import catalog_from_section, encoding_store, resolve_device, share_encodings
+from cluster.components import (
+    catalog_from_section,
+    encoding_store,
+    resolve_device,
+    section_policy_config,
+    share_encodings,
+)
 from cluster.config import CONFIG_DIR, ConfigError, TrainConfig, load_config, merge, parse_duration, parse_set
 from cluster.eval.evaluate import evaluate_policy
 from cluster.imitation import ESTIMATE_AFTER_S, run_il
@@ -29,8 +35,7 @@ from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id, read_run_
 from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint, read_metadata
-from policies.encoder import check_encoder
-from policies.policy import preset_config
+from policies.encoder import DEFAULT_MODEL, check_encoder
 
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
@@ -43,9 +48,7 @@ def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict 
         tested = read_metadata(existing).metrics.get("eval")
         same = tested is not None and tested.get("episodes") == cfg.run.final_eval_episodes
         return str(existing), tested if same else None
-    model = {"model": cfg.policy.model} if cfg.policy.model else {}
-    policy_config = preset_config(cfg.policy.preset, device=resolve_device(cfg.policy.device), seed=cfg.run.seed,
-                                  **model)
+    policy_config = section_policy_config(cfg.policy, seed=cfg.run.seed)
     metrics = run_il(cfg.il, catalog, policy_config, out / "il", seed=cfg.run.seed,
                      eval_episodes=cfg.run.final_eval_episodes, log=log, encodings=encoding_store(cfg.policy),
                      on_estimate=lambda il_s, batch_s: log(job_estimate(cfg, il_s, batch_s)))
@@ -289,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         cfg = config_from_args(build_parser().parse_args(argv))
-        if cfg.policy.model:  # a missing or unsupported encoder stops here, before Ray and IL
-            check_encoder(cfg.policy.model)
+        if cfg.policy.model or cfg.policy.encoder_layers:  # a missing or unsupported encoder (or
+            # more layers than it has) stops here, before Ray and IL
+            check_encoder(cfg.policy.model or DEFAULT_MODEL, cfg.policy.encoder_layers)
         for key, flag, path in (("il.checkpoint", "--il-checkpoint", cfg.il.checkpoint),
                                 ("il.demos", "--demos", cfg.il.demos)):
             if path and not cfg.run.resume and not Path(path).exists():  # likewise, before the catalog

@@ -21,7 +21,8 @@ LAZY_USER_ERRORS = {"policies.checkpoint": ("CheckpointError", "UnsafeCheckpoint
                     "policies.il": ("ILFormatError",), "rollout_workers.schema": ("TrajectoryFormatError",),
                     "cluster.run_state": ("RunStateError",), "cluster.data.download": ("FetchError",),
                     "rollout_workers.human_demos": ("DemoReplayError",),
-                    "policies.architectures": ("UnsupportedEncoderError",), "cluster.config": ("ConfigError",)}
+                    "policies.architectures": ("UnsupportedEncoderError", "EncoderLayersError"),
+                    "cluster.config": ("ConfigError",)}
 """The same, from modules the subcommands import only when they need them (torch is slow to import)."""
 
 

@@ -35,6 +35,10 @@ class UnsupportedEncoderError(ValueError):
     """An encoder architecture the policy cannot run layer by layer; names the class."""
 
 
+class EncoderLayersError(ValueError):
+    """More (or fewer than 1) encoder layers asked for than the encoder has."""
+
+
 def _run_bert(model: nn.Module, x: torch.Tensor, mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     if start == 0:
         x = model.embeddings(input_ids=x)  # (N, T, E); RoBERTa: positions from the ids
@@ -134,6 +138,21 @@ def num_layers(model: nn.Module) -> int:
     """Number of transformer layers of a supported encoder."""
     family_of(model)
     return len(model.encoder.layer)
+
+
+def check_layer_count(keep: int, total: int) -> None:
+    """Raise EncoderLayersError unless 1 <= `keep` <= `total` (the encoder's layers)."""
+    if not 1 <= keep <= total:
+        raise EncoderLayersError(f"encoder_layers must be between 1 and the encoder's {total} layers, got {keep}")
+
+
+def keep_lower_layers(model: nn.Module, keep: int) -> None:
+    """Drop every transformer layer above the first `keep`, in place (the config says so
+    too, so a checkpoint rebuilds the shorter encoder). The encoder's output is then its
+    `keep`-th layer's, exactly as the full model computes it there."""
+    check_layer_count(keep, num_layers(model))
+    model.encoder.layer = model.encoder.layer[:keep]
+    model.config.num_hidden_layers = keep
 
 
 GPU_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]

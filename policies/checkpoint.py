@@ -187,6 +187,24 @@ def _load_tensors(path: Path, model: ActionScorer) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _read_config(path: Path) -> dict:
+    raw = _read_json(path / CONFIG_FILE)
+    if raw.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path / CONFIG_FILE}: format {raw.get('format')!r}, expected {FORMAT_VERSION}")
+    return raw
+
+
+def _policy_config(raw: dict, overrides: dict) -> PolicyConfig:
+    fields = {f.name for f in dataclasses.fields(PolicyConfig)}
+    return PolicyConfig(**{**{k: v for k, v in raw["policy"].items() if k in fields}, **overrides})
+
+
+def read_policy_config(directory: str | Path, **overrides: Any) -> PolicyConfig:
+    """The `PolicyConfig` a checkpoint was saved with (its `overrides` changed), without
+    its weights: what a process that receives the weights later builds its policy from."""
+    return _policy_config(_read_config(resolve_directory(directory)), overrides)
+
+
 def load_checkpoint(directory: str | Path, **overrides: Any) -> Policy:
     """Load a policy saved by `save_checkpoint`; `overrides` change PolicyConfig fields
     (e.g. device, precision, trainable_top_layers).
@@ -201,11 +219,8 @@ def load_checkpoint(directory: str | Path, **overrides: Any) -> Policy:
     _refuse_pickles(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: a checkpoint is a directory ({WEIGHTS_FILE} + JSON)")
-    raw = _read_json(path / CONFIG_FILE)
-    if raw.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path / CONFIG_FILE}: format {raw.get('format')!r}, expected {FORMAT_VERSION}")
-    fields = {f.name for f in dataclasses.fields(PolicyConfig)}
-    config = PolicyConfig(**{**{k: v for k, v in raw["policy"].items() if k in fields}, **overrides})
+    raw = _read_config(path)
+    config = _policy_config(raw, overrides)
     check_generation(path)
     from transformers import AutoTokenizer
 

@@ -23,9 +23,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from policies.architectures import (  # noqa: F401 (num_layers, run_layers and the error re-exported)
+from policies.architectures import (  # noqa: F401 (re-exported: the layer helpers and the error)
+    EncoderLayersError,
     UnsupportedEncoderError,
     check_config,
+    check_layer_count,
+    keep_lower_layers,
     num_layers,
     run_layers,
 )
@@ -112,11 +115,16 @@ def load_pretrained(name_or_path: str, dropout: float = 0.0) -> tuple[nn.Module,
     return model, tokenizer
 
 
-def check_encoder(name_or_path: str) -> None:
-    """Raise what `load_pretrained` would for a missing or unsupported encoder, from
-    its config alone (no weights load): a command can stop before any work."""
-    if name_or_path != TINY_MODEL:
-        _local_config(name_or_path)
+def check_encoder(name_or_path: str, keep_layers: int | None = None) -> None:
+    """Raise what `load_pretrained` would for a missing or unsupported encoder, and
+    EncoderLayersError if it has fewer than `keep_layers` layers, from its config alone
+    (no weights load): a command can stop before any work."""
+    if name_or_path == TINY_MODEL:
+        total = tiny_config(1)["num_hidden_layers"]
+    else:
+        total = _local_config(name_or_path)[1].num_hidden_layers
+    if keep_layers is not None:
+        check_layer_count(keep_layers, total)
 
 
 def _local_config(name_or_path: str) -> tuple[str, object]:

@@ -121,8 +121,12 @@ class Policy(FrozenEncodings):
     @staticmethod
     def _load_encoder(config: PolicyConfig) -> tuple[nn.Module, Any]:
         if config.model == enc.TINY_MODEL:
-            return enc.tiny_encoder(seed=config.seed)
-        return enc.load_pretrained(config.model, dropout=config.dropout)
+            encoder, tokenizer = enc.tiny_encoder(seed=config.seed)
+        else:
+            encoder, tokenizer = enc.load_pretrained(config.model, dropout=config.dropout)
+        if config.encoder_layers is not None:
+            enc.keep_lower_layers(encoder, config.encoder_layers)
+        return encoder, tokenizer
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]

@@ -113,6 +113,9 @@ def test_train_names_a_missing_path_before_any_work(tmp_path, capsys):
         out, err = capsys.readouterr()
         assert err == f"webshop-rl train: error: {flag} ({key}) {tmp_path / 'gone'}: no such file or directory\n"
         assert "catalog:" not in out  # nothing was built first
+    one_line_error(capsys, ["train", "--set", "policy.encoder_layers=7"],
+                   "encoder_layers must be between 1 and the encoder's 6 layers, got 7")
+    one_line_error(capsys, ["train", "--set", "policy.encoder_layers=0"], "policy.encoder_layers must be >= 1, got 0")
     one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON: ")
     (tmp_path / "config.json").unlink()
     one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path}: neither metrics.jsonl nor summary.json")

@@ -171,7 +171,18 @@ def test_config_errors_name_the_key(tmp_path):
 
 @pytest.mark.ray
 def test_ray_loop_two_workers(tmp_path, ray_local):
-    summary = run_training(cfg(tmp_path, algo="dpo", num_workers=2, updates=3, worker_placement="placement_group"))
+    from cluster.config import merge
+    from policies.checkpoint import save_checkpoint
+    from policies.policy import Policy, PolicyConfig
+
+    # The IL checkpoint has another architecture than the run's policy section gives (the
+    # tiny encoder cut to 1 layer): the workers build their policy from the checkpoint's.
+    short = PolicyConfig(model="tiny", encoder_layers=1, max_state_tokens=128, trainable_top_layers=1,
+                         freeze_action_side=True)
+    il = save_checkpoint(Policy(short), tmp_path / "il")
+    run_cfg = {"out": str(tmp_path / "run"), "algo": "dpo", "num_workers": 2, "updates": 3,
+               "worker_placement": "placement_group"}
+    summary = run_training(load_config(overrides=merge(TINY, {"run": run_cfg, "il": {"checkpoint": str(il)}})))
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     workers = {r["worker_id"] for r in rows if r["tag"] == "rollout"}

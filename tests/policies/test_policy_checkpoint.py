@@ -20,7 +20,7 @@ from policies.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from policies.policy import Policy
+from policies.policy import Policy, PolicyConfig
 from tests.kill_points import kill_points, kill_save_at
 
 
@@ -32,7 +32,13 @@ def _perturb(policy: Policy) -> None:
     policy.mark_updated()
 
 
-@pytest.mark.parametrize("name", ["full_policy", "cpu_policy"])
+@pytest.fixture
+def short_policy() -> Policy:
+    """The tiny encoder cut to its first layer (`encoder_layers`), which trains."""
+    return Policy(PolicyConfig(model="tiny", encoder_layers=1, trainable_top_layers=1, freeze_action_side=True))
+
+
+@pytest.mark.parametrize("name", ["full_policy", "cpu_policy", "short_policy"])
 def test_round_trip_is_bit_exact(name, request, tmp_path, batch):
     policy = request.getfixturevalue(name)
     _perturb(policy)
@@ -41,6 +47,7 @@ def test_round_trip_is_bit_exact(name, request, tmp_path, batch):
     assert {"model.safetensors", "config.json", "metadata.json"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert loaded.config == policy.config and loaded.version == 7
+    assert loaded.model.num_layers == policy.model.num_layers == (1 if name == "short_policy" else 2)
     before, after = policy.model.state_dict(), loaded.model.state_dict()
     assert before.keys() == after.keys()
     for k in before:

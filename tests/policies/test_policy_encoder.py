@@ -36,6 +36,27 @@ def test_split_forward_matches_the_hf_forward():
     torch.testing.assert_close(split[real], reference[real], atol=1e-5, rtol=1e-5)
 
 
+def test_keeping_lower_layers_gives_those_layers_outputs_bit_for_bit():
+    full, tokenizer = enc.tiny_encoder(seed=3, num_layers=3)
+    short, _ = enc.tiny_encoder(seed=3, num_layers=3)
+    enc.keep_lower_layers(short, 2)
+    assert enc.num_layers(short) == 2 and short.config.num_hidden_layers == 2
+    batch = tokenizer(["click[buy now]", "i need a red shirt, size large"], padding=True, return_tensors="pt")
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        assert torch.equal(enc.run_layers(short, ids, mask, 0, 2), enc.run_layers(full, ids, mask, 0, 2))
+    for keep in (0, 3):
+        with pytest.raises(enc.EncoderLayersError, match=f"between 1 and the encoder's 2 layers, got {keep}"):
+            enc.keep_lower_layers(short, keep)
+
+
+def test_check_encoder_names_more_layers_than_the_encoder_has():
+    enc.check_encoder("default", 6)
+    enc.check_encoder("tiny", 2)
+    with pytest.raises(enc.EncoderLayersError, match="between 1 and the encoder's 6 layers, got 7"):
+        enc.check_encoder("default", 7)
+
+
 def test_tiny_tokenizer_knows_shop_words():
     tokenizer = enc.tiny_tokenizer()
     tokens = tokenizer.tokenize("click[buy now] red shirt")

@@ -7,8 +7,9 @@ import yaml
 
 from cluster.config import PolicySection, load_config, merge
 from cluster.rllib.train import env_config, iteration_rows, ppo_config
-from cluster.components import preset_policy
+from cluster.components import section_policy_config
 from policies.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from policies.policy import Policy
 
 TINY = {
     "policy": {"model": "tiny"},
@@ -23,7 +24,7 @@ TINY = {
 @pytest.fixture
 def start_checkpoint(tmp_path):
     """A CPU-preset policy on the tiny model, saved as the run's starting (IL) checkpoint."""
-    return str(save_checkpoint(preset_policy(PolicySection(model="tiny")), tmp_path / "il"))
+    return str(save_checkpoint(Policy(section_policy_config(PolicySection(model="tiny"))), tmp_path / "il"))
 
 
 def test_iteration_rows_read_an_rllib_result():
