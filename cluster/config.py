@@ -77,7 +77,8 @@ class PolicySection:
     """The policy model."""
 
     preset: str = "cpu"
-    """cpu (top layer + head trained, 128-token states) or full (every layer, 256)."""
+    """cpu (the encoder's first 2 layers, the upper one and the heads trained; 128-token
+    states) or full (every layer trained, 256)."""
     model: str | None = None
     """Encoder name or local path; None = the bundled MiniLM-L6."""
     encoder_layers: int | None = None

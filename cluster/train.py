@@ -35,7 +35,7 @@ from cluster.run_state import RUN_ID_FILE, load_committed, new_run_id, read_run_
 from cluster.user_errors import OneLineParser, UsageError, non_negative_int, positive_int, run_reporting_user_errors
 from policies.atomic import write_file_atomic
 from policies.checkpoint import is_committed, load_checkpoint, read_metadata
-from policies.encoder import DEFAULT_MODEL, check_encoder
+from policies.encoder import check_encoder
 
 
 def il_checkpoint(cfg: TrainConfig, catalog, out: Path, log) -> tuple[str, dict | None]:
@@ -292,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         cfg = config_from_args(build_parser().parse_args(argv))
-        if cfg.policy.model or cfg.policy.encoder_layers:  # a missing or unsupported encoder (or
-            # more layers than it has) stops here, before Ray and IL
-            check_encoder(cfg.policy.model or DEFAULT_MODEL, cfg.policy.encoder_layers)
+        if cfg.policy.model or cfg.policy.encoder_layers:  # a missing or unsupported encoder, or
+            # one with fewer layers than asked for, stops here, before Ray and IL
+            policy_config = section_policy_config(cfg.policy)
+            check_encoder(policy_config.model, policy_config.encoder_layers)
         for key, flag, path in (("il.checkpoint", "--il-checkpoint", cfg.il.checkpoint),
                                 ("il.demos", "--demos", cfg.il.demos)):
             if path and not cfg.run.resume and not Path(path).exists():  # likewise, before the catalog

@@ -143,7 +143,7 @@ def num_layers(model: nn.Module) -> int:
 def check_layer_count(keep: int, total: int) -> None:
     """Raise EncoderLayersError unless 1 <= `keep` <= `total` (the encoder's layers)."""
     if not 1 <= keep <= total:
-        raise EncoderLayersError(f"encoder_layers must be between 1 and the encoder's {total} layers, got {keep}")
+        raise EncoderLayersError(f"encoder_layers must be from 1 to {total} (the encoder's layer count), got {keep}")
 
 
 def keep_lower_layers(model: nn.Module, keep: int) -> None:

@@ -114,8 +114,17 @@ def test_train_names_a_missing_path_before_any_work(tmp_path, capsys):
         assert err == f"webshop-rl train: error: {flag} ({key}) {tmp_path / 'gone'}: no such file or directory\n"
         assert "catalog:" not in out  # nothing was built first
     one_line_error(capsys, ["train", "--set", "policy.encoder_layers=7"],
-                   "encoder_layers must be between 1 and the encoder's 6 layers, got 7")
+                   "encoder_layers must be from 1 to 6 (the encoder's layer count), got 7")
     one_line_error(capsys, ["train", "--set", "policy.encoder_layers=0"], "policy.encoder_layers must be >= 1, got 0")
+    one_layer = tmp_path / "one_layer"  # an encoder with fewer layers than the cpu preset keeps (2)
+    from policies.encoder import tiny_encoder
+
+    model, tokenizer = tiny_encoder(num_layers=1)
+    model.save_pretrained(one_layer)
+    tokenizer.save_pretrained(one_layer)
+    capsys.readouterr()  # transformers' progress bar while saving
+    one_line_error(capsys, ["train", "--set", f"policy.model={one_layer}"],
+                   "encoder_layers must be from 1 to 1 (the encoder's layer count), got 2")
     one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path / 'config.json'}: not valid JSON: ")
     (tmp_path / "config.json").unlink()
     one_line_error(capsys, ["report", str(tmp_path)], f"{tmp_path}: neither metrics.jsonl nor summary.json")

@@ -172,7 +172,7 @@ def test_config_errors_name_the_key(tmp_path):
 @pytest.mark.ray
 def test_ray_loop_two_workers(tmp_path, ray_local):
     from cluster.config import merge
-    from policies.checkpoint import save_checkpoint
+    from policies.checkpoint import load_checkpoint, save_checkpoint
     from policies.policy import Policy, PolicyConfig
 
     # The IL checkpoint has another architecture than the run's policy section gives (the
@@ -192,7 +192,15 @@ def test_ray_loop_two_workers(tmp_path, ray_local):
     assert summary["learner"]["device"] == ("cuda:0" if gpu else "cpu")
     assert summary["learner"]["publishes"] >= 1 and summary["learner"]["publish_p50_s"] > 0
     # rounds still in flight at the end are acknowledged but not counted by the driver
-    assert pq.read_table(run / "buffer" / "trajectories").num_rows >= summary["episodes"]
+    trajectories = pq.read_table(run / "buffer" / "trajectories")
+    assert trajectories.num_rows >= summary["episodes"]
+    # the first rounds acted with exactly the IL checkpoint's policy: its log-probs
+    first = [t for t in trajectories.to_pylist() if t["source"] == "policy" and t["policy_version"] == 0]
+    assert first
+    with __import__("torch").no_grad():
+        for t in first[:4]:
+            logp = load_checkpoint(il).evaluate(t["states"], t["candidates"], t["chosen"]).logp
+            assert logp.numpy() == pytest.approx(t["logp"], abs=1e-4)
 
 
 @pytest.mark.ray

@@ -46,14 +46,27 @@ def test_keeping_lower_layers_gives_those_layers_outputs_bit_for_bit():
     with torch.no_grad():
         assert torch.equal(enc.run_layers(short, ids, mask, 0, 2), enc.run_layers(full, ids, mask, 0, 2))
     for keep in (0, 3):
-        with pytest.raises(enc.EncoderLayersError, match=f"between 1 and the encoder's 2 layers, got {keep}"):
+        with pytest.raises(enc.EncoderLayersError, match=rf"from 1 to 2 \(the encoder's layer count\), got {keep}"):
             enc.keep_lower_layers(short, keep)
+
+
+def test_the_cpu_preset_runs_minilms_own_first_two_layers():
+    from policies.policy import Policy, preset_config
+
+    policy = Policy(preset_config("cpu"))
+    assert policy.model.num_layers == 2 and policy.model.num_frozen_layers == 1
+    full, _ = enc.load_pretrained("default")
+    kept, every = policy.model.encoder.state_dict(), full.state_dict()
+    dropped = {k for k in every if k.startswith(tuple(f"encoder.layer.{i}." for i in range(2, 6)))}
+    assert len(dropped) == 4 * 16 and kept.keys() == every.keys() - dropped
+    for name, value in kept.items():
+        assert torch.equal(value, every[name]), name
 
 
 def test_check_encoder_names_more_layers_than_the_encoder_has():
     enc.check_encoder("default", 6)
     enc.check_encoder("tiny", 2)
-    with pytest.raises(enc.EncoderLayersError, match="between 1 and the encoder's 6 layers, got 7"):
+    with pytest.raises(enc.EncoderLayersError, match=r"from 1 to 6 \(the encoder's layer count\), got 7"):
         enc.check_encoder("default", 7)
 
 
