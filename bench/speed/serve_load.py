@@ -1,15 +1,14 @@
 """Load test of the Ray Serve app on loopback: concurrent clients against POST /act.
 
     python bench/speed/serve_load.py [--baseline f89e9b1] [--clients 64 --seconds 20 --checkpoint DIR]
-                                     [--baseline-checkpoint OLD_DIR]
     python bench/speed/serve_load.py --sweep 4 8 16 32          # batch sizes, this tree only
     python bench/speed/serve_load.py --adversarial [--adversarial-share 0.25 --seconds 20]
     ATEN_CPU_CAPABILITY=avx2 python bench/speed/serve_load.py   # the AVX2 path on a newer CPU
 
-Each server runs in its own process on its own local Ray instance, from this tree or, with
-`--baseline REV`, from a `git worktree` of that revision: the same requests, machine and
-run, side by side. Each tree gets a fresh folder of shared encodings. Phases (a fresh
-deployment each):
+Each server runs in its own process and local Ray instance, from this tree or, with
+`--baseline REV`, from a `git worktree` of that revision (serving `--baseline-checkpoint`,
+its own shipped model, where given): the same requests, machine and run, side by side;
+each tree with a fresh folder of shared encodings. Phases (a fresh deployment each):
 
 1. dynamic batching (`--batch-size`, `--batch-wait-ms`, the tree's own admission
    defaults) on new pages: throughput, p50/p99 latency of answered requests, the share
@@ -24,19 +23,16 @@ step of expert episodes on the default catalog (search, results, item and sub pa
 `--goals` goals of every split, shuffled; each phase takes pages no earlier phase sent, so
 the server has not seen them (a real user's page, with its instruction, is new). Clients
 loop closed: the next request when the last is answered; after a 503 they wait what
-Retry-After says (at most until the phase ends), as a well-behaved client does. Latencies count answered
-(200) requests; 503s are reported as a share, anything else as errors.
+Retry-After says (at most until the phase ends). Latencies count answered (200) requests;
+503s are reported as a share, anything else as errors.
 
 `--adversarial` runs instead the adversarial phase (`bench/speed/serve_adversarial.py`):
 the same requests mixed with hostile ones (20,000 whitespace characters, 5,000 candidates,
 JSON nested 10,000 deep, invalid UTF-8, bodies over the size limit), a /healthz prober and
 the /reload refusals, at the server's queue bounds and then past them (overload); its
-figures go under "adversarial" in the same JSON file, the other phases' kept.
-The policy is the CPU preset's (a fresh head, or `--checkpoint`); the baseline serves
-`--baseline-checkpoint` where given (each revision's own shipped model: the CPU preset keeps
-2 of MiniLM-L6's layers since 2026-12-04, all 6 before), else the same checkpoints.
-Every load loop is bounded in time and in count. Figures are printed as a Markdown
-table and written to bench/out/serve_load.json.
+figures go under "adversarial" in the same JSON file, the other phases' kept. The policy
+is the CPU preset's (a fresh head, or `--checkpoint`). Every load loop is bounded in time
+and count. Figures are printed as a Markdown table and written to bench/out/serve_load.json.
 """
 
 from __future__ import annotations
@@ -46,6 +42,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -295,14 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32, help="the batched phases' max_batch_size (the app's default)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
-    p.add_argument("--replicas", type=replica_count, default=1,
-                   help="replicas per server (auto: each tree's own `webshop-rl serve` default)")
+    p.add_argument("--replicas", type=replica_count, default=1, help="replicas per server (auto: each tree's default)")
     p.add_argument("--max-wait", type=float, help="the app's admission bound in seconds (0: off; default: the app's)")
     p.add_argument("--goals", type=int, default=1500, help="expert episodes whose pages are the requests")
     p.add_argument("--checkpoint", help="serve this checkpoint (default: a fresh MiniLM policy)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="the served checkpoints' precision (default: fp32 where torch runs below AVX-512 kernels, "
-                        "so that older revisions, whose auto read the hardware, serve the AVX2 path too)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="the served checkpoints' precision "
+                   "(default: fp32 below AVX-512 kernels, where older revisions' auto read the CPU flags)")
     p.add_argument("--baseline", metavar="REV", help="also run the servers of this git revision, side by side")
     p.add_argument("--baseline-checkpoint", help="the baseline serves this checkpoint (default: as this tree)")
     p.add_argument("--sweep", type=int, nargs="+", metavar="N", help="only the batched phase, for these batch sizes")
@@ -322,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
     v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
-    base_v1, base_v2 = make_checkpoints(tmp / "baseline", args.baseline_checkpoint, precision) \
-        if args.baseline_checkpoint else (v1, v2)
+    own = args.baseline_checkpoint
+    base = make_checkpoints(tmp / "baseline", own, precision) if own else (v1, v2)
     here = Path(__file__).resolve().parents[2]
     results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
                      "seconds": args.seconds, "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms,
@@ -346,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     slices = page_slices(bodies, args.clients, 6)
     trees = [("this tree", here, (v1, v2))]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline), (base_v1, base_v2)))
+        trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline), base))
     try:
         for label, tree, served in trees:
             results[label] = run_tree(label, tree, slices, *served, args)
@@ -372,15 +367,14 @@ def main(argv: list[str] | None = None) -> int:
             for key in ("batched", "seen", "batch_1", "reload")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
-    failed = sum(results[label][k]["errors"] for label, *_ in trees for k in ("batched", "seen", "batch_1", "reload"))
-    bad_reloads = [r for label, *_ in trees for r in results[label]["reload"]["reloads"] if r["status"] != 200]
+    phases = [results[label] for label, *_ in trees]
+    failed = sum(r[k]["errors"] for r in phases for k in ("batched", "seen", "batch_1", "reload"))
+    bad_reloads = [r for phase in phases for r in phase["reload"]["reloads"] if r["status"] != 200]
     return 1 if failed or bad_reloads else 0
 
 
 def adversarial(args) -> int:
     """The adversarial phase on its own Ray instance; figures merged into `args.out`."""
-    import shutil
-
     import ray
     from ray import serve
 
