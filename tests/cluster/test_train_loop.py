@@ -171,6 +171,8 @@ def test_config_errors_name_the_key(tmp_path):
 
 @pytest.mark.ray
 def test_ray_loop_two_workers(tmp_path, ray_local):
+    import torch
+
     from cluster.config import merge
     from policies.checkpoint import load_checkpoint, save_checkpoint
     from policies.policy import Policy, PolicyConfig
@@ -197,9 +199,10 @@ def test_ray_loop_two_workers(tmp_path, ray_local):
     # the first rounds acted with exactly the IL checkpoint's policy: its log-probs
     first = [t for t in trajectories.to_pylist() if t["source"] == "policy" and t["policy_version"] == 0]
     assert first
-    with __import__("torch").no_grad():
+    il_policy = load_checkpoint(il)
+    with torch.no_grad():
         for t in first[:4]:
-            logp = load_checkpoint(il).evaluate(t["states"], t["candidates"], t["chosen"]).logp
+            logp = il_policy.evaluate(t["states"], t["candidates"], t["chosen"]).logp
             assert logp.numpy() == pytest.approx(t["logp"], abs=1e-4)
 
 
