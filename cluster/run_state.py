@@ -123,11 +123,22 @@ def read_pointer(out: Path) -> str | None:
 
 def load_committed(out: Path) -> Committed | None:
     """The committed generation of the run in `out`, every part checked; None if none.
+    A live run may commit a newer generation and prune this one while it is read: then
+    the newer one is read instead.
 
     Raises:
         RunStateError: a part is missing or of another generation (the file is named).
     """
-    generation = read_pointer(out)
+    while True:
+        generation = read_pointer(out)
+        try:
+            return _load_generation(out, generation)
+        except (RunStateError, OSError):
+            if read_pointer(out) == generation:  # not a run moving on: the generation is damaged
+                raise
+
+
+def _load_generation(out: Path, generation: str | None) -> Committed | None:
     if generation is None:
         return None
     directory = out / GENERATIONS / generation
