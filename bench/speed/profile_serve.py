@@ -12,7 +12,10 @@ built and serialised. The forward pass is split by the timers of
 trainable layer, heads); "other" is the rest (caches, the encoding folder, padding,
 indexing). Padding waste counts the padded tokens each encoder ran beyond the real ones.
 A second run of the same requests shows a replica's time once the pages' frozen encodings
-are in the machine's folder (`policies.encoding_store`).
+are in the machine's folder (`policies.encoding_store`). `--checkpoint` profiles a trained
+policy instead of the cpu preset's fresh one, and `--catalog-ready` first encodes the
+catalog's candidate texts as a replica does before it serves (`prefill_catalog`), so that
+"new pages" costs what a served new page costs: its state and its search queries.
 
 `--http` also deploys the app on a local Ray (one replica, batch size 1) and times the same
 requests one at a time over HTTP: the difference to the in-process time is the HTTP proxy,
@@ -37,8 +40,9 @@ import torch  # noqa: E402
 import policies.frozen as frozen_module  # noqa: E402
 import policies.policy as policy_module  # noqa: E402
 from cluster.serve.api import ActRequest, ActResponse, _prepare_act  # noqa: E402
-from cluster.serve.core import ActItem, act_batch  # noqa: E402
+from cluster.serve.core import ActItem, act_batch, prefill_catalog  # noqa: E402
 from envs.generate import default_catalog  # noqa: E402
+from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.encoding_store import EncodingStore  # noqa: E402
 from profile_cpu import Timers, fresh_policy, install  # noqa: E402
 from serve_load import request_bodies  # noqa: E402
@@ -114,6 +118,19 @@ def report(label: str, times: list[float], parts: dict[str, float], padding: Pad
               f"tokens/call are padding")
 
 
+def replica_policy(checkpoint: str | None, precision: str, store: EncodingStore):
+    """The policy a replica starting now would serve: `checkpoint`, else the cpu preset's fresh one."""
+    if checkpoint is None:
+        return fresh_policy(precision, store)
+    policy = load_checkpoint(checkpoint)
+    if precision != "auto":
+        policy = policy.with_config(precision=precision)
+    policy.use_encoding_store(store)
+    if policy.model.action_encoder is not None:
+        policy.model.action_encoder._frozen_action = True  # for `profile_cpu.layers_part`
+    return policy
+
+
 def http_latency(bodies: list[bytes], threads: int) -> list[float]:
     """Seconds per request over HTTP, one at a time, one replica with batch size 1."""
     import urllib.request
@@ -153,6 +170,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a replica's default: 1)")
     ap.add_argument("--precision", default="auto", choices=["fp32", "bf16", "auto"])
     ap.add_argument("--http", action="store_true", help="also time the requests over HTTP (module doc)")
+    ap.add_argument("--checkpoint", help="profile this checkpoint (default: the cpu preset, fresh weights)")
+    ap.add_argument("--catalog-ready", action="store_true",
+                    help="encode the catalog's candidate texts first, as a replica does (module doc)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
@@ -170,12 +190,16 @@ def main() -> None:
     medians = {}
     with tempfile.TemporaryDirectory() as folder:
         store = EncodingStore(folder, max_bytes=1 << 40)
+        if args.catalog_ready:
+            began = time.perf_counter()
+            ready = prefill_catalog(replica_policy(args.checkpoint, args.precision, store), catalog)
+            print(f"{ready} catalog candidate texts encoded in {time.perf_counter() - began:.1f} s")
         start = 0
         for size in args.batch_sizes:
             calls = [bodies[start + i * size:start + (i + 1) * size] for i in range(args.calls + 1)]
             start += size * (args.calls + 1)
             for mode in ("new pages", "pages in the folder"):
-                policy = fresh_policy(args.precision, store)  # a replica that starts now
+                policy = replica_policy(args.checkpoint, args.precision, store)  # a replica that starts now
                 serve_call(policy, catalog, timers, calls[0])  # thread pool, allocator
                 times, parts = profile(policy, catalog, timers, padding, calls[1:])
                 report(f"batch of {size}, {mode}", times, parts, padding, size)
