@@ -146,7 +146,7 @@ def http_latency(bodies: list[bytes], threads: int) -> list[float]:
     checkpoint = save_checkpoint(Policy(preset_config("cpu")), folder / "v1", CheckpointMetadata(version=1))
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        start(ServeArgs(checkpoint=str(checkpoint), max_batch_size=1, batch_wait_ms=0.0, threads=threads,
+        start(ServeArgs(checkpoint=str(checkpoint), max_batch_size=1, threads=threads,
                         access_log=False), host="127.0.0.1", port=8743)
         times = []
         for body in bodies:

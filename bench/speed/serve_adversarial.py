@@ -179,7 +179,7 @@ def deploy(checkpoint: str, root: str, port: int, cli, first: bool, overload: bo
     from cluster.serve.app import APP_NAME, ServeArgs, app, start
 
     limits = {"max_ongoing_requests": OVERLOAD_ONGOING, "max_queued_requests": OVERLOAD_QUEUED} if overload else {}
-    args = ServeArgs(checkpoint=checkpoint, max_batch_size=cli.batch_size, batch_wait_ms=cli.batch_wait_ms,
+    args = ServeArgs(checkpoint=checkpoint, max_batch_size=cli.batch_size,
                      threads=cli.threads, poll_s=0.5, access_log=False, allow_reload=True, reload_root=root,
                      reload_token=TOKEN, **limits)
     if first:

@@ -10,7 +10,7 @@ Each server runs in its own process and local Ray instance, from this tree or, w
 its own shipped model, where given): the same requests, machine and run, side by side;
 each tree with a fresh folder of shared encodings. Phases (a fresh deployment each):
 
-1. dynamic batching (`--batch-size`, `--batch-wait-ms`, the tree's own admission
+1. dynamic batching (`--batch-size`, the tree's own batch wait and admission
    defaults) on new pages: throughput, p50/p99 latency of answered requests, the share
    answered 503, errors, mean batch size; then the same pages again on the same server
    ("pages seen before": what a server whose traffic repeats sees);
@@ -215,10 +215,10 @@ def baseline_tree(rev: str) -> Path:
     return tree
 
 
-def server_args(v1: str, batch_size: int, batch_wait_ms: float, threads: int, replicas: int | str = 1,
+def server_args(v1: str, batch_size: int, threads: int, replicas: int | str = 1,
                 max_wait_s: float | None = None) -> dict:
     """The app's settings (a revision without one of them ignores it: `Server.ignored`)."""
-    args = {"checkpoint": v1, "max_batch_size": batch_size, "batch_wait_ms": batch_wait_ms, "threads": threads,
+    args = {"checkpoint": v1, "max_batch_size": batch_size, "threads": threads,
             "replicas": replicas, "poll_s": 0.5, "access_log": False, "allow_reload": True, "reload_root": "/"}
     return args if max_wait_s is None else {**args, "max_wait_s": max_wait_s}
 
@@ -243,7 +243,7 @@ def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str,
 
     print(f"{label} ({tree}):", flush=True)
     out = {}
-    batched = server_args(v1, args.batch_size, args.batch_wait_ms, args.threads, args.replicas, args.max_wait)
+    batched = server_args(v1, args.batch_size, args.threads, args.replicas, args.max_wait)
     server = Server(tree, batched, args.port, cache())
     try:
         out["batched"] = measured(f"batch <= {args.batch_size}, new pages", server.url, slices[0], slices[1], args)
@@ -252,7 +252,7 @@ def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str,
     finally:
         server.stop()
     out["ignored_settings"] = server.ignored
-    server = Server(tree, server_args(v1, 1, 0.0, args.threads, args.replicas, args.max_wait), args.port, cache())
+    server = Server(tree, server_args(v1, 1, args.threads, args.replicas, args.max_wait), args.port, cache())
     try:
         out["batch_1"] = measured("batch = 1, new pages", server.url, slices[2], slices[3], args)
     finally:
@@ -290,7 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-seconds", type=float, default=5.0)
     p.add_argument("--max-requests", type=int, default=200_000, help="bound per phase")
     p.add_argument("--batch-size", type=int, default=32, help="the batched phases' max_batch_size (the app's default)")
-    p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads of each replica")
     p.add_argument("--replicas", type=replica_count, default=1, help="replicas per server (auto: each tree's default)")
     p.add_argument("--max-wait", type=float, help="the app's admission bound in seconds (0: off; default: the app's)")
@@ -321,13 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     base = make_checkpoints(tmp / "baseline", own, precision) if own else (v1, v2)
     here = Path(__file__).resolve().parents[2]
     results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
-                     "seconds": args.seconds, "batch_size": args.batch_size, "batch_wait_ms": args.batch_wait_ms,
+                     "seconds": args.seconds, "batch_size": args.batch_size,
                      "threads": args.threads, "replicas": args.replicas, "requests_pool": len(bodies)}
     if args.sweep:
         slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
         for k, size in enumerate(args.sweep):
             cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))  # each size starts empty
-            settings = server_args(v1, size, args.batch_wait_ms, args.threads, args.replicas, args.max_wait)
+            settings = server_args(v1, size, args.threads, args.replicas, args.max_wait)
             server = Server(here, settings, args.port, cache)
             try:
                 results[f"batch_{size}"] = measured(f"batch <= {size}, new pages", server.url, slices[2 * k],

@@ -8,9 +8,9 @@ Two deployments:
 - `PolicyServer` (the HTTP ingress, `replicas` copies or autoscaled up to
   `max_replicas`): the FastAPI app of `cluster.serve.api` - `/act`, `/episode`,
   `/reload`, `/healthz`, `/version`, `/viewer`, `/docs` - in front of the policy.
-  Concurrent `/act` requests and the steps of concurrent `/episode`s are gathered by
-  `@serve.batch` into one `Policy.act` call (up to `max_batch_size`, waiting at most
-  `batch_wait_ms`). Replicas ask for `num_cpus` (default 0) so that they are
+  Concurrent `/act` requests and the steps of concurrent `/episode`s that queue while
+  the model is busy go into one `Policy.act` call (up to `max_batch_size`;
+  `cluster.serve.runner.BatchRunner`, as in `LocalBackend`). Replicas ask for `num_cpus` (default 0) so that they are
   scheduled next to a training job that holds every CPU.
 - `CheckpointTarget` (one copy, no CPU): which checkpoint every replica should serve.
   `POST /reload` (off unless `allow_reload`; a JSON body; a checkpoint under
@@ -74,7 +74,6 @@ class ServeArgs(BaseModel):
     request_timeout_s: float = Field(60.0, gt=0, description="the HTTP proxy drops a request unanswered "
                                                              "this long (408)")
     max_batch_size: int = Field(32, ge=1, description="most requests in one forward pass")
-    batch_wait_ms: float = Field(5.0, ge=0)
     max_wait_s: float = Field(0.8, ge=0, description="admit a request only if it is expected to be answered "
                                                      "within this many seconds, else 503 with Retry-After "
                                                      "(0: admit every request)")
@@ -163,8 +162,6 @@ class PolicyServer:
         token = self.args.reload_token.get_secret_value() if self.args.reload_token else None
         self.reload_guard = ReloadGuard(self.args.allow_reload,
                                         Path(self.args.reload_root) if self.args.reload_root else None, token)
-        self._act_batch.set_max_batch_size(self.args.max_batch_size)
-        self._act_batch.set_batch_wait_timeout_s(self.args.batch_wait_ms / 1000)
         self.failed: Optional[dict] = None  # the last load that failed (generation, checkpoint, error)
         self._swap_lock = asyncio.Lock()  # one load-and-swap at a time (poll loop or /reload)
         self._watcher = asyncio.create_task(self._follow_target())
@@ -173,18 +170,12 @@ class PolicyServer:
         return make_app(self)
 
     # -- acting ---------------------------------------------------------------------
-    # serve.batch collects requests; BatchRunner merges the batches that wait for the model
-    # (see its docstring), so up to max_concurrent_batches formed batches can be merged.
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005, max_concurrent_batches=8)
-    async def _act_batch(self, items: list[ActItem]) -> list[Decision]:
-        return await self.runner.submit(items)
-
     def _forward(self, items: list[ActItem]) -> list[Decision]:
         policy = self.loaded.policy  # read once per forward pass: a reload never changes it mid-call
         return act_batch(policy, items, self.generator)
 
     async def act(self, item: ActItem) -> Decision:
-        return await self._act_batch(item)
+        return (await self.runner.submit([item]))[0]
 
     # -- versions and reloads -------------------------------------------------------
     def _status(self) -> dict:

@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = ServeArgs(checkpoint=str(checkpoint), catalog=str(args.catalog) if args.catalog else None,
                     replicas=usable_cores() if args.replicas == "auto" else args.replicas,
                     max_replicas=args.max_replicas, max_batch_size=args.max_batch_size,
-                    batch_wait_ms=args.batch_wait_ms, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                    num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                     threads=args.threads, device=args.device, watch_s=args.watch,
                     max_wait_s=args.max_wait, max_queued_requests=args.max_queued,
                     request_timeout_s=args.request_timeout,
@@ -77,7 +77,6 @@ def add_serve_parser(sub) -> None:
     sv.add_argument("--max-replicas", type=positive_int, help="autoscale between --replicas and this")
     sv.add_argument("--max-batch-size", type=positive_int, default=32,
                     help="most requests a replica scores in one pass")
-    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a replica waits to fill a batch")
     sv.add_argument("--num-cpus", type=float, default=0.0, help="CPUs each replica reserves")
     sv.add_argument("--threads", type=positive_int, default=1, help="torch threads per replica")
     sv.add_argument("--num-gpus", type=float, default=0.0, help="GPUs each replica reserves")

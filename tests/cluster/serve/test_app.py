@@ -109,7 +109,7 @@ def deployed(ray_local, tmp_path_factory):
     # max_wait_s=0: these tests count every request answered; admission (503 by expected wait, which
     # depends on the machine's load) has its own tests in test_admission.py
     args = ServeArgs(checkpoint=str(ckpt), catalog=str(catalog), replicas=2, max_batch_size=16, max_wait_s=0,
-                     batch_wait_ms=20, poll_s=0.3, watch_s=0.5, threads=1, allow_reload=True, reload_root=str(root))
+                     poll_s=0.3, watch_s=0.5, threads=1, allow_reload=True, reload_root=str(root))
     start(args, host="127.0.0.1", port=port)
     yield f"http://127.0.0.1:{port}", root
     serve.shutdown()
