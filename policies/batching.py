@@ -52,20 +52,26 @@ def _flat_positions(real: torch.Tensor, device: torch.device | str) -> torch.Ten
     return to_device(real.reshape(-1).nonzero().squeeze(1), device)
 
 
-def length_chunks(lengths: Sequence[int], max_chunk_tokens: int) -> list[list[int]]:
+def length_chunks(lengths: Sequence[int], max_chunk_tokens: int,
+                  max_waste: float | None = None) -> list[list[int]]:
     """Indices sorted by length, grouped so that each padded chunk stays in budget.
 
     A chunk of n sequences padded to its longest one, L, holds n * L <= budget
-    tokens (a single sequence longer than the budget gets a chunk of its own).
+    tokens (a single sequence longer than the budget gets a chunk of its own), and
+    with `max_waste` also n * L <= max_waste * its real tokens.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     chunks: list[list[int]] = []
+    real = 0  # real tokens of the last chunk
     for i in order:
         # Sorted ascending, so the newest member is the chunk's longest.
-        if chunks and (len(chunks[-1]) + 1) * lengths[i] <= max_chunk_tokens:
+        padded = (len(chunks[-1]) + 1) * lengths[i] if chunks else 0
+        if chunks and padded <= max_chunk_tokens and (max_waste is None or padded <= max_waste * (real + lengths[i])):
             chunks[-1].append(i)
+            real += lengths[i]
         else:
             chunks.append([i])
+            real = lengths[i]
     return chunks
 
 
@@ -129,12 +135,13 @@ def encode_sequences(
 
 
 def encode_hidden_sequences(
-    encode: EncodeFn, hiddens: Sequence[torch.Tensor], max_chunk_tokens: int
+    encode: EncodeFn, hiddens: Sequence[torch.Tensor], max_chunk_tokens: int, max_waste: float | None = None
 ) -> list[torch.Tensor]:
     """Like `encode_sequences`, for inputs that are already token states (T_i, D):
-    run `encode(hidden (n, T, D), mask (n, T) long)` on length-sorted padded chunks."""
+    run `encode(hidden (n, T, D), mask (n, T) long)` on length-sorted padded chunks
+    (`length_chunks`)."""
     out: list[torch.Tensor | None] = [None] * len(hiddens)
-    for chunk in length_chunks([h.shape[0] for h in hiddens], max_chunk_tokens):
+    for chunk in length_chunks([h.shape[0] for h in hiddens], max_chunk_tokens, max_waste):
         hidden, real = pad_tokens([hiddens[i] for i in chunk])  # (n, T, D), (n, T)
         encoded = encode(hidden, real.long())  # (n, T, D)
         for i, tokens in zip(chunk, unpad(encoded, [hiddens[i].shape[0] for i in chunk])):
