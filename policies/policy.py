@@ -62,8 +62,8 @@ ACTING_MAX_WASTE = 1.15
 """When acting (no gradients), the trained upper layers run on chunks of states padded
 to at most 1.15 times their real tokens instead of one chunk per token budget: 16 served
 pages whose frozen parts were encoded took 124 ms instead of 136 (AVX2, fp32, 1 thread;
-docs/RESULTS.md). Learning
-keeps the budget-only chunks, whose numbers the shipped recipe was measured with."""
+docs/RESULTS.md). Learning keeps the budget-only chunks, whose numbers the shipped recipe
+was measured with."""
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,14 @@ def install(timers: Timers) -> None:
 
 
 def fresh_policy(precision: str, store: EncodingStore | None = None) -> Policy:
-    policy = Policy(preset_config("cpu", precision=precision))
+    return profiled(Policy(preset_config("cpu", precision=precision)), store)
+
+
+def profiled(policy: Policy, store: EncodingStore | None) -> Policy:
+    """`policy` reading and writing `store`, its frozen action encoder marked for `layers_part`."""
     policy.use_encoding_store(store)
     if policy.model.action_encoder is not None:
-        policy.model.action_encoder._frozen_action = True  # for `layers_part`
+        policy.model.action_encoder._frozen_action = True
     return policy
 
 

@@ -44,7 +44,7 @@ from cluster.serve.core import ActItem, act_batch, prefill_catalog  # noqa: E402
 from envs.generate import default_catalog  # noqa: E402
 from policies.checkpoint import load_checkpoint  # noqa: E402
 from policies.encoding_store import EncodingStore  # noqa: E402
-from profile_cpu import Timers, fresh_policy, install  # noqa: E402
+from profile_cpu import Timers, fresh_policy, install, profiled  # noqa: E402
 from serve_load import request_bodies  # noqa: E402
 
 PARTS = ("parse request", "state text and candidates", "tokenize", "frozen state layers", "frozen action encoder",
@@ -123,12 +123,7 @@ def replica_policy(checkpoint: str | None, precision: str, store: EncodingStore)
     if checkpoint is None:
         return fresh_policy(precision, store)
     policy = load_checkpoint(checkpoint)
-    if precision != "auto":
-        policy = policy.with_config(precision=precision)
-    policy.use_encoding_store(store)
-    if policy.model.action_encoder is not None:
-        policy.model.action_encoder._frozen_action = True  # for `profile_cpu.layers_part`
-    return policy
+    return profiled(policy if precision == "auto" else policy.with_config(precision=precision), store)
 
 
 def http_latency(bodies: list[bytes], threads: int) -> list[float]:

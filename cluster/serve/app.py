@@ -10,8 +10,9 @@ Two deployments:
   `/reload`, `/healthz`, `/version`, `/viewer`, `/docs` - in front of the policy.
   Concurrent `/act` requests and the steps of concurrent `/episode`s that queue while
   the model is busy go into one `Policy.act` call (up to `max_batch_size`;
-  `cluster.serve.runner.BatchRunner`, as in `LocalBackend`). Replicas ask for `num_cpus` (default 0) so that they are
-  scheduled next to a training job that holds every CPU.
+  `cluster.serve.runner.BatchRunner`, as in `LocalBackend`). Replicas ask for
+  `num_cpus` (default 0) so that they are scheduled next to a training job that holds
+  every CPU.
 - `CheckpointTarget` (one copy, no CPU): which checkpoint every replica should serve.
   `POST /reload` (off unless `allow_reload`; a JSON body; a checkpoint under
   `reload_root`; a bearer `reload_token` beyond loopback - `cluster.serve.guard`) loads
