@@ -81,8 +81,13 @@ class FrozenEncodings:
         if not mine or mine.keys() != theirs.keys() or not all(torch.equal(mine[k], theirs[k]) for k in mine):
             return False
         self._state_cache, self._state_low_version = source._state_cache, source._state_low_version
+        parts = ("states",)
         if self.model.frozen_action_side:
             self._action_cache, self._action_side_version = source._action_cache, source._action_side_version
+            parts += ("actions",)
+        for part in parts:  # the same tensors, the same folder: no second hash of the weights
+            if part in source._namespaces:
+                self._namespaces.setdefault(part, source._namespaces[part])
         return True
 
     def _fill(self, cache: ActionCache, part: str | None, texts: list[str], encode, max_tokens: int,

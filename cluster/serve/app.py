@@ -193,7 +193,8 @@ class PolicyServer:
         """Load `path` off the event loop and swap it in (caller holds the swap lock);
         the error on failure, when the old policy keeps serving."""
         try:
-            new = await asyncio.to_thread(load_policy, path, self.device, self.catalog)
+            with self.runner.loading():
+                new = await asyncio.to_thread(load_policy, path, self.device, self.catalog, self.loaded.policy)
         except Exception as e:
             # the type only: messages can name server paths, and this one reaches clients
             self.failed = {"generation": generation, "checkpoint": str(path), "error": type(e).__name__}

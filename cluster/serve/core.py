@@ -253,16 +253,23 @@ class LoadedPolicy:
                 "model": self.policy.config.model, "device": str(self.policy.device)}
 
 
-def load_policy(path: str | os.PathLike, device: str = "cpu", catalog: Catalog | None = None) -> LoadedPolicy:
+def load_policy(path: str | os.PathLike, device: str = "cpu", catalog: Catalog | None = None,
+                beside: Policy | None = None) -> LoadedPolicy:
     """Load a checkpoint (retried if a save lands while it is read); with `catalog`, its
-    candidate texts' encodings are made ready before it serves (`prefill_catalog`)."""
+    candidate texts' encodings are made ready before it serves (`prefill_catalog`).
+
+    `beside`: the policy served now. When the new one has the same frozen parts (a reload
+    of a run's later save), it takes over that policy's frozen-encoding caches and skips
+    the prefill (the catalog's encodings are in the folder under the same namespace), so a
+    replica's reload takes less of the CPU its admitted requests are waiting for."""
     for _ in range(3):
         directory = resolve_checkpoint(path)
         stamp = checkpoint_stamp(directory)
         policy = load_checkpoint(directory, device=device)
         share_encodings(PolicySection(), policy)  # the machine's folder, shared with training and other replicas
+        shared = beside is not None and policy.share_frozen_caches(beside)  # False when frozen parts differ
         if checkpoint_stamp(directory) == stamp:
-            if catalog is not None:
+            if catalog is not None and not shared:
                 prefill_catalog(policy, catalog)
             return LoadedPolicy(policy, directory, stamp)
     raise RuntimeError(f"{path}: the checkpoint kept changing while it was read")
@@ -316,7 +323,9 @@ class LocalBackend:
         """Load `checkpoint` (vetted by `reload_guard`; None: the current one) and swap it in."""
         path = checkpoint or self.loaded.path
         try:
-            new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device), self.catalog)
+            with self.runner.loading():
+                new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device), self.catalog,
+                                              self.loaded.policy)
         except Exception as e:  # the type only: messages can name server paths
             raise RequestError("checkpoint", f"cannot be loaded: {type(e).__name__}", 409) from None
         new.generation = self.loaded.generation + 1

@@ -51,6 +51,11 @@ class BatchRunner:
     HALF_LIFE_S = 5.0
     """How fast the measured pace forgets: older answers count half after this long."""
     MAX_RETRY_AFTER_S = 30
+    LOADING_SLOWDOWN = 2.0
+    """While a checkpoint loads beside the forward passes (`loading`), a request is expected
+    to take this many times the measured pace: the load takes about half of the replica's
+    CPU for a second or so (AVX2, 2 replicas on 2 cores: 26 -> 38-57 ms per answered
+    request), too briefly for the decayed pace to notice before the queue has grown."""
 
     def __init__(self, run: Callable[[list[ActItem]], list[Decision]], max_items: int,
                  max_waiting: int | None = None, max_wait_s: float | None = None,
@@ -63,6 +68,7 @@ class BatchRunner:
         self._answered = self._busy_s = self._refused = 0.0  # decayed: answers, seconds with a request
         # in hand, refusals
         self._last = clock()
+        self._loads = 0  # checkpoint loads running beside the forward passes
 
     def waiting(self) -> int:
         """Items submitted and not yet in a forward pass."""
@@ -79,7 +85,8 @@ class BatchRunner:
     def expected_s(self) -> float:
         """Seconds until a request admitted now would be answered (0 before any answer)."""
         self._advance()
-        return (self.inside + 1) * self._busy_s / self._answered if self._answered > 0 else 0.0
+        slowdown = self.LOADING_SLOWDOWN if self._loads else 1.0
+        return slowdown * (self.inside + 1) * self._busy_s / self._answered if self._answered > 0 else 0.0
 
     def retry_after_s(self) -> int:
         """Whole seconds a refused client should wait: until the requests in hand, its own
@@ -93,6 +100,16 @@ class BatchRunner:
         refused_per_s = self._refused * math.log(2) / self.HALF_LIFE_S
         wait = (self.inside + 1 + refused_per_s) * per_request
         return min(self.MAX_RETRY_AFTER_S, max(1, math.ceil(wait)))
+
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[None]:
+        """Hold while a checkpoint loads in this process: admission expects `LOADING_SLOWDOWN`
+        times the measured pace meanwhile."""
+        self._loads += 1
+        try:
+            yield
+        finally:
+            self._loads -= 1
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:

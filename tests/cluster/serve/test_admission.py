@@ -81,6 +81,34 @@ def test_admission_refuses_what_cannot_be_answered_in_time():
     assert runner._answered == pytest.approx(1.0) and runner._busy_s == pytest.approx(0.6 + 5.0)
 
 
+def test_admission_expects_a_slower_pace_while_a_checkpoint_loads():
+    """Hand-derived, no decay: one answer after 0.4 busy s, one request in hand, bound 1.0 s.
+    A second is expected at (1 + 1) * 0.4 = 0.8 s: taken. While a load runs, (2 + 1) * 0.4 * 2
+    = 2.4 s for a third, and even the second would have been 1.6 s: refused; after it, 1.2 s."""
+    now = [0.0]
+    runner = BatchRunner(lambda items: [], 8, max_wait_s=1.0, clock=lambda: now[0])
+    runner.HALF_LIFE_S = float("inf")
+    first = runner.admitted()
+    first.__enter__()
+    now[0] = 0.4
+    first.__exit__(None, None, None)
+    held = [runner.admitted()]  # kept: a dropped context manager would leave at once
+    held[-1].__enter__()  # nothing else in hand: taken
+    with runner.loading():
+        assert runner.expected_s() == pytest.approx(2 * (1 + 1) * 0.4)
+        with pytest.raises(Overloaded):
+            runner.admitted().__enter__()
+        with runner.loading():  # two loads at once slow it no further
+            assert runner.expected_s() == pytest.approx(1.6)
+        assert runner.expected_s() == pytest.approx(1.6)
+    assert runner.expected_s() == pytest.approx((1 + 1) * 0.4) and runner.inside == 1
+    held.append(runner.admitted())
+    held[-1].__enter__()  # 0.8 s: taken
+    with pytest.raises(Overloaded):
+        runner.admitted().__enter__()  # (2 + 1) * 0.4 = 1.2 s
+    assert runner.inside == 2
+
+
 def test_retry_after_grows_with_the_refusals():
     """Hand-derived: one answer after 0.5 busy s (0.5 s a request), 2 in hand, the clock
     stopped. A refusal adds 1 to the decayed count; the refusal rate is that count times

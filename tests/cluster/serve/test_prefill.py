@@ -17,6 +17,7 @@ from envs.env import WebShopEnv
 from envs.generate import GeneratorConfig, write_catalog
 from policies.candidates import catalog_texts
 from policies.checkpoint import CheckpointMetadata, save_checkpoint
+from policies.encoding_store import EncodingStore
 from policies.policy import Policy
 from policies.search_queries import search_queries
 from tests.policies.test_encoding_store import CPU_DESIGN
@@ -90,3 +91,53 @@ def test_a_prefilled_server_encodes_no_action_text_for_a_new_page(catalog, tmp_p
     again = act_all(plain, items)
     for a, b in zip(decisions, again):
         assert a.index == b.index and torch.allclose(torch.tensor(a.probs), torch.tensor(b.probs), atol=1e-6)
+
+
+def test_a_reload_with_the_same_frozen_parts_reads_and_encodes_nothing(catalog, tmp_path, monkeypatch):
+    """A run's later save (the trained layer moved, the frozen parts did not), loaded beside
+    the served policy, takes over its caches: no prefill, no folder read, the pages seen
+    before still ready; and it decides as the same checkpoint loaded afresh."""
+    policy = Policy(CPU_DESIGN)
+    first = save_checkpoint(policy, tmp_path / "v1", CheckpointMetadata(version=1))
+    with torch.no_grad():
+        policy.model.head.out.bias.add_(0.5)
+        policy.model.encoder.encoder.layer[-1].output.dense.weight.mul_(1.1)  # the trained top layer
+    second = save_checkpoint(policy, tmp_path / "v2", CheckpointMetadata(version=2))
+    monkeypatch.setenv("WEBSHOP_RL_CACHE", str(tmp_path / "cache"))
+    served = core.load_policy(first, catalog=catalog)
+    pages = [p for p in page_requests(catalog, 6) if "search[...]" not in p[1]][:6]
+    items = [ActItem(act_state(catalog, obs, instruction, available),
+                     act_candidates(catalog, available, instruction).texts) for obs, available, instruction in pages]
+    core.act_batch(served.policy, items)  # the pages' states are now in its cache
+
+    encoded, reads = [], []
+    canonical, store_get = frozen.encode_canonical, EncodingStore.get
+    monkeypatch.setattr(frozen, "encode_canonical",
+                        lambda encode, ids, *a, **k: encoded.append(len(ids)) or canonical(encode, ids, *a, **k))
+    monkeypatch.setattr(EncodingStore, "get", lambda self, *a: reads.append(a) or store_get(self, *a))
+    reloaded = core.load_policy(second, catalog=catalog, beside=served.policy)
+    decisions = core.act_batch(reloaded.policy, items)
+    assert (encoded, reads) == ([], [])
+    assert reloaded.policy.version == 2
+
+    fresh = core.load_policy(second, catalog=catalog)  # reads the folder: nothing shared
+    assert reads and encoded == []
+    for a, b in zip(decisions, core.act_batch(fresh.policy, items)):
+        assert a.index == b.index and a.probs == pytest.approx(b.probs, abs=1e-6)
+
+
+def test_a_reload_with_other_frozen_parts_shares_nothing_and_prefills(catalog, tmp_path, monkeypatch):
+    policy = Policy(CPU_DESIGN)
+    first = save_checkpoint(policy, tmp_path / "v1", CheckpointMetadata(version=1))
+    with torch.no_grad():
+        policy.model.action_encoder.embeddings.word_embeddings.weight.mul_(1.1)  # a frozen part
+    second = save_checkpoint(policy, tmp_path / "v2", CheckpointMetadata(version=2))
+    monkeypatch.setenv("WEBSHOP_RL_CACHE", str(tmp_path / "cache"))
+    served = core.load_policy(first, catalog=catalog)
+    encoded: list[int] = []
+    canonical = frozen.encode_canonical
+    monkeypatch.setattr(frozen, "encode_canonical",
+                        lambda encode, ids, *a, **k: encoded.append(len(ids)) or canonical(encode, ids, *a, **k))
+    reloaded = core.load_policy(second, catalog=catalog, beside=served.policy)
+    assert sum(encoded) == len(catalog_texts(catalog))  # its own namespace, encoded afresh
+    assert reloaded.policy.share_frozen_caches(served.policy) is False
