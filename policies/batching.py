@@ -9,7 +9,6 @@ strings in a batch (the same "click[buy now]" in 8 envs) are encoded once.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections import OrderedDict
 from typing import Callable, Sequence
 
@@ -190,9 +189,7 @@ class ActionCache:
     -> its token states (T, D) under one set of weights.
 
     `sync(version)` empties the cache when the action-side weights it was filled
-    under (`version`) have changed, so a stale encoding is never served. Safe to use
-    from several threads: a served policy and the one loading beside it share a cache
-    (`cluster.serve.core.load_policy`), one acting while the other fills.
+    under (`version`) have changed, so a stale encoding is never served.
     """
 
     def __init__(self, max_entries: int):
@@ -201,41 +198,35 @@ class ActionCache:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def sync(self, version: int) -> None:
         """Drop every entry if they were computed under other weights."""
-        with self._lock:
-            if version != self.version:
-                self._entries.clear()
-                self.version = version
+        if version != self.version:
+            self.clear()
+            self.version = version
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
     def get(self, key: str) -> torch.Tensor | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return value
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return value
 
     def put(self, key: str, value: torch.Tensor) -> None:
         if self.max_entries <= 0:
             return
-        value = value.detach().clone()  # not a view that pins its whole chunk
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._entries[key] = value.detach().clone()  # not a view that pins its whole chunk
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 class TokenMemo:

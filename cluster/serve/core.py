@@ -261,7 +261,9 @@ def load_policy(path: str | os.PathLike, device: str = "cpu", catalog: Catalog |
     `beside`: the policy served now. When the new one has the same frozen parts (a reload
     of a run's later save), it takes over that policy's frozen-encoding caches and skips
     the prefill (the catalog's encodings are in the folder under the same namespace), so a
-    replica's reload takes less of the CPU its admitted requests are waiting for."""
+    replica's reload takes less of the CPU its admitted requests are waiting for. The caches
+    are never used from two threads: the new policy touches them only once swapped in, and
+    a replica runs one forward pass at a time."""
     for _ in range(3):
         directory = resolve_checkpoint(path)
         stamp = checkpoint_stamp(directory)
