@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import random
@@ -182,11 +183,13 @@ ray.shutdown()
 
 
 class Server:
-    """One Serve app in its own process and Ray instance, from the code in `tree`."""
+    """One Serve app in its own process and Ray instance, from the code in `tree`, with an
+    empty encodings folder of its own (removed by `stop`)."""
 
-    def __init__(self, tree: Path, args: dict, port: int, cache: Path):
+    def __init__(self, tree: Path, args: dict, port: int):
+        self.cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance of its own
-        env.update(PYTHONPATH=str(tree), WEBSHOP_RL_CACHE=str(cache))
+        env.update(PYTHONPATH=str(tree), WEBSHOP_RL_CACHE=str(self.cache))
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps({"args": args, "port": port})],
                                      cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -197,6 +200,12 @@ class Server:
             raise RuntimeError(f"the server from {tree} did not start (exit {self.proc.poll()})")
         self.ignored = json.loads(line.split(" ", 1)[1])  # settings this tree does not have
 
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -204,6 +213,7 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        shutil.rmtree(self.cache, ignore_errors=True)  # half a gigabyte after a phase
 
 
 def baseline_tree(rev: str) -> Path:
@@ -237,33 +247,21 @@ def measured(name: str, url: str, warm: list[dict], pages: list[dict], args, rel
 
 def run_tree(label: str, tree: Path, slices: list[list[dict]], v1: str, v2: str, args) -> dict:
     """The three phases (module doc) against servers from `tree`, each with an empty folder
-    of shared encodings (so that no phase starts with another's encodings)."""
-    def cache() -> Path:
-        return Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
-
+    of shared encodings (`Server`), so that no phase starts with another's encodings."""
     print(f"{label} ({tree}):", flush=True)
     out = {}
     batched = server_args(v1, args.batch_size, args.threads, args.replicas, args.max_wait)
-    server = Server(tree, batched, args.port, cache())
-    try:
+    with Server(tree, batched, args.port) as server:
         out["batched"] = measured(f"batch <= {args.batch_size}, new pages", server.url, slices[0], slices[1], args)
         seen = [slices[1][i] for i in out["batched"]["pages_sent"]]
         out["seen"] = measured(f"batch <= {args.batch_size}, pages seen before", server.url, seen[:50], seen, args)
-    finally:
-        server.stop()
     out["ignored_settings"] = server.ignored
-    server = Server(tree, server_args(v1, 1, args.threads, args.replicas, args.max_wait), args.port, cache())
-    try:
+    with Server(tree, server_args(v1, 1, args.threads, args.replicas, args.max_wait), args.port) as server:
         out["batch_1"] = measured("batch = 1, new pages", server.url, slices[2], slices[3], args)
-    finally:
-        server.stop()
-    server = Server(tree, batched, args.port, cache())
     third = args.seconds / 3
-    try:
+    with Server(tree, batched, args.port) as server:
         out["reload"] = measured("reload under load, new pages", server.url, slices[4], slices[5], args,
                                  reloads=[(third, v2), (2 * third, v1)])
-    finally:
-        server.stop()
     out["batching_gain"] = out["batched"]["throughput_rps"] / max(out["batch_1"]["throughput_rps"], 1e-9)
     for phase in ("batched", "seen", "batch_1", "reload"):
         out[phase]["pages_sent"] = len(out[phase]["pages_sent"])
@@ -315,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     precision = args.precision or ("auto" if capability.startswith("AVX512") else "fp32")
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the checkpoints served
     v1, v2 = make_checkpoints(tmp, args.checkpoint, precision)
     own = args.baseline_checkpoint
     base = make_checkpoints(tmp / "baseline", own, precision) if own else (v1, v2)
@@ -325,15 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         slices = page_slices(bodies, args.clients, 2 * len(args.sweep))
         for k, size in enumerate(args.sweep):
-            cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))  # each size starts empty
             settings = server_args(v1, size, args.threads, args.replicas, args.max_wait)
-            server = Server(here, settings, args.port, cache)
-            try:
+            with Server(here, settings, args.port) as server:  # each size starts with an empty folder
                 results[f"batch_{size}"] = measured(f"batch <= {size}, new pages", server.url, slices[2 * k],
                                                     slices[2 * k + 1], args)
                 results[f"batch_{size}"]["pages_sent"] = len(results[f"batch_{size}"]["pages_sent"])
-            finally:
-                server.stop()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str))
         return 0
@@ -347,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.baseline:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(trees[0][1])], check=False)
+            shutil.rmtree(trees[0][1].parent, ignore_errors=True)
     print(f"\nCPU capability {capability}, precision {precision}, {args.clients} clients, {args.seconds:g} s per phase")
     print("\n| code | phase | ok | 503 | errors | req/s | p50 ms | p99 ms | mean batch |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -381,6 +377,7 @@ def adversarial(args) -> int:
 
     bodies = request_bodies(args.goals)
     tmp = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    atexit.register(shutil.rmtree, tmp, True)
     inside, outside = make_checkpoints(tmp / "root", args.checkpoint)
     outside = shutil.move(outside, tmp / "outside")  # a real checkpoint, outside the reload root
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
