@@ -44,6 +44,19 @@ def page_requests(catalog: Catalog, goals: int) -> list[tuple[str, list[str], st
     return out
 
 
+def counted_encodes(monkeypatch) -> list[int]:
+    """How many texts each canonical encoding pass computes, from now on."""
+    encoded: list[int] = []
+    canonical = frozen.encode_canonical
+
+    def counting(encode, ids, *args, **kwargs):
+        encoded.append(len(ids))
+        return canonical(encode, ids, *args, **kwargs)
+
+    monkeypatch.setattr(frozen, "encode_canonical", counting)
+    return encoded
+
+
 def act_all(backend: LocalBackend, items: list[ActItem]) -> list:
     async def run():
         return await asyncio.wait_for(asyncio.gather(*(backend.act(i) for i in items)), 60)
@@ -67,14 +80,7 @@ def test_a_prefilled_server_encodes_no_action_text_for_a_new_page(catalog, tmp_p
     policy = Policy(CPU_DESIGN)
     checkpoint = save_checkpoint(policy, tmp_path / "ckpt", CheckpointMetadata(version=1))
     monkeypatch.setenv("WEBSHOP_RL_CACHE", str(tmp_path / "cache"))
-    encoded: list[int] = []
-    canonical = frozen.encode_canonical
-
-    def counting(encode, ids, *args, **kwargs):
-        encoded.append(len(ids))
-        return canonical(encode, ids, *args, **kwargs)
-
-    monkeypatch.setattr(frozen, "encode_canonical", counting)
+    encoded = counted_encodes(monkeypatch)
     backend = LocalBackend(checkpoint, catalog)
     assert sum(encoded) == len(catalog_texts(catalog))  # all at start, no state yet
     encoded.clear()
@@ -110,10 +116,7 @@ def test_a_reload_with_the_same_frozen_parts_reads_and_encodes_nothing(catalog, 
                      act_candidates(catalog, available, instruction).texts) for obs, available, instruction in pages]
     core.act_batch(served.policy, items)  # the pages' states are now in its cache
 
-    encoded, reads = [], []
-    canonical, store_get = frozen.encode_canonical, EncodingStore.get
-    monkeypatch.setattr(frozen, "encode_canonical",
-                        lambda encode, ids, *a, **k: encoded.append(len(ids)) or canonical(encode, ids, *a, **k))
+    encoded, reads, store_get = counted_encodes(monkeypatch), [], EncodingStore.get
     monkeypatch.setattr(EncodingStore, "get", lambda self, *a: reads.append(a) or store_get(self, *a))
     reloaded = core.load_policy(second, catalog=catalog, beside=served.policy)
     decisions = core.act_batch(reloaded.policy, items)
@@ -134,10 +137,7 @@ def test_a_reload_with_other_frozen_parts_shares_nothing_and_prefills(catalog, t
     second = save_checkpoint(policy, tmp_path / "v2", CheckpointMetadata(version=2))
     monkeypatch.setenv("WEBSHOP_RL_CACHE", str(tmp_path / "cache"))
     served = core.load_policy(first, catalog=catalog)
-    encoded: list[int] = []
-    canonical = frozen.encode_canonical
-    monkeypatch.setattr(frozen, "encode_canonical",
-                        lambda encode, ids, *a, **k: encoded.append(len(ids)) or canonical(encode, ids, *a, **k))
+    encoded = counted_encodes(monkeypatch)
     reloaded = core.load_policy(second, catalog=catalog, beside=served.policy)
     assert sum(encoded) == len(catalog_texts(catalog))  # its own namespace, encoded afresh
     assert reloaded.policy.share_frozen_caches(served.policy) is False
