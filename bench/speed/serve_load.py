@@ -4,6 +4,7 @@
     python bench/speed/serve_load.py --sweep 4 8 16 32          # batch sizes, this tree only
     python bench/speed/serve_load.py --adversarial [--adversarial-share 0.25 --seconds 20]
     ATEN_CPU_CAPABILITY=avx2 python bench/speed/serve_load.py   # the AVX2 path on a newer CPU
+    RAY_SERVE_ENABLE_HA_PROXY=1 python bench/speed/serve_load.py  # behind Ray's HAProxy ingress
 
 Each server runs in its own process and local Ray instance, from this tree or, with
 `--baseline REV`, from a `git worktree` of that revision (serving `--baseline-checkpoint`,
@@ -318,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     own = args.baseline_checkpoint
     base = make_checkpoints(tmp / "baseline", own, precision) if own else (v1, v2)
     here = Path(__file__).resolve().parents[2]
-    results: dict = {"cpu_capability": capability, "precision": precision, "clients": args.clients,
+    ingress = "haproxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "serve proxy"
+    results: dict = {"cpu_capability": capability, "precision": precision, "ingress": ingress, "clients": args.clients,
                      "seconds": args.seconds, "batch_size": args.batch_size,
                      "threads": args.threads, "replicas": args.replicas, "requests_pool": len(bodies)}
     if args.sweep:
@@ -343,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(trees[0][1])], check=False)
             shutil.rmtree(trees[0][1].parent, ignore_errors=True)
-    print(f"\nCPU capability {capability}, precision {precision}, {args.clients} clients, {args.seconds:g} s per phase")
+    print(f"\nCPU capability {capability}, precision {precision}, {ingress}, {args.clients} clients, "
+          f"{args.seconds:g} s per phase")
     print("\n| code | phase | ok | 503 | errors | req/s | p50 ms | p99 ms | mean batch |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, *_ in trees:
