@@ -11,10 +11,9 @@ Each server runs in its own process and local Ray instance, from this tree or, w
 its own shipped model, where given): the same requests, machine and run, side by side;
 each tree with a fresh folder of shared encodings. Phases (a fresh deployment each):
 
-1. dynamic batching (`--batch-size`, the tree's own batch wait and admission
-   defaults) on new pages: throughput, p50/p99 latency of answered requests, the share
-   answered 503, errors, mean batch size; then the same pages again on the same server
-   ("pages seen before": what a server whose traffic repeats sees);
+1. dynamic batching (`--batch-size`, the tree's admission) on new pages: throughput, p50/p99
+   of answered requests, the share answered 503, errors, mean batch size; then the same
+   pages again on the same server ("pages seen before": what repeating traffic sees);
 2. batch size 1 on other new pages: the baseline of the batching gain;
 3. batching again on other new pages while `POST /reload` swaps to a second checkpoint
    and back: failed requests (must be 0), versions served, reload times.
@@ -184,21 +183,23 @@ ray.shutdown()
 
 
 class Server:
-    """One Serve app in its own process and Ray instance, from the code in `tree`, with an
-    empty encodings folder of its own (removed by `stop`)."""
+    """One Serve app in its own process and Ray instance, from the code in `tree`, with an empty
+    encodings folder of its own that also holds its stderr (`server.log`); `stop` removes it."""
 
     def __init__(self, tree: Path, args: dict, port: int):
         self.cache = Path(tempfile.mkdtemp(prefix="serve-load-cache-"))
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance of its own
         env.update(PYTHONPATH=str(tree), WEBSHOP_RL_CACHE=str(self.cache))
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps({"args": args, "port": port})],
-                                     cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, start_new_session=True)
+        with (self.cache / "server.log").open("w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps({"args": args, "port": port})],
+                                         cwd=tree, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         start_new_session=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY"):
+            tail = (self.cache / "server.log").read_text(errors="replace")[-3000:]
             self.stop()
-            raise RuntimeError(f"the server from {tree} did not start (exit {self.proc.poll()})")
+            raise RuntimeError(f"the server from {tree} did not start (exit {self.proc.poll()}):\n{tail}")
         self.ignored = json.loads(line.split(" ", 1)[1])  # settings this tree does not have
 
     def __enter__(self) -> "Server":

@@ -51,7 +51,7 @@ from ray.serve.handle import DeploymentHandle
 from cluster.components import actor_runtime_env
 from cluster.serve.api import make_app
 from cluster.serve.core import ActItem, BatchRunner, Decision, LoadedPolicy, RequestError, act_batch, catalog_for
-from cluster.serve.core import checkpoint_stamp, load_policy, resolve_checkpoint
+from cluster.serve.core import checkpoint_stamp, load_beside, load_policy, resolve_checkpoint
 from cluster.serve.guard import TOKEN_ENV, ReloadGuard, is_loopback
 
 APP_NAME = "webshop-rl"
@@ -193,8 +193,7 @@ class PolicyServer:
         """Load `path` off the event loop and swap it in (caller holds the swap lock);
         the error on failure, when the old policy keeps serving."""
         try:
-            with self.runner.loading():
-                new = await asyncio.to_thread(load_policy, path, self.device, self.catalog, self.loaded.policy)
+            new = await load_beside(self.loaded, path, self.device, self.catalog, self.runner)
         except Exception as e:
             # the type only: messages can name server paths, and this one reaches clients
             self.failed = {"generation": generation, "checkpoint": str(path), "error": type(e).__name__}

@@ -277,6 +277,15 @@ def load_policy(path: str | os.PathLike, device: str = "cpu", catalog: Catalog |
     raise RuntimeError(f"{path}: the checkpoint kept changing while it was read")
 
 
+async def load_beside(served: LoadedPolicy, path: str | os.PathLike, device: str, catalog: Catalog | None,
+                      runner: BatchRunner) -> LoadedPolicy:
+    """`load_policy(path, ...)` off the event loop, beside the `served` one (whose encodings it
+    takes over when the frozen parts match), with `runner`'s admission told that a load is
+    taking CPU from the forward passes meanwhile (`BatchRunner.loading`)."""
+    with runner.loading():
+        return await asyncio.to_thread(load_policy, path, device, catalog, served.policy)
+
+
 PREFILL_MAX_TEXTS = 20_000
 """Catalogs offering more candidate texts than this are not encoded ahead (about 70 s of one
 AVX2 core at this size with the cpu preset's 2-layer encoder, 3 minutes with 6 layers);
@@ -325,9 +334,7 @@ class LocalBackend:
         """Load `checkpoint` (vetted by `reload_guard`; None: the current one) and swap it in."""
         path = checkpoint or self.loaded.path
         try:
-            with self.runner.loading():
-                new = await asyncio.to_thread(load_policy, path, str(self.loaded.policy.device), self.catalog,
-                                              self.loaded.policy)
+            new = await load_beside(self.loaded, path, str(self.loaded.policy.device), self.catalog, self.runner)
         except Exception as e:  # the type only: messages can name server paths
             raise RequestError("checkpoint", f"cannot be loaded: {type(e).__name__}", 409) from None
         new.generation = self.loaded.generation + 1

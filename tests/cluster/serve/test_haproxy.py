@@ -3,12 +3,8 @@ front, each replica answering HTTP itself. The switch must be set before Ray sta
 the server runs in a process and Ray instance of its own."""
 
 import csv
+import importlib.util
 import io
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,21 +16,10 @@ from envs.generate import GeneratorConfig, write_catalog
 from tests.cluster.serve.test_app import ACT, free_port, tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[3]
-
-SERVER = """
-import json, signal, sys, threading
-import ray
-from ray import serve
-from cluster.serve.app import ServeArgs, start
-cfg = json.loads(sys.argv[1])
-start(ServeArgs(**cfg["args"]), host="127.0.0.1", port=cfg["port"])
-print("READY", flush=True)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-serve.shutdown()
-ray.shutdown()
-"""
+# the load test's server launcher: a process and Ray instance of its own, stderr kept
+spec = importlib.util.spec_from_file_location("serve_load", ROOT / "bench" / "speed" / "serve_load.py")
+serve_load = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(serve_load)
 
 
 def haproxy_servers(stats_port: int, seconds: float = 10.0) -> list[tuple[str, str]]:
@@ -51,26 +36,20 @@ def haproxy_servers(stats_port: int, seconds: float = 10.0) -> list[tuple[str, s
 
 
 @pytest.mark.ray
-def test_act_batches_and_reload_behind_haproxy(tmp_path):
+def test_act_batches_and_reload_behind_haproxy(tmp_path, monkeypatch):
     ckpt = tiny_checkpoint(tmp_path / "a", 3)
     tiny_checkpoint(tmp_path / "b", 5, seed=1)
     catalog = write_catalog(GeneratorConfig(size=150, seed=4), tmp_path / "catalog")
     port, stats = free_port(), free_port()
     args = {"checkpoint": str(ckpt), "catalog": str(catalog), "replicas": 2, "max_batch_size": 16,
             "max_wait_s": 0, "poll_s": 0.3, "threads": 1, "allow_reload": True, "reload_root": str(tmp_path)}
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_SERVE_ENABLE_HA_PROXY="1", PYTHONPATH=str(ROOT), WEBSHOP_RL_CACHE=str(tmp_path / "cache"),
-               RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="1",  # a quick stop
-               # HAProxy's stats and metrics ports, free ones beside any other HAProxy on the machine
-               RAY_SERVE_HAPROXY_STATS_PORT=str(stats), RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()))
-    log = tmp_path / "server.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps({"args": args, "port": port})], cwd=ROOT,
-                                env=env, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
-    try:
-        started = proc.stdout.readline().startswith("READY")
-        assert started, f"the server did not start (exit {proc.poll()}): {log.read_text()[-3000:]}"
-        url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "1")  # read by the server's Ray processes
+    monkeypatch.setenv("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")  # a quick stop
+    # HAProxy's stats and metrics ports, free ones beside any other HAProxy on the machine
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_STATS_PORT", str(stats))
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+    with serve_load.Server(ROOT, args, port) as server:
+        url = server.url
         assert requests.get(url + "/version", timeout=30).json()["replicas"] == 2
         with ThreadPoolExecutor(32) as pool:
             answers = list(pool.map(lambda _: requests.post(url + "/act", json=ACT, timeout=60), range(64)))
@@ -89,10 +68,3 @@ def test_act_batches_and_reload_behind_haproxy(tmp_path):
         assert haproxy_servers(stats) == [("http-webshop-rl", "UP")] * 2
         outside = requests.post(url + "/reload", json={"checkpoint": "/"}, timeout=30)
         assert outside.status_code == 403 and "reload root" in outside.text
-    finally:
-        proc.terminate()  # Serve stops HAProxy and the replicas, then Ray
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
